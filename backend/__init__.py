@@ -1,0 +1,1 @@
+"""makemore live: watch the makemore MLP learn names, and steer it while it learns."""

@@ -1,0 +1,1 @@
+"""HTTP and websocket routers: thin, typed, and reaching long-lived objects through deps."""

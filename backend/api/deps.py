@@ -1,0 +1,57 @@
+"""Dependencies: the long-lived objects built in the lifespan, and path lookups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import HTTPConnection
+
+from backend.config import Settings
+from backend.runs import Run, RunRegistry
+
+
+def get_registry(conn: HTTPConnection) -> RunRegistry:
+    registry: RunRegistry = conn.app.state.registry
+    return registry
+
+
+def get_settings(conn: HTTPConnection) -> Settings:
+    settings: Settings = conn.app.state.settings
+    return settings
+
+
+RegistryDep = Annotated[RunRegistry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def find_run(registry: RunRegistry, run_id: str) -> Run | None:
+    return registry.current() if run_id == "current" else registry.get(run_id)
+
+
+def get_run(run_id: str, registry: RegistryDep) -> Run:
+    """`current` names the newest run."""
+    run = find_run(registry, run_id)
+    if run is None:
+        raise HTTPException(404, "no runs yet" if run_id == "current" else f"no run with id {run_id!r}")
+    return run
+
+
+def get_current_run(registry: RegistryDep) -> Run:
+    return get_run("current", registry)
+
+
+RunDep = Annotated[Run, Depends(get_run)]
+CurrentRunDep = Annotated[Run, Depends(get_current_run)]
+
+
+def batch_size_error(batch_size: int | None, run: Run, where: tuple[str, ...]) -> RequestValidationError | None:
+    """The one bound that depends on the data: batch_size <= training examples."""
+    limit = run.trainer.train_examples
+    if batch_size is None or batch_size <= limit:
+        return None
+    msg = f"Input should be at most {limit:,}, the number of training examples"
+    return RequestValidationError(
+        [{"type": "less_than_equal", "loc": (*where, "batch_size"), "msg": msg, "input": batch_size}]
+    )

@@ -1,0 +1,53 @@
+"""The FastAPI application: long-lived objects are built in the lifespan and reached via deps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from backend.api import pages, runs, ws
+from backend.config import Settings
+from backend.data import Dataset
+from backend.runs import RunRegistry
+from backend.schemas import RunCreate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, dataset: Dataset | None = None) -> FastAPI:
+    """`dataset` lets a caller that already loaded (and checked) the data pass it in."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        data = dataset or Dataset.from_file(settings.data)
+        max_threads = torch.get_num_threads()
+        registry = RunRegistry(data, asyncio.get_running_loop(), settings.keep_runs, max_threads)
+        app.state.settings = settings
+        app.state.registry = registry
+        # The page is ready with one click: a default run, paused at step 0.
+        await registry.create(RunCreate(start=False))
+        log.info("serving %s (%d words) on http://%s:%d", data.name, len(data.words), settings.host, settings.port)
+        try:
+            yield
+        finally:
+            registry.close()
+
+    app = FastAPI(
+        title="makemore live",
+        summary="Watch the makemore MLP learn names, and steer it while it learns.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.include_router(runs.router)
+    app.include_router(ws.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.FRONTEND), name="static")
+    return app

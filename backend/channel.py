@@ -1,0 +1,122 @@
+"""The event-loop side of one run: the state a new viewer's snapshot needs, and the fan-out of
+every event to the viewers, each through a bounded queue of its own.
+
+Everything here runs on the event loop thread; the trainer's events arrive through the single
+crossing in `runs.py`. A message is encoded to JSON once and the same string is queued for every
+subscriber. A subscriber that stops reading (its queue fills up) loses its backlog and, when it
+reads again, gets a `lagged` notice and a fresh snapshot instead: it costs the others and the
+trainer nothing, and its memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from backend.history import LossHistory
+from backend.messages import Message, encode, event_message, loss_list
+from backend.trainer import Event, Steps
+
+QUEUE_LIMIT = 200  # messages; at ~20 steps messages a second that is ~10 s of backlog
+SNAPSHOT_POINTS = 2000
+
+
+class Channel:
+    def __init__(self) -> None:
+        self.describe: Callable[[], dict[str, Any]] = dict  # the run's RunPublic, set by its Run
+        self.history = LossHistory()
+        self.evals: list[Message] = []
+        self.changes: list[Message] = []
+        self.subscribers: set[Subscriber] = set()
+        self.closed = False  # the run is stopped: no more events
+
+    def publish(self, event: Event) -> None:
+        """Record an event and fan it out. Runs on the event loop, in event order."""
+        msg = event_message(event)
+        kind = msg["type"]
+        if isinstance(event, Steps):
+            self.history.extend(event.first, event.losses)
+        elif kind == "eval":
+            self.evals.append({k: msg[k] for k in ("step", "train_loss", "dev_loss")})
+        elif kind == "hparams":
+            self.changes.append({k: v for k, v in msg.items() if k != "type"})
+        text = encode(msg)
+        for sub in list(self.subscribers):
+            sub.put(text)
+
+    def snapshot(self, reason: str) -> str:
+        steps, losses = self.history.points(SNAPSHOT_POINTS)
+        return encode(
+            {
+                "type": "snapshot",
+                "reason": reason,
+                "run": self.describe(),
+                "history": {"step": steps, "loss": loss_list(losses)},
+                "evals": self.evals,
+                "changes": self.changes,
+            }
+        )
+
+
+class Subscriber:
+    """One websocket viewer: a bounded queue of encoded messages, drained by its sender task."""
+
+    def __init__(self, channel: Channel, follow_current: bool, limit: int = QUEUE_LIMIT) -> None:
+        self.channel = channel
+        self.follow_current = follow_current
+        self._limit = limit
+        self._queue: deque[str] = deque()
+        self._replies: deque[str] = deque(maxlen=64)  # answers to this viewer alone (errors)
+        self._wake = asyncio.Event()
+        self._snapshot_reason: str | None = "connect"
+        self._dropped = 0
+        channel.subscribers.add(self)
+
+    def put(self, text: str) -> None:
+        if self._snapshot_reason is not None:
+            return  # a fresh snapshot will cover it
+        if len(self._queue) >= self._limit:
+            self._dropped = len(self._queue) + 1
+            self._queue.clear()
+            self._snapshot_reason = "lagged"
+        else:
+            self._queue.append(text)
+        self._wake.set()
+
+    def reply(self, text: str) -> None:
+        self._replies.append(text)
+        self._wake.set()
+
+    def switch(self, channel: Channel) -> None:
+        """Follow another run (a new current run): the next message is its snapshot."""
+        self.channel.subscribers.discard(self)
+        self.channel = channel
+        channel.subscribers.add(self)
+        self._queue.clear()
+        self._snapshot_reason = "new_run"
+        self._wake.set()
+
+    def close(self) -> None:
+        self.channel.subscribers.discard(self)
+
+    async def next_batch(self) -> list[str]:
+        """Wait for the next messages to send, in order."""
+        while True:
+            if self._replies:
+                return [self._replies.popleft()]
+            reason = self._snapshot_reason
+            if reason is not None:
+                # Built now, on the loop: it covers every event so far, and the queue is empty.
+                self._snapshot_reason = None
+                self._queue.clear()
+                out = []
+                if reason == "lagged":
+                    out.append(encode({"type": "lagged", "dropped": self._dropped}))
+                out.append(self.channel.snapshot(reason))
+                return out
+            if self._queue:
+                return [self._queue.popleft()]
+            self._wake.clear()
+            await self._wake.wait()

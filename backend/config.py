@@ -1,0 +1,34 @@
+"""The one Settings class: environment (MAKEMORE_*) first, command-line flags on top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAKEMORE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    data: Path = DEFAULT_DATA
+    # Extra origins (scheme://host:port) whose pages may open our websockets; the server's own
+    # origin is always allowed. Comma-separated in the environment.
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    # Intra-op threads for torch. One is fastest for the lecture's batch of 32 (REFERENCE §2)
+    # and leaves the second core to the event loop.
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    # Finished and stopped runs kept in memory (their weights and history); older ones are dropped.
+    keep_runs: int = Field(default=20, ge=1, le=1000)
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value

@@ -1,0 +1,182 @@
+"""Word lists, the character vocabulary, and the lecture's (context -> next character) examples.
+
+A dataset is a UTF-8 text file with one item per line. Each item plus the end token `.` gives
+one example per character; the context is the previous `block_size` characters, padded with `.`.
+Words are shuffled with a fixed seed and split 80/10/10 into train/dev/test, as in the lecture.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+BOUNDARY = "."  # start and end token, index 0
+SPLIT_SEED = 42  # the lecture's random.seed(42)
+
+
+class DatasetError(ValueError):
+    """A word list we cannot train on; the message names the source and the problem."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 50_000_000
+    max_chars: int = 256  # distinct characters, boundary excluded
+    max_word_len: int = 256
+    min_words: int = 10  # so that an 80/10/10 split leaves every part non-empty
+
+
+def parse_words(raw: bytes, source: str, limits: Limits = Limits()) -> list[str]:
+    """Decode and check a word list. Blank lines are ignored, surrounding whitespace stripped."""
+    if len(raw) > limits.max_bytes:
+        raise DatasetError(f"{source}: {len(raw):,} bytes is more than the {limits.max_bytes:,} allowed")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{source}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+    words: list[str] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        word = line.strip()
+        if not word:
+            continue
+        if BOUNDARY in word:
+            raise DatasetError(f"{source}: line {lineno} contains '{BOUNDARY}', the boundary token")
+        if len(word) > limits.max_word_len:
+            raise DatasetError(
+                f"{source}: line {lineno} has {len(word):,} characters "
+                f"(at most {limits.max_word_len} per item: one name or word per line)"
+            )
+        bad = next((c for c in word if unicodedata.category(c) in ("Cc", "Cs")), None)
+        if bad is not None:
+            raise DatasetError(f"{source}: line {lineno} contains the control character U+{ord(bad):04X}")
+        words.append(word)
+    if not words:
+        raise DatasetError(f"{source}: no words (the file is empty or blank)")
+    if len(words) < limits.min_words:
+        raise DatasetError(
+            f"{source}: only {len(words)} words; at least {limits.min_words} are needed for a train/dev/test split"
+        )
+    n_chars = len(set("".join(words)))
+    if n_chars > limits.max_chars:
+        raise DatasetError(f"{source}: {n_chars} distinct characters (at most {limits.max_chars})")
+    return words
+
+
+def read_words(path: Path, limits: Limits = Limits()) -> list[str]:
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise DatasetError(f"{path}: {size:,} bytes is more than the {limits.max_bytes:,} allowed")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path}: is a directory, not a word list") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
+    return parse_words(raw, str(path), limits)
+
+
+@dataclass(frozen=True)
+class Vocab:
+    chars: tuple[str, ...]  # chars[0] is the boundary token
+
+    @classmethod
+    def from_words(cls, words: list[str]) -> Vocab:
+        return cls((BOUNDARY, *sorted(set("".join(words)))))
+
+    @property
+    def size(self) -> int:
+        return len(self.chars)
+
+    def stoi(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.chars)}
+
+    def decode(self, ids: list[int]) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+
+@dataclass(frozen=True)
+class Examples:
+    X: Tensor  # (N, block_size) int64 contexts
+    Y: Tensor  # (N,) int64 next characters
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Examples
+    dev: Examples
+    test: Examples
+
+
+def build_examples(words: list[str], vocab: Vocab, block_size: int) -> Examples:
+    """The lecture's loop, vectorised: for each word, every prefix window -> next character."""
+    stoi = vocab.stoi()
+    # Lay the words out as [. . . e m m a .][. . . o l i v i a .]... (block_size dots before each)
+    pad = [0] * block_size
+    flat: list[int] = []
+    lengths: list[int] = []  # examples per word: its characters plus the end token
+    for w in words:
+        flat += pad
+        flat += [stoi[c] for c in w]
+        flat.append(0)
+        lengths.append(len(w) + 1)
+    seq = torch.tensor(flat, dtype=torch.long)
+    n_per_word = torch.tensor(lengths, dtype=torch.long)
+    segment_starts = torch.cumsum(n_per_word + block_size, 0) - (n_per_word + block_size)
+    # The t-th example of a word starts its context window at segment_start + t.
+    first_example = torch.cumsum(n_per_word, 0) - n_per_word
+    word_of_example = torch.repeat_interleave(torch.arange(len(words)), n_per_word)
+    t = torch.arange(int(n_per_word.sum())) - first_example[word_of_example]
+    starts = segment_starts[word_of_example] + t  # (N,)
+    X = seq[starts[:, None] + torch.arange(block_size)]  # (N, block_size)
+    Y = seq[starts + block_size]  # (N,)
+    return Examples(X.contiguous(), Y.contiguous())
+
+
+def split_words(words: list[str], seed: int = SPLIT_SEED) -> tuple[list[str], list[str], list[str]]:
+    shuffled = list(words)
+    random.Random(seed).shuffle(shuffled)
+    n1, n2 = int(0.8 * len(shuffled)), int(0.9 * len(shuffled))
+    return shuffled[:n1], shuffled[n1:n2], shuffled[n2:]
+
+
+@dataclass
+class Dataset:
+    """A word list with its vocabulary and split; examples are built per block_size, on demand."""
+
+    name: str
+    words: list[str]
+    vocab: Vocab = field(init=False)
+    parts: tuple[list[str], list[str], list[str]] = field(init=False)
+    _splits: dict[int, Splits] = field(init=False, default_factory=dict, repr=False)
+    _lock: threading.Lock = field(init=False, default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.vocab = Vocab.from_words(self.words)
+        self.parts = split_words(self.words)
+
+    @property
+    def sample_max_len(self) -> int:
+        """Where sampling cuts off a name that never ends: twice the longest word."""
+        return max(32, 2 * max(map(len, self.words)))
+
+    @classmethod
+    def from_file(cls, path: Path, limits: Limits = Limits()) -> Dataset:
+        return cls(path.name, read_words(path, limits))
+
+    def splits(self, block_size: int) -> Splits:
+        with self._lock:
+            if block_size not in self._splits:
+                train, dev, test = (build_examples(part, self.vocab, block_size) for part in self.parts)
+                self._splits[block_size] = Splits(train, dev, test)
+            return self._splits[block_size]

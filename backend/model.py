@@ -1,0 +1,147 @@
+"""The makemore MLP (Bengio et al. 2003, as in "makemore part 2") and its hand-written SGD step.
+
+    emb    = C[X]                      (B, block_size, n_embd) -> (B, block_size * n_embd)
+    h      = tanh(emb @ W1 + b1)       (B, n_hidden)
+    logits = h @ W2 + b2               (B, vocab_size)
+    loss   = cross_entropy(logits, Y)
+
+The parameters are plain tensors, not an nn.Module: training never builds an autograd graph.
+`SGDStep` does forward, backward and update by hand, in about twenty preallocated tensor ops,
+because at batch 32 PyTorch's per-op overhead, not arithmetic, is what a step costs
+(REFERENCE §2). tests/test_model.py checks it against autograd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LECTURE_SEED = 2147483647
+
+
+def tanh(x: Tensor) -> Tensor:
+    """tanh(x) = 2 * sigmoid(2x) - 1. torch.tanh takes a slow scalar path on this CPU build
+    (~4 ns per element against ~1.3 for sigmoid); the result agrees to float rounding (~1e-7)."""
+    return torch.sigmoid(x * 2).mul_(2).sub_(1)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    vocab_size: int
+    block_size: int = 3
+    n_embd: int = 10
+    n_hidden: int = 200
+
+    @property
+    def n_in(self) -> int:
+        return self.block_size * self.n_embd
+
+    @property
+    def n_params(self) -> int:
+        v, e, h = self.vocab_size, self.n_embd, self.n_hidden
+        return v * e + self.n_in * h + h + h * v + v
+
+
+class MLP:
+    """Parameters and the plain forward pass (used for evaluation and sampling)."""
+
+    def __init__(self, shape: ModelShape, C: Tensor, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor):
+        self.shape = shape
+        self.C, self.W1, self.b1, self.W2, self.b2 = C, W1, b1, W2, b2
+
+    @classmethod
+    def lecture_init(cls, shape: ModelShape, seed: int = LECTURE_SEED) -> MLP:
+        # Plain randn, drawn in the lecture's order from one seeded generator: the huge first
+        # losses (~27 instead of ln 27 ~ 3.3) and the "hockey stick" come from this.
+        g = torch.Generator().manual_seed(seed)
+        C = torch.randn((shape.vocab_size, shape.n_embd), generator=g)
+        W1 = torch.randn((shape.n_in, shape.n_hidden), generator=g)
+        b1 = torch.randn(shape.n_hidden, generator=g)
+        W2 = torch.randn((shape.n_hidden, shape.vocab_size), generator=g)
+        b2 = torch.randn(shape.vocab_size, generator=g)
+        return cls(shape, C, W1, b1, W2, b2)
+
+    def parameters(self) -> list[Tensor]:
+        return [self.C, self.W1, self.b1, self.W2, self.b2]
+
+    def clone(self) -> MLP:
+        return MLP(self.shape, *(p.clone() for p in self.parameters()))
+
+    def copy_(self, other: MLP) -> None:
+        """Overwrite these weights in place with `other`'s (views such as SGDStep's stay valid)."""
+        for mine, theirs in zip(self.parameters(), other.parameters(), strict=True):
+            mine.copy_(theirs)
+
+    def forward(self, X: Tensor) -> Tensor:
+        emb = self.C[X].view(X.shape[0], -1)  # (B, block_size * n_embd)
+        h = tanh(torch.addmm(self.b1, emb, self.W1))  # (B, n_hidden)
+        return torch.addmm(self.b2, h, self.W2)  # (B, vocab_size)
+
+
+class SGDStep:
+    """One minibatch SGD step, `p -= lr * grad`, with the backward pass written out by hand.
+
+    Buffers are allocated once per batch size and reused. The arithmetic is the lecture's, with
+    two rewrites that give the same numbers up to float rounding:
+    - tanh(x) = 2 * sigmoid(2x) - 1 (see `tanh`): at batch 4,096 torch.tanh dominated the step;
+    - the 1/B of the mean loss is folded into the step size, so gradients stay sums over the batch.
+    """
+
+    def __init__(self, model: MLP):
+        self.model = model
+        # Transposed views are made once: they track the parameters, which are updated in place.
+        self._W1t = model.W1.t()  # (n_hidden, n_in)
+        self._W2t = model.W2.t()  # (vocab_size, n_hidden)
+        self._minus_one = torch.tensor(-1.0)
+        self._batch = 0
+
+    def _allocate(self, B: int) -> None:
+        s = self.model.shape
+        self._batch = B
+        self.X = torch.empty((B, s.block_size), dtype=torch.long)
+        self.Y = torch.empty(B, dtype=torch.long)
+        self._X_flat = self.X.view(-1)  # (B * block_size,)
+        self._Y_col = self.Y.view(B, 1)
+        self.emb = torch.empty((B, s.n_in))
+        self._emb_rows = self.emb.view(B * s.block_size, s.n_embd)
+        self._emb_t = self.emb.t()
+        self.h = torch.empty((B, s.n_hidden))
+        self._h_t = self.h.t()
+        self.logits = torch.empty((B, s.vocab_size))
+        self.dh = torch.empty((B, s.n_hidden))
+        self.demb = torch.empty((B, s.n_in))
+        self._demb_rows = self.demb.view(B * s.block_size, s.n_embd)
+        self._ones = torch.ones(B)
+
+    def __call__(self, X_all: Tensor, Y_all: Tensor, idx: Tensor, lr: float) -> Tensor:
+        """Train on rows `idx` of (X_all, Y_all); return the minibatch loss before the update (0-d)."""
+        B = idx.shape[0]
+        if self._batch != B:
+            self._allocate(B)
+        m = self.model
+        torch.index_select(X_all, 0, idx, out=self.X)  # (B, block_size)
+        Y = torch.index_select(Y_all, 0, idx, out=self.Y)  # (B,)
+        emb = self.emb  # (B, n_in)
+        torch.index_select(m.C, 0, self._X_flat, out=self._emb_rows)
+        # forward: h = tanh(z) with z = emb @ W1 + b1, computed as 2 * sigmoid(2z) - 1
+        h = torch.addmm(m.b1, emb, m.W1, beta=2, alpha=2, out=self.h)  # (B, n_hidden) = 2z
+        torch.add(self._minus_one, h.sigmoid_(), alpha=2, out=h)
+        logp = torch.addmm(m.b2, h, m.W2, out=self.logits)  # (B, vocab_size)
+        torch._log_softmax(logp, 1, False, out=logp)
+        loss = F.nll_loss(logp, Y)  # mean over the batch
+        # backward: dloss/dlogits = softmax - onehot(Y), summed over the batch; 1/B goes in `a`
+        dlogits = logp.exp_()
+        dlogits.scatter_(1, self._Y_col, -1.0, reduce="add")
+        a = -lr / B
+        dh = torch.mm(dlogits, self._W2t, out=self.dh)  # (B, n_hidden), with W2 before its update
+        m.W2.addmm_(self._h_t, dlogits, alpha=a)
+        m.b2.addmv_(dlogits.t(), self._ones, alpha=a)
+        dz = torch.ops.aten.tanh_backward(dh, h)  # dh * (1 - h^2)
+        torch.mm(dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
+        m.W1.addmm_(self._emb_t, dz, alpha=a)
+        m.b1.addmv_(dz.t(), self._ones, alpha=a)
+        m.C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)
+        return loss
