@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from backend.config import Settings
-from backend.data import Dataset, DatasetError
+from backend.words import DatasetError, read_words
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,15 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        dataset = Dataset.from_file(settings.data)
+        words = read_words(settings.data)
     except DatasetError as e:
         sys.stderr.write(f"makemore live: cannot start: {e}\n")
         return 2
 
-    from backend.app import create_app  # noqa: PLC0415 (after the data check: a bad file fails fast)
+    # torch loads only now: a bad file fails in a fraction of a second
+    from backend.app import create_app  # noqa: PLC0415
+    from backend.data import Dataset  # noqa: PLC0415
 
     uvicorn.run(
-        create_app(settings, dataset),
+        create_app(settings, Dataset(settings.data.name, words)),
         host=settings.host,
         port=settings.port,
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 import torch
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from backend.api import pages, runs, ws
+from backend.api.errors import validation_error
 from backend.config import Settings
 from backend.data import Dataset
 from backend.runs import RunRegistry
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         lifespan=lifespan,
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(runs.router)
     app.include_router(ws.router)
     app.include_router(pages.router)

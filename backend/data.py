@@ -1,7 +1,7 @@
-"""Word lists, the character vocabulary, and the lecture's (context -> next character) examples.
+"""The character vocabulary and the lecture's (context -> next character) examples.
 
-A dataset is a UTF-8 text file with one item per line. Each item plus the end token `.` gives
-one example per character; the context is the previous `block_size` characters, padded with `.`.
+Each word (see words.py) plus the end token `.` gives one example per character; the context
+is the previous `block_size` characters, padded with `.`.
 Words are shuffled with a fixed seed and split 80/10/10 into train/dev/test, as in the lecture.
 """
 
@@ -9,78 +9,15 @@ from __future__ import annotations
 
 import random
 import threading
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-BOUNDARY = "."  # start and end token, index 0
+from backend.words import BOUNDARY, DEFAULT_LIMITS, Limits, read_words
+
 SPLIT_SEED = 42  # the lecture's random.seed(42)
-
-
-class DatasetError(ValueError):
-    """A word list we cannot train on; the message names the source and the problem."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 50_000_000
-    max_chars: int = 256  # distinct characters, boundary excluded
-    max_word_len: int = 256
-    min_words: int = 10  # so that an 80/10/10 split leaves every part non-empty
-
-
-def parse_words(raw: bytes, source: str, limits: Limits = Limits()) -> list[str]:
-    """Decode and check a word list. Blank lines are ignored, surrounding whitespace stripped."""
-    if len(raw) > limits.max_bytes:
-        raise DatasetError(f"{source}: {len(raw):,} bytes is more than the {limits.max_bytes:,} allowed")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{source}: not UTF-8 text (byte {e.start}: {e.reason})") from None
-    words: list[str] = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        word = line.strip()
-        if not word:
-            continue
-        if BOUNDARY in word:
-            raise DatasetError(f"{source}: line {lineno} contains '{BOUNDARY}', the boundary token")
-        if len(word) > limits.max_word_len:
-            raise DatasetError(
-                f"{source}: line {lineno} has {len(word):,} characters "
-                f"(at most {limits.max_word_len} per item: one name or word per line)"
-            )
-        bad = next((c for c in word if unicodedata.category(c) in ("Cc", "Cs")), None)
-        if bad is not None:
-            raise DatasetError(f"{source}: line {lineno} contains the control character U+{ord(bad):04X}")
-        words.append(word)
-    if not words:
-        raise DatasetError(f"{source}: no words (the file is empty or blank)")
-    if len(words) < limits.min_words:
-        raise DatasetError(
-            f"{source}: only {len(words)} words; at least {limits.min_words} are needed for a train/dev/test split"
-        )
-    n_chars = len(set("".join(words)))
-    if n_chars > limits.max_chars:
-        raise DatasetError(f"{source}: {n_chars} distinct characters (at most {limits.max_chars})")
-    return words
-
-
-def read_words(path: Path, limits: Limits = Limits()) -> list[str]:
-    try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise DatasetError(f"{path}: {size:,} bytes is more than the {limits.max_bytes:,} allowed")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path}: is a directory, not a word list") from None
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
-    return parse_words(raw, str(path), limits)
 
 
 @dataclass(frozen=True)
@@ -171,7 +108,7 @@ class Dataset:
         return max(32, 2 * max(map(len, self.words)))
 
     @classmethod
-    def from_file(cls, path: Path, limits: Limits = Limits()) -> Dataset:
+    def from_file(cls, path: Path, limits: Limits = DEFAULT_LIMITS) -> Dataset:
         return cls(path.name, read_words(path, limits))
 
     def splits(self, block_size: int) -> Splits:

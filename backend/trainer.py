@@ -213,6 +213,8 @@ class Trainer:
 
     def _loop(self) -> None:
         self._evaluate()  # the starting point, shown even while the run waits paused at step 0
+        if self.status is Status.RUNNING:
+            self._set_status(Status.RUNNING, "")
         while True:
             if self.status is not Status.RUNNING or not self._inbox.empty():
                 self._flush()
@@ -324,12 +326,12 @@ class Trainer:
                 self.model.copy_(weights)
             restored = f"; weights restored from the evaluation at step {at.step:,} (dev loss {at.dev_loss:.4f})"
         self._ema = self._ema_weight = 0.0
+        if self._checkpoint is not None:
+            self._evaluate()  # show the restored weights' loss at the current step
         self._set_status(
             Status.DIVERGED,
             f"diverged at lr {self.hparams.lr:g}: {what}{restored}. Lower the learning rate and resume.",
         )
-        if self._checkpoint is not None:
-            self._evaluate()  # show the restored weights' loss at the current step
 
     def _set_status(self, status: Status, detail: str) -> None:
         self.status, self.detail = status, detail

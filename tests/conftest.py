@@ -1,0 +1,82 @@
+"""Shared fixtures: small datasets, a trainer harness, and an app under FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.app import create_app
+from backend.config import DEFAULT_DATA, Settings
+from backend.data import Dataset
+from backend.trainer import Event
+
+ROOT = Path(__file__).resolve().parent.parent
+LECTURE_NAMES = ROOT.parent / "shared" / "data" / "names.txt"  # makemore's names.txt, never committed
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 20.0, what: str = "condition") -> T:
+    """Poll until predicate() is truthy, with a deadline (no fixed sleeps in tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.005)
+
+
+class Recorder:
+    """An `emit` for a Trainer that keeps every event (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type[T]) -> list[T]:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture(scope="session")
+def default_dataset() -> Dataset:
+    return Dataset.from_file(DEFAULT_DATA)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(default_dataset: Dataset) -> Dataset:
+    """2,000 of the built-in names: quick to build, same vocabulary."""
+    return Dataset("small", default_dataset.words[:2000])
+
+
+@pytest.fixture
+def make_client(small_dataset: Dataset) -> Iterator[Callable[..., TestClient]]:
+    clients: list[TestClient] = []
+
+    def make(dataset: Dataset | None = None, **settings: Any) -> TestClient:
+        app = create_app(Settings(**settings), dataset or small_dataset)
+        client = TestClient(app)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()

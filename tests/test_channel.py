@@ -1,0 +1,84 @@
+import asyncio
+import json
+
+from backend.channel import Channel, Subscriber
+from backend.trainer import EvalResult, HParams, HParamsChanged, Steps
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def make_channel() -> Channel:
+    ch = Channel()
+    ch.describe = lambda: {"id": "r1"}
+    return ch
+
+
+async def _fan_out() -> None:
+    ch = make_channel()
+    a, b = Subscriber(ch, False), Subscriber(ch, False)
+    first = json.loads((await a.next_batch())[0])
+    assert first["type"] == "snapshot" and first["reason"] == "connect" and first["run"] == {"id": "r1"}
+    ch.publish(Steps(0, [3.0, 2.5], 100.0, 3200.0))
+    ch.publish(EvalResult(2, 2.4, 2.5, 3.0))
+    ch.publish(HParamsChanged(2, HParams(0.01, 64, 500), 1000))
+    got = [json.loads(m) for _ in range(3) for m in await a.next_batch()]
+    assert [m["type"] for m in got] == ["steps", "eval", "hparams"]
+    assert got[0]["step"] == [0, 1] and got[0]["loss"] == [3.0, 2.5]
+    # b connected before the events but reads later: its snapshot covers them, no duplicates
+    snap = json.loads((await b.next_batch())[0])
+    assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5]}
+    assert snap["evals"] == [{"step": 2, "train_loss": 2.4, "dev_loss": 2.5}]
+    assert snap["changes"][0]["lr"] == 0.01
+    ch.publish(Steps(2, [2.0], 100.0, 3200.0))
+    assert json.loads((await b.next_batch())[0])["step"] == [2]
+
+
+def test_fan_out_and_snapshot() -> None:
+    run(_fan_out())
+
+
+async def _slow_reader() -> None:
+    ch = make_channel()
+    slow, fast = Subscriber(ch, False, limit=10), Subscriber(ch, False, limit=10)
+    await slow.next_batch()
+    await fast.next_batch()
+    for i in range(100):
+        ch.publish(Steps(i, [1.0], 1.0, 32.0))
+        assert json.loads((await fast.next_batch())[0])["step"] == [i]  # unaffected
+    assert len(slow._queue) <= 10
+    lagged, snap = (json.loads(m) for m in await slow.next_batch())
+    assert lagged["type"] == "lagged" and lagged["dropped"] > 0
+    assert snap["type"] == "snapshot" and snap["reason"] == "lagged"
+    assert snap["history"]["step"] == list(range(100))
+    ch.publish(Steps(100, [1.0], 1.0, 32.0))
+    assert json.loads((await slow.next_batch())[0])["step"] == [100]
+
+
+def test_slow_reader_gets_a_fresh_snapshot() -> None:
+    run(_slow_reader())
+
+
+async def _switch_and_reply() -> None:
+    old, new = make_channel(), make_channel()
+    new.describe = lambda: {"id": "r2"}
+    sub = Subscriber(old, True)
+    await sub.next_batch()
+    sub.reply('{"type":"error","detail":"x"}')
+    sub.switch(new)
+    assert sub not in old.subscribers and sub in new.subscribers
+    assert json.loads((await sub.next_batch())[0])["type"] == "error"
+    snap = json.loads((await sub.next_batch())[0])
+    assert snap["reason"] == "new_run" and snap["run"]["id"] == "r2"
+
+
+def test_switch_to_a_new_run() -> None:
+    run(_switch_and_reply())
+
+
+def test_non_finite_loss_is_null() -> None:
+    ch = make_channel()
+    ch.publish(Steps(0, [1.0, float("nan"), float("inf")], 1.0, 1.0))
+    snap = json.loads(ch.snapshot("connect"))
+    assert snap["history"]["loss"] == [1.0, None, None]

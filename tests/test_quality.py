@@ -1,0 +1,23 @@
+"""Training quality at the lecture's settings, on the built-in data."""
+
+import pytest
+
+from backend.data import Dataset
+from backend.model import MLP, ModelShape
+from backend.trainer import EvalResult, HParams, Status, Trainer
+from tests.conftest import Recorder, wait_for
+
+
+@pytest.mark.slow
+def test_20k_steps_reach_dev_loss_below_2_6(default_dataset: Dataset) -> None:
+    rec = Recorder()
+    model = MLP.lecture_init(ModelShape(default_dataset.vocab.size))
+    t = Trainer(model, default_dataset.splits(3), 27, HParams(0.1, 32, 5000), 20_000, 2147483647, rec)
+    t.start(running=True)
+    wait_for(lambda: t.status is Status.FINISHED, timeout=300, what="20,000 steps")
+    evals = rec.of(EvalResult)
+    assert [e.step for e in evals] == [0, 5000, 10_000, 15_000, 20_000]
+    assert evals[0].dev_loss > 15  # the hockey stick's start
+    assert evals[-1].dev_loss < 2.6, evals[-1]
+    assert evals[-1].train_loss < 2.6
+    t.stop()

@@ -1,0 +1,178 @@
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
+
+from tests.conftest import wait_for
+
+
+def until(ws: WebSocketTestSession, kind: str, limit: int = 10_000) -> dict[str, Any]:
+    """The next message of a type, skipping others (a bounded number of them)."""
+    for _ in range(limit):
+        msg: dict[str, Any] = ws.receive_json()
+        if msg["type"] == kind:
+            return msg
+    raise AssertionError(f"no {kind!r} message in {limit} messages")
+
+
+def test_snapshot_then_stream(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        snap = ws.receive_json()
+        assert snap["type"] == "snapshot" and snap["reason"] == "connect"
+        assert snap["run"]["status"] == "paused"
+        assert set(snap["history"]) == {"step", "loss"}
+        ws.send_json({"type": "resume"})
+        assert until(ws, "status")["status"] == "running"
+        seen: list[int] = []
+        while len(seen) < 2500:
+            msg = ws.receive_json()
+            if msg["type"] == "steps":
+                assert len(msg["step"]) == len(msg["loss"]) and msg["steps_per_s"] > 0
+                assert msg["examples_per_s"] == pytest.approx(msg["steps_per_s"] * 32, rel=0.01)
+                seen += msg["step"]
+            elif msg["type"] == "eval":
+                assert msg["step"] % 1000 == 0 and msg["ms"] >= 0
+        assert seen == list(range(len(seen)))  # every step, in order, no gaps
+        ws.send_json({"type": "pause"})
+        status = until(ws, "status")
+        assert status["status"] == "paused" and status["detail"]
+
+
+def test_set_is_confirmed_with_its_step(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "resume"})
+        ws.send_json({"type": "set", "lr": 0.03, "batch_size": 16})
+        change = until(ws, "hparams")
+        assert change["lr"] == 0.03 and change["batch_size"] == 16 and change["step"] >= 0
+        # steps from change["step"] on ran at batch 16: the reported throughput says so
+        msg = until(ws, "steps")
+        while msg["step"][0] < change["step"]:
+            msg = until(ws, "steps")
+        assert msg["examples_per_s"] == pytest.approx(msg["steps_per_s"] * 16, rel=0.01)
+    run = client.get("/api/runs/current").json()
+    assert run["hparams"]["lr"] == 0.03 and run["hparams"]["batch_size"] == 16
+
+
+@pytest.mark.parametrize(
+    ("message", "detail"),
+    [
+        ('{"type": "set", "lr": 0}', "lr: Input should be greater than 0"),
+        ('{"type": "set", "lr": 10.5}', "lr: Input should be less than or equal to 10"),
+        ('{"type": "set", "lr": NaN}', "lr: Input should be a finite number"),
+        ('{"type": "set", "lr": Infinity}', "lr: Input should be a finite number"),
+        ('{"type": "set", "lr": "0.1"}', "lr: Input should be a valid number"),
+        ('{"type": "set", "batch_size": 0}', "batch_size"),
+        ('{"type": "set", "batch_size": 99999999}', "the number of training examples"),
+        ('{"type": "set", "eval_every": 1000001}', "eval_every"),
+        ('{"type": "set", "max_steps": 0}', "max_steps"),
+        ('{"type": "set", "momentum": 0.9}', "momentum: Extra inputs are not permitted"),
+        ('{"type": "jump"}', "does not match any of the expected tags"),
+        ('{"lr": 0.1}', "Unable to extract tag"),
+        ("[1, 2]", "message"),
+        ("not json", "not JSON"),
+    ],
+)
+def test_bad_messages_get_an_error_and_the_socket_stays(client: TestClient, message: str, detail: str) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        ws.receive_json()
+        ws.send_text(message)
+        err = until(ws, "error")
+        assert detail in err["detail"], err
+        ws.send_json({"type": "set", "lr": 0.07})  # still open and working
+        assert until(ws, "hparams")["lr"] == 0.07
+    assert client.get("/api/runs/current").json()["hparams"]["batch_size"] == 32
+
+
+def test_binary_message_is_an_error(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        ws.receive_json()
+        ws.send_bytes(b'{"type": "pause"}')
+        assert "text" in until(ws, "error")["detail"]
+
+
+def test_resume_a_stopped_run_is_an_error(client: TestClient) -> None:
+    old = client.get("/api/runs/current").json()["id"]
+    client.post("/api/runs", json={"start": False})
+    with client.websocket_connect(f"/ws/runs/{old}") as ws:
+        assert ws.receive_json()["run"]["status"] == "stopped"
+        ws.send_json({"type": "resume"})
+        assert "stopped" in until(ws, "error")["detail"]
+
+
+def test_message_over_4_kib_closes_with_1009(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        ws.receive_json()
+        ws.send_text('{"type": "set", "lr": 0.1, "pad": "' + "x" * 4096 + '"}')
+        with pytest.raises(WebSocketDisconnect) as e:
+            until(ws, "never")
+        assert e.value.code == 1009
+    with client.websocket_connect("/ws/runs/current") as ws:  # exactly 4 KiB is fine
+        ws.receive_json()
+        text = '{"type": "set", "lr": 0.2}'
+        ws.send_text(text + " " * (4096 - len(text)))
+        assert until(ws, "hparams")["lr"] == 0.2
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),
+        ("http://testserver", True),
+        ("http://evil.example", False),
+        ("http://testserver.evil.example", False),
+        ("null", False),
+        ("http://localhost:5173", True),  # listed in MAKEMORE_ALLOWED_ORIGINS below
+    ],
+)
+def test_origin_check(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch, origin: str | None, allowed: bool
+) -> None:
+    monkeypatch.setenv("MAKEMORE_ALLOWED_ORIGINS", "http://localhost:5173, https://class.example.org")
+    client = make_client()
+    headers = {"origin": origin} if origin else {}
+    if allowed:
+        with client.websocket_connect("/ws/runs/current", headers=headers) as ws:
+            assert ws.receive_json()["type"] == "snapshot"
+    else:
+        with pytest.raises(WebSocketDisconnect) as e, client.websocket_connect("/ws/runs/current", headers=headers):
+            pass
+        assert e.value.code == 1008
+
+
+def test_unknown_run_closes(client: TestClient) -> None:
+    with pytest.raises(WebSocketDisconnect) as e, client.websocket_connect("/ws/runs/nope"):
+        pass
+    assert e.value.code == 4404
+
+
+def test_two_clients_see_each_others_changes(client: TestClient) -> None:
+    run_id = client.get("/api/runs/current").json()["id"]
+    with client.websocket_connect("/ws/runs/current") as a, client.websocket_connect(f"/ws/runs/{run_id}") as b:
+        a.receive_json()
+        b.receive_json()
+        a.send_json({"type": "set", "lr": 0.3})
+        assert until(b, "hparams")["lr"] == 0.3
+        assert until(a, "hparams")["lr"] == 0.3
+        b.send_json({"type": "resume"})
+        assert until(a, "status")["status"] == "running"
+        b.send_json({"type": "set", "batch_size": 64})
+        from_a, from_b = until(a, "hparams"), until(b, "hparams")
+        assert from_a == from_b and from_a["batch_size"] == 64
+
+
+def test_current_followers_move_to_a_new_run(client: TestClient) -> None:
+    old = client.get("/api/runs/current").json()["id"]
+    with client.websocket_connect("/ws/runs/current") as follower, client.websocket_connect(f"/ws/runs/{old}") as fixed:
+        follower.receive_json()
+        fixed.receive_json()
+        new = client.post("/api/runs", json={"lr": 0.2}).json()
+        assert until(fixed, "status")["status"] == "stopped"
+        snap = until(follower, "snapshot")
+        assert snap["reason"] == "new_run" and snap["run"]["id"] == new["id"]
+        follower.send_json({"type": "set", "lr": 0.15})  # steers the new run
+        assert until(follower, "hparams")["lr"] == 0.15
+    wait_for(lambda: client.get(f"/api/runs/{new['id']}").json()["hparams"]["lr"] == 0.15)
