@@ -1,0 +1,30 @@
+# makemore live: docker build -t makemore-live . && docker run -p 8000:8000 makemore-live
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# CPU-only PyTorch from PyTorch's own index (PyPI's default build carries CUDA: gigabytes),
+# then the rest, pinned. torch==2.13.0 in requirements.txt is then already satisfied.
+COPY requirements.txt .
+RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+    && pip install --no-cache-dir -r requirements.txt
+
+COPY backend/ backend/
+COPY frontend/ frontend/
+COPY data/names.txt data/names.txt
+
+RUN groupadd --gid 10001 makemore && useradd --uid 10001 --gid 10001 --create-home makemore
+USER 10001:10001
+
+# Inside the container the server must listen on every interface to be reachable via -p.
+ENV MAKEMORE_HOST=0.0.0.0 \
+    MAKEMORE_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-m", "backend.healthcheck"]
+
+CMD ["python", "-m", "backend"]
