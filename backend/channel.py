@@ -41,7 +41,9 @@ class Channel:
         elif kind == "eval":
             self.evals.append({k: msg[k] for k in ("step", "train_loss", "dev_loss")})
         elif kind == "hparams":
-            self.changes.append({k: v for k, v in msg.items() if k != "type"})
+            change = {k: v for k, v in msg.items() if k != "type"}
+            if not self.changes or _values(self.changes[-1]) != _values(change):  # not a mere confirmation
+                self.changes.append(change)
         text = encode(msg)
         for sub in list(self.subscribers):
             sub.put(text)
@@ -58,6 +60,10 @@ class Channel:
                 "changes": self.changes,
             }
         )
+
+
+def _values(change: Message) -> dict[str, Any]:
+    return {k: v for k, v in change.items() if k != "step"}
 
 
 class Subscriber:

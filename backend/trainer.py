@@ -69,6 +69,9 @@ class Steps:
 
 @dataclass(frozen=True)
 class HParamsChanged:
+    """The hparams in effect from `step` on: sent at step 0, then after every `set` (even one that
+    changed nothing, as its confirmation)."""
+
     step: int  # the first step that uses them
     hparams: HParams
     max_steps: int
@@ -212,6 +215,7 @@ class Trainer:
                 done.set_exception(ConflictError("the run is stopped; create a new run"))
 
     def _loop(self) -> None:
+        self._emit(HParamsChanged(0, self.hparams, self.max_steps))  # what step 0 starts with
         self._evaluate()  # the starting point, shown even while the run waits paused at step 0
         if self.status is Status.RUNNING:
             self._set_status(Status.RUNNING, "")
@@ -285,7 +289,8 @@ class Trainer:
             self.max_steps = u.max_steps
         if self.hparams.batch_size != old[0].batch_size:
             self._apply_batch_size(self.hparams.batch_size)
-        if (self.hparams, self.max_steps) != old:
+        if any(getattr(u, k) is not None for k in ("lr", "batch_size", "eval_every", "max_steps")):
+            # confirmed even when nothing changed, so that no client waits for an answer in vain
             self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
         if u.status is Status.RUNNING and self.status is not Status.RUNNING:
             if self.status is Status.DIVERGED:

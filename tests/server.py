@@ -22,7 +22,7 @@ def free_port() -> int:
         return port
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> float:
     """Poll /api/health until it answers; return the seconds it took."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -33,30 +33,36 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
                 if r.status == 200:
                     return time.monotonic() - start
         except OSError:
-            time.sleep(0.02)
+            time.sleep(0.02)  # poll interval
     raise TimeoutError(f"{url} did not answer /api/health within {timeout}s")
 
 
 @contextmanager
-def running_server(
-    *args: str, env: dict[str, str] | None = None, python: str = sys.executable, cwd: Path = ROOT
-) -> Iterator[str]:
+def running_server(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
+    """`python -m backend --port <free> *args`; yields its base URL once it answers /api/health.
+    An empty value in `env` removes that variable. The server's output goes to `log`, if given."""
     port = free_port()
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(
-        [python, "-m", "backend", "--port", str(port), *args],
-        cwd=cwd,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v != ""}
+    with open(log or os.devnull, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "backend", "--port", str(port), *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=out,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc)
+        try:
+            wait_healthy(url, proc)
+        except (RuntimeError, TimeoutError) as e:
+            tail = log.read_text()[-3000:] if log else ""
+            raise RuntimeError(f"{e}\n{tail}") from None
         yield url
     finally:
         proc.terminate()
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(5)

@@ -33,6 +33,9 @@ async def _fan_out() -> None:
     assert snap["changes"][0]["lr"] == 0.01
     ch.publish(Steps(2, [2.0], 100.0, 3200.0))
     assert json.loads((await b.next_batch())[0])["step"] == [2]
+    ch.publish(HParamsChanged(3, HParams(0.01, 64, 500), 1000))  # a confirmation of the same values
+    assert json.loads((await b.next_batch())[0])["type"] == "hparams"  # is sent
+    assert len(ch.changes) == 1  # but is not a change
 
 
 def test_fan_out_and_snapshot() -> None:

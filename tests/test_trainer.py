@@ -81,7 +81,8 @@ def test_change_applies_at_the_reported_step(small_dataset: Dataset) -> None:
     t.start(running=True)
     wait_for(lambda: t.step > 300, what="some steps")
     t.submit(Update(lr=0.05, batch_size=8)).result(10)
-    change = rec.of(HParamsChanged)[0]
+    start, change = rec.of(HParamsChanged)
+    assert (start.step, start.hparams) == (0, HParams(0.1, 32, 10**6))
     wait_for(lambda: t.step > change.step + 300, what="steps after the change")
     t.submit(Update(status=Status.PAUSED)).result(10)
     end = t.step
@@ -112,6 +113,8 @@ def test_pause_resume_and_status_events(small_dataset: Dataset) -> None:
     paused_at = t.step
     t.submit(Update(lr=0.2)).result(10)  # a change while paused applies at once
     assert rec.of(HParamsChanged)[-1].step == paused_at
+    t.submit(Update(lr=0.2)).result(10)  # no change, but still confirmed
+    assert len(rec.of(HParamsChanged)) == 3
     assert t.step == paused_at
     t.submit(Update(status=Status.RUNNING)).result(10)
     wait_for(lambda: t.step > paused_at + 100)
@@ -131,7 +134,7 @@ def test_divergence_restores_last_good_weights(small_dataset: Dataset) -> None:
     assert "diverged at lr 10" in status.detail and "weights restored" in status.detail
     evals = rec.of(EvalResult)
     restored = evals[-1]  # evaluated right after the restore
-    good = [e for e in evals[:-1] if e.step <= rec.of(HParamsChanged)[0].step]
+    good = [e for e in evals[:-1] if e.step <= rec.of(HParamsChanged)[-1].step]
     assert restored.train_loss == pytest.approx(good[-1].train_loss, rel=1e-6)
     assert restored.train_loss < 3.0
     # lower the rate and resume: training goes on from the restored weights

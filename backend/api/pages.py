@@ -20,12 +20,12 @@ def plotly_js() -> Path:
     return Path(spec.origin).parent / "package_data" / "plotly.min.js"
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def index() -> FileResponse:
     return FileResponse(FRONTEND / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/vendor/plotly.min.js")
+@router.api_route("/vendor/plotly.min.js", methods=["GET", "HEAD"])
 async def plotly() -> FileResponse:
     path = plotly_js()
     if not path.exists():

@@ -1,0 +1,248 @@
+// The controls that steer the run: learning rate, batch size, evaluation period, max steps,
+// start / pause / resume, new run; and the chart's view controls (smoothing, log scale).
+//
+// A control SENDS the wanted value over the websocket and DISPLAYS the value the server
+// confirmed (an "hparams" message, or the snapshot), with a pending note in between. Every tab
+// on the run sees every change, since all of them come back as messages.
+
+import { createRun } from "./api.js";
+import * as fmt from "./format.js";
+import { notify } from "./notify.js";
+import { invalidate } from "./render.js";
+import { send } from "./socket.js";
+import { state } from "./state.js";
+
+const PENDING_MS = 10_000; // give up waiting for a confirmation after this long
+const LR_MIN_LOG = -4;
+const LR_MAX_LOG = 1;
+const BATCH_MAX_LOG = 12; // 4096
+const STORAGE_KEY = "makemore-live.view";
+
+const $ = (id) => document.getElementById(id);
+const dragging = new Set(); // sliders the user is holding: do not move them under the pointer
+
+/** A learning rate from the slider's log10 position, rounded to 3 significant digits. */
+function lrFromSlider(v) {
+  return Number((10 ** Number(v)).toPrecision(3));
+}
+
+function clamp(x, lo, hi) {
+  return Math.min(hi, Math.max(lo, x));
+}
+
+/** Ask the server for a value; it is pending until an hparams/status message confirms it. */
+function request(field, value, message) {
+  if (field !== "status" && state.hparams && state.hparams[field] === value) {
+    delete state.pending[field]; // already so: the server would not announce a change
+    invalidate();
+    return;
+  }
+  if (!send(message)) {
+    notify("not connected to the server: the change was not sent");
+    invalidate();
+    return;
+  }
+  const at = performance.now();
+  state.pending[field] = { value, at };
+  setTimeout(() => {
+    if (state.pending[field] && state.pending[field].at === at) {
+      delete state.pending[field];
+      notify(`no confirmation from the server for ${field.replace("_", " ")} ${value}`);
+      invalidate();
+    }
+  }, PENDING_MS);
+  invalidate();
+}
+
+function setHparam(field, value) {
+  request(field, value, { type: "set", [field]: value });
+}
+
+function readInt(input, label, min, max) {
+  const text = input.value.trim();
+  const n = Number(text);
+  if (text === "" || !Number.isInteger(n) || n < min || (max !== undefined && n > max)) {
+    const range = max !== undefined ? `${fmt.int(min)} to ${fmt.int(max)}` : `at least ${fmt.int(min)}`;
+    notify(`${label}: enter a whole number, ${range}`);
+    return null;
+  }
+  return n;
+}
+
+function trackDragging(slider) {
+  slider.addEventListener("pointerdown", () => dragging.add(slider));
+  for (const type of ["pointerup", "pointercancel", "change"]) {
+    slider.addEventListener(type, () => dragging.delete(slider));
+  }
+}
+
+function loadView() {
+  try {
+    const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "{}");
+    if (typeof saved.smoothing === "number") state.view.smoothing = clamp(saved.smoothing, 0, 0.999);
+    if (typeof saved.logScale === "boolean") state.view.logScale = saved.logScale;
+  } catch {
+    // no storage (private mode) or junk in it: keep the defaults
+  }
+}
+
+function saveView() {
+  try {
+    localStorage.setItem(STORAGE_KEY, JSON.stringify(state.view));
+  } catch {
+    // ignore
+  }
+}
+
+export function initControls() {
+  // learning rate
+  const lrSlider = $("lr-slider");
+  trackDragging(lrSlider);
+  lrSlider.addEventListener("input", () => {
+    const pending = $("lr-pending");
+    pending.hidden = false;
+    pending.textContent = `→ ${fmt.lr(lrFromSlider(lrSlider.value))}`;
+  });
+  lrSlider.addEventListener("change", () => setHparam("lr", lrFromSlider(lrSlider.value)));
+
+  // batch size: a slider of powers of two, and a box for any value
+  const batchSlider = $("batch-slider");
+  const batchInput = $("batch-input");
+  trackDragging(batchSlider);
+  batchSlider.addEventListener("input", () => {
+    const b = 2 ** Number(batchSlider.value);
+    batchInput.value = String(b);
+    const pending = $("batch-pending");
+    pending.hidden = false;
+    pending.textContent = `→ ${fmt.int(b)}`;
+  });
+  batchSlider.addEventListener("change", () => setHparam("batch_size", 2 ** Number(batchSlider.value)));
+  batchInput.addEventListener("change", () => {
+    const b = readInt(batchInput, "batch size", 1); // the server checks the upper bound, and says why
+    if (b !== null) setHparam("batch_size", b);
+  });
+
+  const evalInput = $("eval-every-input");
+  evalInput.addEventListener("change", () => {
+    const n = readInt(evalInput, "evaluate every", 1, 1_000_000);
+    if (n !== null) setHparam("eval_every", n);
+  });
+  const maxInput = $("max-steps-input");
+  maxInput.addEventListener("change", () => {
+    const n = readInt(maxInput, "max steps", 1, 100_000_000);
+    if (n !== null) setHparam("max_steps", n);
+  });
+
+  // run buttons
+  $("start").addEventListener("click", () => request("status", "running", { type: "resume" }));
+  $("resume").addEventListener("click", () => request("status", "running", { type: "resume" }));
+  $("pause").addEventListener("click", () => request("status", "paused", { type: "pause" }));
+  $("new-run").addEventListener("click", async () => {
+    const button = $("new-run");
+    button.disabled = true;
+    try {
+      await createRun({}); // the websocket then brings the new run's snapshot
+    } catch (e) {
+      notify(`new run failed: ${e.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // chart view
+  loadView();
+  const smoothing = $("smoothing");
+  const log = $("log-scale");
+  smoothing.value = String(state.view.smoothing);
+  log.checked = state.view.logScale;
+  smoothing.addEventListener("input", () => {
+    state.view.smoothing = clamp(Number(smoothing.value), 0, 0.999);
+    state.losses.setSmoothing(state.view.smoothing);
+    saveView();
+    invalidate({ chart: true });
+  });
+  log.addEventListener("change", () => {
+    state.view.logScale = log.checked;
+    saveView();
+    invalidate({ chart: true });
+  });
+  state.losses.setSmoothing(state.view.smoothing);
+}
+
+function since(field) {
+  return `(from step ${fmt.int(state.since[field])})`;
+}
+
+/** A confirmed value: shown as text, and as data-value (exact) for scripts and tests. */
+function renderValue(id, text, value) {
+  const el = $(id);
+  if (el.textContent !== text) el.textContent = text;
+  el.dataset.value = String(value);
+}
+
+function renderButtons() {
+  const s = state.status;
+  const connected = state.connection === "open";
+  const waiting = "status" in state.pending;
+  const show = {
+    start: s === "paused" && state.step === 0,
+    pause: s === "running",
+    resume: (s === "paused" && state.step > 0) || s === "diverged" || s === "finished",
+  };
+  for (const [id, visible] of Object.entries(show)) {
+    const b = $(id);
+    b.hidden = !visible;
+    b.disabled = !connected || waiting;
+  }
+  if (s === "finished" && state.hparams && state.step >= state.hparams.max_steps) {
+    $("resume").disabled = true;
+    $("resume").title = "the run reached max steps: raise them first";
+  } else {
+    $("resume").title = "";
+  }
+  $("new-run").classList.toggle("primary", s === "stopped");
+}
+
+export function renderControls() {
+  renderButtons();
+  const h = state.hparams;
+  if (!h) return;
+  const p = state.pending;
+
+  // learning rate
+  renderValue("lr-value", `${fmt.lr(h.lr)} ✓ ${since("lr")}`, h.lr);
+  const lrPending = $("lr-pending");
+  const lrSlider = $("lr-slider");
+  if (p.lr) {
+    lrPending.hidden = false;
+    lrPending.textContent = `→ ${fmt.lr(p.lr.value)} pending…`;
+  } else if (!dragging.has(lrSlider)) {
+    lrPending.hidden = true;
+    lrSlider.value = String(clamp(Math.log10(h.lr), LR_MIN_LOG, LR_MAX_LOG));
+  }
+
+  // batch size
+  renderValue("batch-value", `${fmt.int(h.batch_size)} ✓ ${since("batch_size")}`, h.batch_size);
+  const batchPending = $("batch-pending");
+  const batchSlider = $("batch-slider");
+  const batchInput = $("batch-input");
+  if (p.batch_size) {
+    batchPending.hidden = false;
+    batchPending.textContent = `→ ${fmt.int(p.batch_size.value)} pending…`;
+  } else if (!dragging.has(batchSlider)) {
+    batchPending.hidden = true;
+    batchSlider.value = String(clamp(Math.round(Math.log2(h.batch_size)), 0, BATCH_MAX_LOG));
+    if (document.activeElement !== batchInput) batchInput.value = String(h.batch_size);
+  }
+  if (state.run) batchInput.max = String(state.run.dataset.train_examples);
+
+  // evaluation period and length
+  const evalInput = $("eval-every-input");
+  const maxInput = $("max-steps-input");
+  renderValue("eval-every-value", p.eval_every ? "pending…" : `${fmt.int(h.eval_every)} ✓`, h.eval_every);
+  renderValue("max-steps-value", p.max_steps ? "pending…" : `${fmt.int(h.max_steps)} ✓`, h.max_steps);
+  if (!p.eval_every && document.activeElement !== evalInput) evalInput.value = String(h.eval_every);
+  if (!p.max_steps && document.activeElement !== maxInput) maxInput.value = String(h.max_steps);
+
+  $("smoothing-value").textContent = state.view.smoothing.toFixed(3);
+}

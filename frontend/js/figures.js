@@ -1,0 +1,68 @@
+// The live figures: step, speed, examples, epochs, last losses, status, run and connection.
+
+import { examplesSeen } from "./events.js";
+import * as fmt from "./format.js";
+import { state } from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+
+function setText(id, text) {
+  const el = $(id);
+  if (el.textContent !== text) el.textContent = text;
+}
+
+const STATUS_HINTS = {
+  paused: (s) => (s.step === 0 ? "Ready: press Start to train." : "Paused: press Resume to go on."),
+  finished: () => "Raise max steps (under “evaluation and length”) and resume, or start a new run.",
+  stopped: () => "This run is over: start a new run.",
+};
+
+function lastEval() {
+  for (let i = state.evals.length - 1; i >= 0; i--) {
+    const e = state.evals[i];
+    if (e.train_loss !== null || e.dev_loss !== null) return e;
+  }
+  return null;
+}
+
+export function renderFigures() {
+  const run = state.run;
+  const conn = $("connection");
+  conn.dataset.state = state.connection;
+  setText("connection", {
+    open: "live",
+    connecting: "connecting…",
+    closed: "reconnecting…",
+    refused: "disconnected",
+  }[state.connection]);
+  if (!run) return;
+
+  const cfg = run.config;
+  setText(
+    "run-info",
+    `run ${run.id} · MLP ${cfg.block_size} chars → ${cfg.n_embd}-d embeddings → ${cfg.n_hidden} tanh → ` +
+      `${run.dataset.vocab_size} · ${fmt.int(run.params)} params · ${run.dataset.name}: ` +
+      `${fmt.int(run.dataset.words)} words, ${fmt.int(run.dataset.train_examples)} training examples`,
+  );
+
+  const status = $("status");
+  status.dataset.status = state.status;
+  setText("status", state.status);
+  const hint = STATUS_HINTS[state.status];
+  const detail = [state.detail, hint ? hint(state) : ""].filter(Boolean);
+  // "paused by a user" is obvious from the status; keep the detail for everything else
+  setText("status-detail", detail.filter((d) => d !== "paused by a user").join(" "));
+  $("status-detail").dataset.status = state.status;
+
+  setText("step", fmt.int(state.step));
+  setText("steps-per-s", state.status === "running" ? fmt.rate(state.stepsPerS) : "0");
+  const seen = examplesSeen();
+  setText("examples-seen", fmt.compact(seen));
+  $("examples-seen").title = fmt.int(seen);
+  setText("epochs", fmt.epochs(seen / run.dataset.train_examples));
+
+  const e = lastEval();
+  setText("train-loss", e ? fmt.loss(e.train_loss) : "—");
+  setText("dev-loss", e ? fmt.loss(e.dev_loss) : "—");
+  setText("eval-at", e ? `exact losses on the whole splits, at step ${fmt.int(e.step)}` : "");
+}
