@@ -55,7 +55,8 @@ class Channel:
                 "type": "snapshot",
                 "reason": reason,
                 "run": self.describe(),
-                "history": {"step": steps, "loss": loss_list(losses)},
+                # n_steps: steps 0 .. n_steps - 1 are covered; the next steps message starts there
+                "history": {"step": steps, "loss": loss_list(losses), "n_steps": self.history.n_steps},
                 "evals": self.evals,
                 "changes": self.changes,
             }

@@ -23,7 +23,7 @@ from enum import StrEnum
 import torch
 
 from backend.data import Splits
-from backend.evaluate import CountedExamples, exact_loss
+from backend.evaluate import CountedExamples, exact_losses
 from backend.model import MLP, SGDStep
 
 log = logging.getLogger(__name__)
@@ -131,10 +131,7 @@ class Trainer:
     ) -> None:
         self.model = model
         self._train = splits.train
-        self._eval_sets = (
-            CountedExamples.from_examples(splits.train, vocab_size),
-            CountedExamples.from_examples(splits.dev, vocab_size),
-        )
+        self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], vocab_size)
         self._emit_event = emit
         self._max_threads = max_threads
         self._sgd = SGDStep(model)
@@ -305,7 +302,7 @@ class Trainer:
 
     def _evaluate(self) -> EvalResult:
         t0 = time.perf_counter()
-        train_loss, dev_loss = (exact_loss(self.model, data) for data in self._eval_sets)
+        train_loss, dev_loss = exact_losses(self.model, self._eval_set)
         result = EvalResult(self.step, train_loss, dev_loss, (time.perf_counter() - t0) * 1000)
         self._last_eval_step = self.step
         self.last_eval = result

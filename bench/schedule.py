@@ -19,7 +19,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200_000)
     args = parser.parse_args()
     half = args.steps // 2
-    with running_server(*(["--data", args.data] if args.data else [])) as base:
+    with running_server(*(["--data", args.data] if args.data else [])) as server:
+        base = server.url
         t0 = time.perf_counter()
         call(base, "POST", "/api/runs", {"max_steps": half, "lr": 0.1})
         first = wait_status(base, "finished", timeout=3600)

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,9 +38,16 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0)
     raise TimeoutError(f"{url} did not answer /api/health within {timeout}s")
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    url: str  # http://127.0.0.1:PORT
+    pid: int
+    started_in: float  # seconds from the process start to its first /api/health answer
+
+
 @contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[str]:
-    """`python -m backend --port <free> *args`; yields its base URL once it answers /api/health.
+def running_server(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[ServerProcess]:
+    """`python -m backend --port <free> *args`, until /api/health answers.
     An empty value in `env` removes that variable. The server's output goes to `log`, if given."""
     port = free_port()
     full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v != ""}
@@ -54,11 +62,11 @@ def running_server(*args: str, env: dict[str, str] | None = None, log: Path | No
     try:
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(url, proc)
+            took = wait_healthy(url, proc)
         except (RuntimeError, TimeoutError) as e:
             tail = log.read_text()[-3000:] if log else ""
             raise RuntimeError(f"{e}\n{tail}") from None
-        yield url
+        yield ServerProcess(url, proc.pid, took)
     finally:
         proc.terminate()
         try:

@@ -67,8 +67,8 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as base:
-        yield Server(base, log)
+    with running_server(env=env, log=log) as proc:
+        yield Server(proc.url, log)
 
 
 # ---- the browser --------------------------------------------------------------------------------

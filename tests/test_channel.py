@@ -28,7 +28,7 @@ async def _fan_out() -> None:
     assert got[0]["step"] == [0, 1] and got[0]["loss"] == [3.0, 2.5]
     # b connected before the events but reads later: its snapshot covers them, no duplicates
     snap = json.loads((await b.next_batch())[0])
-    assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5]}
+    assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5], "n_steps": 2}
     assert snap["evals"] == [{"step": 2, "train_loss": 2.4, "dev_loss": 2.5}]
     assert snap["changes"][0]["lr"] == 0.01
     ch.publish(Steps(2, [2.0], 100.0, 3200.0))

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from backend.data import Dataset
-from backend.evaluate import CountedExamples, _distinct_rows, exact_loss, naive_loss
+from backend.evaluate import CountedExamples, _distinct_rows, exact_losses, naive_loss
 from backend.model import MLP, ModelShape
 
 
@@ -12,11 +12,11 @@ def test_exact_loss_equals_naive(default_dataset: Dataset, block_size: int) -> N
     m = MLP.lecture_init(ModelShape(27, block_size, 10, 64))
     for p in m.parameters():
         p.mul_(0.3)
-    for ex in (splits.train, splits.dev):
-        counted = CountedExamples.from_examples(ex, 27)
-        assert counted.pair_count.sum() == len(ex)
-        assert counted.contexts.shape[0] < len(ex)
-        assert exact_loss(m, counted) == pytest.approx(naive_loss(m, ex), rel=1e-5)
+    counted = CountedExamples.from_splits([splits.train, splits.dev], 27)
+    assert counted.contexts.shape[0] < len(splits.train)
+    for ex, pairs, loss in zip((splits.train, splits.dev), counted.splits, exact_losses(m, counted), strict=True):
+        assert pairs.count.sum() == len(ex) == pairs.n
+        assert loss == pytest.approx(naive_loss(m, ex), rel=1e-5)
 
 
 def test_exact_loss_across_chunks(monkeypatch: pytest.MonkeyPatch, small_dataset: Dataset) -> None:
@@ -25,9 +25,12 @@ def test_exact_loss_across_chunks(monkeypatch: pytest.MonkeyPatch, small_dataset
     monkeypatch.setattr(ev, "CHUNK", 100)  # many chunks, some pairs at the edges
     ex = small_dataset.splits(3).train
     m = MLP.lecture_init(ModelShape(27))
-    counted = ev.CountedExamples.from_examples(ex, 27)
-    assert len(counted.chunk_ends) > 5
-    assert exact_loss(m, counted) == pytest.approx(naive_loss(m, ex), rel=1e-5)
+    dev = small_dataset.splits(3).dev
+    counted = ev.CountedExamples.from_splits([ex, dev], 27)
+    assert len(counted.splits[0].chunk_ends) > 5
+    train_loss, dev_loss = exact_losses(m, counted)
+    assert train_loss == pytest.approx(naive_loss(m, ex), rel=1e-5)
+    assert dev_loss == pytest.approx(naive_loss(m, dev), rel=1e-5)
 
 
 def test_distinct_rows_fallback_agrees() -> None:

@@ -52,9 +52,9 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_real_server_on_custom_data(tmp_path: Path) -> None:
     words = tmp_path / "pokemon.txt"
     words.write_text("\n".join(["pikachu", "bulbasaur", "charmander", "squirtle", "eevee", "mew"] * 5) + "\n")
-    with running_server("--data", str(words)) as url:
-        run = json.load(urllib.request.urlopen(f"{url}/api/runs/current"))
+    with running_server("--data", str(words)) as server:
+        run = json.load(urllib.request.urlopen(f"{server.url}/api/runs/current"))
         assert run["dataset"]["name"] == "pokemon.txt" and run["dataset"]["words"] == 30
         assert run["status"] == "paused"
-    with running_server(env={"MAKEMORE_DATA": str(words)}) as url:
-        assert json.load(urllib.request.urlopen(f"{url}/api/runs/current"))["dataset"]["words"] == 30
+    with running_server(env={"MAKEMORE_DATA": str(words)}) as server:
+        assert json.load(urllib.request.urlopen(f"{server.url}/api/runs/current"))["dataset"]["words"] == 30

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from backend.data import Dataset
-from backend.evaluate import CountedExamples, exact_loss
+from backend.evaluate import CountedExamples, exact_losses
 from backend.model import MLP, ModelShape, SGDStep
 from backend.trainer import (
     ConflictError,
@@ -55,8 +55,8 @@ def test_runs_to_max_steps_with_evaluations(small_dataset: Dataset) -> None:
     assert statuses(rec) == [Status.RUNNING, Status.FINISHED]
     assert t.last_eval is not None and t.last_eval.step == 2500
     # the last evaluation is exact: recompute it from the final weights
-    counted = CountedExamples.from_examples(small_dataset.splits(3).train, 27)
-    assert t.last_eval.train_loss == pytest.approx(exact_loss(t.weights(), counted), rel=1e-6)
+    counted = CountedExamples.from_splits([small_dataset.splits(3).train], 27)
+    assert t.last_eval.train_loss == pytest.approx(exact_losses(t.weights(), counted)[0], rel=1e-6)
     t.stop()
 
 

@@ -25,7 +25,7 @@ def test_snapshot_then_stream(client: TestClient) -> None:
         assert snap["run"]["status"] == "paused"
         start = {"step": 0, "lr": 0.1, "batch_size": 32, "eval_every": 1000, "max_steps": 200_000}
         assert snap["changes"] in ([], [start])  # the trainer thread may not have said it yet
-        assert set(snap["history"]) == {"step", "loss"}
+        assert set(snap["history"]) == {"step", "loss", "n_steps"}
         ws.send_json({"type": "resume"})
         assert until(ws, "status")["status"] == "running"
         seen: list[int] = []

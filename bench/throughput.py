@@ -1,0 +1,178 @@
+"""Target 1: training throughput of the running server (default model, one websocket viewer,
+evaluation every 1,000 steps) against the lecture's loop, at batch 32, 512 and 4,096; and what
+each lever gives (in-process, at batch 32 and 4,096).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from backend.config import DEFAULT_DATA
+from backend.data import Dataset, Examples
+from backend.model import MLP, ModelShape, SGDStep
+from bench.lecture import lecture_loop
+from bench.live import open_viewers
+from bench.server import Bench, bench_server
+from bench.stats import Figure
+from tests.server import ROOT
+
+
+def baseline(batch: int, seconds: float) -> float:
+    """The lecture's loop in a fresh process, default threads."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.lecture", "--batch", str(batch), "--seconds", str(seconds)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(json.loads(out.stdout)["steps_per_s"])
+
+
+async def server_rate(bench: Bench, batch: int, seconds: float) -> float:
+    """Steps per second of the server's run at this batch size, from its own step counter."""
+    await bench.acall("PATCH", "/api/runs/current", {"batch_size": batch, "status": "running"})
+    await asyncio.sleep(1.0)  # warm-up: the first steps after a resume run cold
+    s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
+    await asyncio.sleep(seconds)  # the measurement window
+    s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
+    await bench.acall("PATCH", "/api/runs/current", {"status": "paused"})
+    return (s1 - s0) / (t1 - t0)
+
+
+async def _server_vs_lecture(batches: list[int], seconds: float, pairs: int) -> dict[str, object]:
+    results: dict[str, object] = {}
+    with bench_server() as bench:
+        bench.new_run()
+        (viewer,) = await open_viewers(bench.ws_url, 1)  # reads everything while we measure
+        for batch in batches:
+            xs, ys = [], []
+            for _ in range(pairs):  # A B A B ...: the server is paused while the lecture runs
+                xs.append(await asyncio.to_thread(baseline, batch, seconds))
+                ys.append(await server_rate(bench, batch, seconds))
+            base, app = Figure(xs), Figure(ys)
+            ratio = Figure([y / x for x, y in zip(xs, ys, strict=True)])
+            print(
+                f"  batch {batch:>5}: lecture {base.fmt(0)} steps/s | server {app.fmt(0)} steps/s"
+                f" | ratio {ratio.fmt(2)}x | viewer gaps: {len(viewer.gaps)}"
+            )
+            results[str(batch)] = {
+                "lecture_steps_per_s": base.as_dict(),
+                "server_steps_per_s": app.as_dict(),
+                "ratio": ratio.as_dict(),
+                "viewer_steps": viewer.steps,
+                "viewer_gaps": len(viewer.gaps),
+            }
+        await viewer.close()
+    return results
+
+
+def server_vs_lecture(batches: list[int], seconds: float, pairs: int) -> dict[str, object]:
+    return asyncio.run(_server_vs_lecture(batches, seconds, pairs))
+
+
+# ---- levers, in-process -------------------------------------------------------------------------
+def _manual_allocating(ex: Examples, batch: int, seconds: float) -> float:
+    """Hand-written backward, no autograd, but fresh tensors every op and torch.tanh."""
+    m = MLP.lecture_init(ModelShape(27))
+    C, W1, b1, W2, b2 = m.parameters()
+    n, i, start = len(ex), 0, 0.0
+    while True:
+        if i == 20:
+            start = time.perf_counter()
+        elif i > 20 and i % 16 == 0 and time.perf_counter() - start >= seconds:
+            return (i - 20) / (time.perf_counter() - start)
+        ix = torch.randint(0, n, (batch,))
+        X, Y = ex.X[ix], ex.Y[ix]
+        emb = C[X].view(batch, -1)
+        h = torch.tanh(emb @ W1 + b1)
+        logits = h @ W2 + b2
+        logp = F.log_softmax(logits, 1)
+        loss = F.nll_loss(logp, Y)
+        d = logp.exp()
+        d[torch.arange(batch), Y] -= 1
+        d /= batch
+        dh = d @ W2.T
+        dW2, db2 = h.T @ d, d.sum(0)
+        dz = dh * (1 - h * h)
+        demb = dz @ W1.T
+        dW1, db1 = emb.T @ dz, dz.sum(0)
+        dC = torch.zeros_like(C).index_add_(0, X.view(-1), demb.view(-1, C.shape[1]))
+        for p, g in ((C, dC), (W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
+            p.add_(g, alpha=-0.01)
+        loss.item()
+        i += 1
+
+
+def _sgdstep(threads: int) -> Callable[[Examples, int, float], float]:
+    def run(ex: Examples, batch: int, seconds: float) -> float:
+        torch.set_num_threads(threads)
+        m = MLP.lecture_init(ModelShape(27))
+        step = SGDStep(m)
+        idx = torch.empty(batch, dtype=torch.long)
+        g = torch.Generator().manual_seed(0)
+        n, i, start = len(ex), 0, 0.0
+        while True:
+            if i == 20:
+                start = time.perf_counter()
+            elif i > 20 and i % 16 == 0 and time.perf_counter() - start >= seconds:
+                return (i - 20) / (time.perf_counter() - start)
+            torch.randint(0, n, (batch,), generator=g, out=idx)
+            step(ex.X, ex.Y, idx, 0.01).item()
+            i += 1
+
+    return run
+
+
+def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]:
+    """Each variant in turn, `rounds` times round-robin; medians and ratios to the lecture loop."""
+    ex = Dataset.from_file(DEFAULT_DATA).splits(3).train
+    default_threads = torch.get_num_threads()
+    variants: dict[str, Callable[[Examples, int, float], float]] = {
+        f"lecture loop, default threads ({default_threads})": lambda e, b, s: _run_lecture(e, b, s, default_threads),
+        "lecture loop, 1 thread": lambda e, b, s: _run_lecture(e, b, s, 1),
+        "hand-written backward, allocating, torch.tanh, 1 thread": lambda e, b, s: _with_threads(
+            1, _manual_allocating, e, b, s
+        ),
+        "SGDStep: + preallocated buffers, fused updates, sigmoid tanh, 1 thread": _sgdstep(1),
+        f"SGDStep, {default_threads} threads": _sgdstep(default_threads),
+    }
+    out: dict[str, object] = {}
+    for batch in batches:
+        secs = seconds if batch < 1000 else seconds * 2
+        samples: dict[str, list[float]] = {k: [] for k in variants}
+        for _ in range(rounds):
+            for name, fn in variants.items():
+                samples[name].append(fn(ex, batch, secs))
+        base = samples[next(iter(variants))]
+        print(f"  batch {batch}:")
+        table = {}
+        for name, xs in samples.items():
+            fig = Figure(xs)
+            ratio = Figure([x / b for x, b in zip(xs, base, strict=True)])
+            print(f"    {name:<72} {fig.fmt(0):>22} steps/s  {ratio.fmt(2)}x")
+            table[name] = {"steps_per_s": fig.as_dict(), "ratio_to_lecture": ratio.as_dict()}
+        out[str(batch)] = table
+    torch.set_num_threads(default_threads)
+    return out
+
+
+def _run_lecture(ex: Examples, batch: int, seconds: float, threads: int) -> float:
+    return _with_threads(threads, lambda e, b, s: lecture_loop(e.X, e.Y, b, s), ex, batch, seconds)
+
+
+def _with_threads(threads: int, fn: Callable[[Examples, int, float], float], ex: Examples, b: int, s: float) -> float:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn(ex, b, s)
+    finally:
+        torch.set_num_threads(before)

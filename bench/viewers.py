@@ -1,0 +1,147 @@
+"""Targets 3 and 4: a classroom of viewers costs the training nothing, and a viewer that stops
+reading costs nobody anything.
+
+3. 100 websocket viewers against 1, alternating: training throughput, and every viewer gets
+   every step (no gaps in the step indices).
+4. One viewer stops reading for a while: server memory, the trainer and the other viewer are
+   unaffected; when it reads again it gets a `lagged` notice and a fresh snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from urllib.parse import urlsplit
+
+from bench.live import Viewer, open_viewers, wait_until
+from bench.server import Bench, bench_server
+from bench.stats import Figure
+
+
+async def _rate(bench: Bench, seconds: float) -> float:
+    s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
+    await asyncio.sleep(seconds)  # the measurement window
+    s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
+    return (s1 - s0) / (t1 - t0)
+
+
+async def _settle(viewers: list[Viewer]) -> None:
+    """Every viewer has its snapshot and is receiving steps."""
+    await wait_until(lambda: all(v.next_step is not None and v.steps > 0 for v in viewers), 60, "viewers to settle")
+
+
+def _caught_up(viewers: list[Viewer], step: int) -> bool:
+    return all((v.next_step or 0) >= step for v in viewers)
+
+
+def _check_complete(viewers: list[Viewer], upto: int) -> tuple[int, int]:
+    """(viewers with gaps, viewers that are behind `upto`)."""
+    gaps = sum(1 for v in viewers if v.gaps)
+    behind = sum(1 for v in viewers if (v.next_step or 0) < upto)
+    return gaps, behind
+
+
+async def _many(n: int, seconds: float, pairs: int) -> dict[str, object]:
+    with bench_server() as bench:
+        bench.new_run()
+        (one,) = await open_viewers(bench.ws_url, 1)
+        await bench.acall("PATCH", "/api/runs/current", {"status": "running"})
+        await _settle([one])
+        single, crowd, incomplete = [], [], []
+        for _ in range(pairs):
+            single.append(await _rate(bench, seconds))
+            others = await open_viewers(bench.ws_url, n - 1)
+            await _settle(others)
+            crowd.append(await _rate(bench, seconds))
+            everyone = [one, *others]
+            step = await asyncio.to_thread(bench.step)
+            await wait_until(lambda s=step, e=everyone: _caught_up(e, s), 30, "viewers to catch up")
+            incomplete.append(_check_complete(everyone, step))
+            await asyncio.gather(*(v.close() for v in others))
+        await one.close()
+    a, b = Figure(single), Figure(crowd)
+    ratio = Figure([y / x for x, y in zip(single, crowd, strict=True)])
+    gaps = sum(g for g, _ in incomplete)
+    print(
+        f"  1 viewer {a.fmt(0)} steps/s | {n} viewers {b.fmt(0)} steps/s | ratio {ratio.fmt(2)}x"
+        f" | viewers with gaps: {gaps} of {n * pairs}"
+    )
+    return {
+        "one_viewer_steps_per_s": a.as_dict(),
+        "many_viewers_steps_per_s": b.as_dict(),
+        "ratio": ratio.as_dict(),
+        "viewers": n,
+        "viewers_with_gaps": gaps,
+        "seconds": seconds,
+    }
+
+
+def many_viewers(n: int = 100, seconds: float = 60, pairs: int = 3) -> dict[str, object]:
+    return asyncio.run(_many(n, seconds, pairs))
+
+
+async def _stalled_viewer(bench: Bench) -> Viewer:
+    """A viewer with a small receive buffer, so that its stall reaches the server quickly."""
+    url = urlsplit(bench.ws_url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.connect((url.hostname, url.port))
+    viewer = Viewer(bench.ws_url)
+    await viewer.open(sock=sock, max_queue=4)
+    return viewer
+
+
+async def _slow(seconds: float, pairs: int) -> dict[str, object]:
+    with bench_server() as bench:
+        bench.new_run()
+        (normal,) = await open_viewers(bench.ws_url, 1)
+        await bench.acall("PATCH", "/api/runs/current", {"status": "running"})
+        await _settle([normal])
+        alone, stalled_rates, growth, recovered = [], [], [], []
+        for _ in range(pairs):
+            alone.append(await _rate(bench, seconds))
+            slow = await _stalled_viewer(bench)
+            await _settle([slow])
+            slow.reading.clear()  # stops reading from here on
+            rss0 = bench.rss_mb()
+            peak = rss0
+            s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                await asyncio.sleep(1.0)  # sampling interval
+                peak = max(peak, bench.rss_mb())
+            s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
+            stalled_rates.append((s1 - s0) / (t1 - t0))
+            growth.append(peak - rss0)
+            slow.reading.set()  # reads again: a lagged notice and a fresh snapshot, not the backlog
+            await wait_until(
+                lambda v=slow: v.kinds.get("lagged", 0) > 0 and v.kinds.get("snapshot", 0) >= 2, 30, "resync"
+            )
+            step = await asyncio.to_thread(bench.step)
+            await wait_until(lambda v=slow, s=step: (v.next_step or 0) >= s, 30, "the slow viewer to catch up")
+            recovered.append(not slow.gaps and isinstance(slow.last, dict) and slow.last.get("reason") == "lagged")
+            await slow.close()
+        gaps = len(normal.gaps)
+        await normal.close()
+    a, b = Figure(alone), Figure(stalled_rates)
+    ratio = Figure([y / x for x, y in zip(alone, stalled_rates, strict=True)])
+    mem = Figure(growth)
+    print(
+        f"  trainer alone {a.fmt(0)} steps/s | with a stalled viewer {b.fmt(0)} steps/s | ratio {ratio.fmt(2)}x"
+        f" | server RSS growth during the stall {mem.fmt(1, ' MB')} | other viewer's gaps: {gaps}"
+        f" | stalled viewer resynced with lagged + snapshot: {sum(recovered)}/{len(recovered)}"
+    )
+    return {
+        "trainer_alone_steps_per_s": a.as_dict(),
+        "trainer_with_stalled_viewer_steps_per_s": b.as_dict(),
+        "ratio": ratio.as_dict(),
+        "rss_growth_mb": mem.as_dict(),
+        "other_viewer_gaps": gaps,
+        "resynced": sum(recovered),
+        "stalls": len(recovered),
+        "seconds": seconds,
+    }
+
+
+def stalled_viewer(seconds: float = 60, pairs: int = 3) -> dict[str, object]:
+    return asyncio.run(_slow(seconds, pairs))
