@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -11,6 +12,24 @@ import uvicorn
 
 from backend.config import Settings
 from backend.words import DatasetError, read_words
+
+SEND_BUFFER = 64 * 1024  # bytes of kernel send buffer per connection (Linux doubles it)
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, with a small send buffer that its connections inherit.
+
+    By default the kernel lets megabytes pile up for a viewer that stopped reading: a minute of
+    messages it would read, stale, when it came back. With a small buffer its sends block within
+    a second or two; its queue then overflows and it gets a fresh snapshot instead (channel.py).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,13 +53,26 @@ def main(argv: list[str] | None = None) -> int:
     from backend.app import create_app  # noqa: PLC0415
     from backend.data import Dataset  # noqa: PLC0415
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, Dataset(settings.data.name, words)),
         host=settings.host,
         port=settings.port,
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)
+        # No compression: it is per connection, so 100 viewers meant compressing every message
+        # 100 times (a third of the event loop's time); the messages are small JSON anyway.
+        ws_per_message_deflate=False,
+        # A viewer that stops reading (a frozen tab) cannot answer pings; it keeps its connection
+        # for up to two minutes, and gets a fresh snapshot when it reads again.
+        ws_ping_interval=20.0,
+        ws_ping_timeout=100.0,
         log_level="info",
     )
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as e:
+        sys.stderr.write(f"makemore live: cannot listen on {settings.host}:{settings.port}: {e.strerror}\n")
+        return 2
+    uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

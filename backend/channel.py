@@ -19,7 +19,7 @@ from backend.history import LossHistory
 from backend.messages import Message, encode, event_message, loss_list
 from backend.trainer import Event, Steps
 
-QUEUE_LIMIT = 200  # messages; at ~20 steps messages a second that is ~10 s of backlog
+QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
 SNAPSHOT_POINTS = 2000
 
 

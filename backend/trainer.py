@@ -28,7 +28,7 @@ from backend.model import MLP, SGDStep
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.05  # step losses go out at most ~20 times a second
+FLUSH_SECONDS = 0.1  # step losses go out at most ~10 times a second
 DIVERGENCE_FACTOR = 10.0  # smoothed loss above 10x the best smoothed loss so far: diverged
 DIVERGENCE_BETA = 0.9  # EMA of the step loss used for that test (~10-step memory)
 CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x the best train loss
@@ -152,6 +152,7 @@ class Trainer:
         self.last_eval: EvalResult | None = None
 
         self._pending: list[float] = []  # step losses not yet emitted
+        self._deferred: list[Event] = []  # events that go out with the next flush
         self._pending_first = 0
         self._flushed_at = time.perf_counter()
         self._last_eval_step = -1
@@ -306,7 +307,7 @@ class Trainer:
         result = EvalResult(self.step, train_loss, dev_loss, (time.perf_counter() - t0) * 1000)
         self._last_eval_step = self.step
         self.last_eval = result
-        self._emit(result)
+        self._emit(result, defer=True)
         if not (math.isfinite(train_loss) and math.isfinite(dev_loss)):
             self._diverge(self.step, train_loss, train_loss)
         elif train_loss <= CHECKPOINT_SLACK * self._best_train:
@@ -339,8 +340,14 @@ class Trainer:
         self.status, self.detail = status, detail
         self._emit(StatusChanged(status, self.step, detail))
 
-    def _emit(self, event: Event) -> None:
-        self._flush()  # keep events in step order: pending step losses go first
+    def _emit(self, event: Event, defer: bool = False) -> None:
+        """Send an event after the pending step losses. A deferred one (an evaluation while the run
+        trains) waits for the next regular flush: every message costs each viewer a send, and
+        forcing a flush per evaluation would add one more per evaluation."""
+        if defer and self.status is Status.RUNNING:
+            self._deferred.append(event)
+            return
+        self._flush()
         self._emit_event(event)
 
     def _flush(self) -> None:
@@ -350,5 +357,8 @@ class Trainer:
             rate = n / max(now - self._flushed_at, 1e-9)
             self._emit_event(Steps(self._pending_first, self._pending, rate, rate * self.hparams.batch_size))
             self._pending = []
+        for event in self._deferred:
+            self._emit_event(event)
+        self._deferred.clear()
         self._pending_first = self.step
         self._flushed_at = now

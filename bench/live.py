@@ -25,6 +25,7 @@ class Viewer:
     gaps: list[tuple[int, int]] = field(default_factory=list)  # (expected, got)
     messages: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
+    snapshot_reasons: list[str] = field(default_factory=list)
     last: dict[str, Any] | None = None  # the last non-steps message
     ws: ClientConnection | None = None
     reading: asyncio.Event = field(default_factory=asyncio.Event)
@@ -79,6 +80,7 @@ class Viewer:
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
         if kind == "snapshot":
             self.next_step = msg["history"]["n_steps"]
+            self.snapshot_reasons.append(msg["reason"])
         self.last = msg
         waiter = self.waiters.pop(kind, None)
         if waiter is not None and not waiter.done():

@@ -18,6 +18,8 @@ from bench.live import Viewer, open_viewers, wait_until
 from bench.server import Bench, bench_server
 from bench.stats import Figure
 
+WARM_UP = 15.0  # seconds of training before the first measurement
+
 
 async def _rate(bench: Bench, seconds: float) -> float:
     s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
@@ -48,6 +50,7 @@ async def _many(n: int, seconds: float, pairs: int) -> dict[str, object]:
         (one,) = await open_viewers(bench.ws_url, 1)
         await bench.acall("PATCH", "/api/runs/current", {"status": "running"})
         await _settle([one])
+        await asyncio.sleep(WARM_UP)
         single, crowd, incomplete = [], [], []
         for _ in range(pairs):
             single.append(await _rate(bench, seconds))
@@ -88,8 +91,19 @@ async def _stalled_viewer(bench: Bench) -> Viewer:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
     sock.connect((url.hostname, url.port))
     viewer = Viewer(bench.ws_url)
-    await viewer.open(sock=sock, max_queue=4)
+    await viewer.open(sock=sock, max_queue=4, ping_interval=None)  # it must not answer anything while it stalls
     return viewer
+
+
+async def _window(bench: Bench, seconds: float) -> tuple[float, float]:
+    """(steps per second, growth of the server's RSS in MB) over a window, RSS sampled each second."""
+    rss0 = peak = bench.rss_mb()
+    s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        await asyncio.sleep(1.0)  # sampling interval
+        peak = max(peak, bench.rss_mb())
+    s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
+    return (s1 - s0) / (t1 - t0), peak - rss0
 
 
 async def _slow(seconds: float, pairs: int) -> dict[str, object]:
@@ -98,47 +112,44 @@ async def _slow(seconds: float, pairs: int) -> dict[str, object]:
         (normal,) = await open_viewers(bench.ws_url, 1)
         await bench.acall("PATCH", "/api/runs/current", {"status": "running"})
         await _settle([normal])
-        alone, stalled_rates, growth, recovered = [], [], [], []
+        await asyncio.sleep(WARM_UP)  # allocations settle in the first seconds of a run
+        alone, stalled, growth_alone, growth, resynced = [], [], [], [], 0
         for _ in range(pairs):
-            alone.append(await _rate(bench, seconds))
+            rate, grew = await _window(bench, seconds)
+            alone.append(rate)
+            growth_alone.append(grew)
             slow = await _stalled_viewer(bench)
             await _settle([slow])
             slow.reading.clear()  # stops reading from here on
-            rss0 = bench.rss_mb()
-            peak = rss0
-            s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                await asyncio.sleep(1.0)  # sampling interval
-                peak = max(peak, bench.rss_mb())
-            s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
-            stalled_rates.append((s1 - s0) / (t1 - t0))
-            growth.append(peak - rss0)
+            rate, grew = await _window(bench, seconds)
+            stalled.append(rate)
+            growth.append(grew)
             slow.reading.set()  # reads again: a lagged notice and a fresh snapshot, not the backlog
-            await wait_until(
-                lambda v=slow: v.kinds.get("lagged", 0) > 0 and v.kinds.get("snapshot", 0) >= 2, 30, "resync"
-            )
+            await wait_until(lambda v=slow: "lagged" in v.snapshot_reasons, 30, "the lagged snapshot")
             step = await asyncio.to_thread(bench.step)
-            await wait_until(lambda v=slow, s=step: (v.next_step or 0) >= s, 30, "the slow viewer to catch up")
-            recovered.append(not slow.gaps and isinstance(slow.last, dict) and slow.last.get("reason") == "lagged")
+            await wait_until(lambda v=slow, s=step: _caught_up([v], s), 30, "the slow viewer to catch up")
+            resynced += slow.kinds.get("lagged", 0) > 0 and not slow.gaps
             await slow.close()
         gaps = len(normal.gaps)
         await normal.close()
-    a, b = Figure(alone), Figure(stalled_rates)
-    ratio = Figure([y / x for x, y in zip(alone, stalled_rates, strict=True)])
-    mem = Figure(growth)
+    a, b = Figure(alone), Figure(stalled)
+    ratio = Figure([y / x for x, y in zip(alone, stalled, strict=True)])
+    mem, mem0 = Figure(growth), Figure(growth_alone)
     print(
-        f"  trainer alone {a.fmt(0)} steps/s | with a stalled viewer {b.fmt(0)} steps/s | ratio {ratio.fmt(2)}x"
-        f" | server RSS growth during the stall {mem.fmt(1, ' MB')} | other viewer's gaps: {gaps}"
-        f" | stalled viewer resynced with lagged + snapshot: {sum(recovered)}/{len(recovered)}"
+        f"  trainer alone {a.fmt(0)} steps/s | with a stalled viewer {b.fmt(0)} steps/s | ratio {ratio.fmt(2)}x\n"
+        f"  server RSS growth over {seconds:.0f} s: with the stalled viewer {mem.fmt(1, ' MB')},"
+        f" without {mem0.fmt(1, ' MB')} | other viewer's gaps: {gaps}"
+        f" | stalled viewer got lagged + snapshot and no gaps: {resynced}/{pairs}"
     )
     return {
         "trainer_alone_steps_per_s": a.as_dict(),
         "trainer_with_stalled_viewer_steps_per_s": b.as_dict(),
         "ratio": ratio.as_dict(),
         "rss_growth_mb": mem.as_dict(),
+        "rss_growth_without_stalled_viewer_mb": mem0.as_dict(),
         "other_viewer_gaps": gaps,
-        "resynced": sum(recovered),
-        "stalls": len(recovered),
+        "resynced": resynced,
+        "stalls": pairs,
         "seconds": seconds,
     }
 

@@ -1,4 +1,5 @@
 import json
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -58,3 +59,15 @@ def test_real_server_on_custom_data(tmp_path: Path) -> None:
         assert run["status"] == "paused"
     with running_server(env={"MAKEMORE_DATA": str(words)}) as server:
         assert json.load(urllib.request.urlopen(f"{server.url}/api/runs/current"))["dataset"]["words"] == 30
+
+
+def test_listening_socket_has_a_small_send_buffer() -> None:
+    from backend.__main__ import SEND_BUFFER, listening_socket
+
+    sock = listening_socket("127.0.0.1", 0)
+    try:
+        assert sock.getsockname()[0] == "127.0.0.1"
+        # Linux doubles the value it is given; accepted connections inherit it
+        assert SEND_BUFFER <= sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) <= 2 * SEND_BUFFER
+    finally:
+        sock.close()

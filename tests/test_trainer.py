@@ -1,4 +1,5 @@
 import math
+from collections.abc import Iterator
 
 import pytest
 import torch
@@ -23,11 +24,24 @@ from tests.conftest import Recorder, wait_for
 SEED = 2147483647
 
 
+_started: list[Trainer] = []
+
+
+@pytest.fixture(autouse=True)
+def _stop_trainers() -> Iterator[None]:
+    """A failed test must not leave a trainer thread running."""
+    yield
+    while _started:
+        _started.pop().stop()
+
+
 def make_trainer(ds: Dataset, rec: Recorder, **kw: object) -> Trainer:
     hp = HParams(lr=kw.pop("lr", 0.1), batch_size=kw.pop("batch_size", 32), eval_every=kw.pop("eval_every", 1000))  # type: ignore[arg-type]
     max_steps = kw.pop("max_steps", 200_000)
     model = kw.pop("model", None) or MLP.lecture_init(ModelShape(ds.vocab.size))
-    return Trainer(model, ds.splits(3), ds.vocab.size, hp, max_steps, SEED, rec)  # type: ignore[arg-type]
+    trainer = Trainer(model, ds.splits(3), ds.vocab.size, hp, max_steps, SEED, rec)  # type: ignore[arg-type]
+    _started.append(trainer)
+    return trainer
 
 
 def statuses(rec: Recorder) -> list[Status]:
@@ -140,7 +154,7 @@ def test_divergence_restores_last_good_weights(small_dataset: Dataset) -> None:
     # lower the rate and resume: training goes on from the restored weights
     t.submit(Update(lr=0.05, status=Status.RUNNING)).result(10)
     at = t.step
-    wait_for(lambda: t.step > at + 500)
+    wait_for(lambda: max(all_losses(rec)) > at + 500, what="reported steps after the resume")
     recent = [v for k, v in all_losses(rec).items() if k > at + 400]
     assert max(recent) < 6
     t.stop()

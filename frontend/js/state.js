@@ -4,7 +4,7 @@ import { LossSeries } from "./downsample.js";
 
 export const CHART_BUCKETS = 2000; // loss buckets kept; each keeps its min and max: <= 4000 raw points
 export const RATE_WINDOW_MS = 1500;
-export const EVALS_KEPT = 4000; // evaluation points kept (thinned beyond that)
+export const EVALS_KEPT = 1000; // evaluation points kept per trace (thinned beyond that): the chart stays bounded
 
 
 export const state = {
