@@ -17,7 +17,7 @@ from typing import Any
 
 from backend.history import LossHistory
 from backend.messages import Message, encode, event_message, loss_list
-from backend.trainer import Event, Steps
+from backend.trainer import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
 SNAPSHOT_POINTS = 2000
@@ -38,8 +38,9 @@ class Channel:
         kind = msg["type"]
         if isinstance(event, Steps):
             self.history.extend(event.first, event.losses)
-        elif kind == "eval":
-            self.evals.append({k: msg[k] for k in ("step", "train_loss", "dev_loss")})
+        elif isinstance(event, EvalResult):  # 4 decimals: every evaluation goes into every snapshot
+            train, dev = loss_list([event.train_loss, event.dev_loss], 4)
+            self.evals.append({"step": event.step, "train_loss": train, "dev_loss": dev})
         elif kind == "hparams":
             change = {k: v for k, v in msg.items() if k != "type"}
             if not self.changes or _values(self.changes[-1]) != _values(change):  # not a mere confirmation
@@ -56,7 +57,7 @@ class Channel:
                 "reason": reason,
                 "run": self.describe(),
                 # n_steps: steps 0 .. n_steps - 1 are covered; the next steps message starts there
-                "history": {"step": steps, "loss": loss_list(losses), "n_steps": self.history.n_steps},
+                "history": {"step": steps, "loss": loss_list(losses, 4), "n_steps": self.history.n_steps},
                 "evals": self.evals,
                 "changes": self.changes,
             }

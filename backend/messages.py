@@ -1,5 +1,6 @@
-"""Trainer events as websocket messages (JSON-ready dicts). Losses are rounded to 5 decimals;
-a non-finite loss (a diverging step) is sent as null, since JSON has no NaN."""
+"""Trainer events as websocket messages (JSON-ready dicts). Losses are rounded to 5 decimals
+(4 in snapshots, which must stay small); a non-finite loss (a diverging step) is sent as null,
+since JSON has no NaN."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from backend.trainer import EvalResult, Event, HParamsChanged, StatusChanged, St
 Message = dict[str, Any]
 
 
-def loss_list(values: list[float]) -> list[float | None]:
-    rounded: list[float] = np.round(np.asarray(values, dtype=np.float64), 5).tolist()
+def loss_list(values: list[float], digits: int = 5) -> list[float | None]:
+    rounded: list[float] = np.round(np.asarray(values, dtype=np.float64), digits).tolist()
     return [v if math.isfinite(v) else None for v in rounded]
 
 

@@ -23,7 +23,15 @@ def lecture_loss(m: MLP, ex: Examples) -> float:
 
 
 def compare(block_size: int, pairs: int, threads: int = 1) -> dict[str, object]:
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)  # the server evaluates in its trainer thread, with one thread
+    try:
+        return _compare(block_size, pairs)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compare(block_size: int, pairs: int) -> dict[str, object]:
     ds = Dataset.from_file(DEFAULT_DATA)
     splits = ds.splits(block_size)
     model = MLP.lecture_init(ModelShape(ds.vocab.size, block_size))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,8 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from backend.config import DEFAULT_DATA
-from backend.data import Dataset, Examples
+from backend.data import Dataset, Examples, Splits
 from backend.model import MLP, ModelShape, SGDStep
+from backend.trainer import HParams, Trainer
 from bench.lecture import lecture_loop
 from bench.live import open_viewers
 from bench.server import Bench, bench_server
@@ -112,11 +114,11 @@ def _manual_allocating(ex: Examples, batch: int, seconds: float) -> float:
         i += 1
 
 
-def _sgdstep(threads: int) -> Callable[[Examples, int, float], float]:
+def _sgdstep(threads: int, via_sigmoid: bool = True) -> Callable[[Examples, int, float], float]:
     def run(ex: Examples, batch: int, seconds: float) -> float:
         torch.set_num_threads(threads)
         m = MLP.lecture_init(ModelShape(27))
-        step = SGDStep(m)
+        step = SGDStep(m, tanh_via_sigmoid=via_sigmoid)
         idx = torch.empty(batch, dtype=torch.long)
         g = torch.Generator().manual_seed(0)
         n, i, start = len(ex), 0, 0.0
@@ -132,18 +134,38 @@ def _sgdstep(threads: int) -> Callable[[Examples, int, float], float]:
     return run
 
 
+def _trainer_thread(ex: Examples, batch: int, seconds: float) -> float:
+    """The server's Trainer (its thread, lock, divergence check, coalescing), without a server,
+    evaluations or viewers."""
+    splits = Splits(ex, ex, ex)
+    hp = HParams(0.01, batch, 10**6)
+    t = Trainer(MLP.lecture_init(ModelShape(27)), splits, 27, hp, 10**8, 0, lambda e: None, os.cpu_count() or 1)
+    t.start(running=True)
+    time.sleep(0.5)  # warm-up
+    s0, t0 = t.step, time.perf_counter()
+    time.sleep(seconds)  # the measurement window
+    rate = (t.step - s0) / (time.perf_counter() - t0)
+    t.stop()
+    return rate
+
+
+DEFAULT_THREADS = torch.get_num_threads()  # before anything in this process changes it
+
+
 def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]:
     """Each variant in turn, `rounds` times round-robin; medians and ratios to the lecture loop."""
     ex = Dataset.from_file(DEFAULT_DATA).splits(3).train
-    default_threads = torch.get_num_threads()
+    default_threads = DEFAULT_THREADS
     variants: dict[str, Callable[[Examples, int, float], float]] = {
         f"lecture loop, default threads ({default_threads})": lambda e, b, s: _run_lecture(e, b, s, default_threads),
         "lecture loop, 1 thread": lambda e, b, s: _run_lecture(e, b, s, 1),
         "hand-written backward, allocating, torch.tanh, 1 thread": lambda e, b, s: _with_threads(
             1, _manual_allocating, e, b, s
         ),
-        "SGDStep: + preallocated buffers, fused updates, sigmoid tanh, 1 thread": _sgdstep(1),
+        "+ preallocated buffers, fused updates (SGDStep), torch.tanh, 1 thread": _sgdstep(1, via_sigmoid=False),
+        "+ tanh as 2*sigmoid(2x)-1 (SGDStep as the server runs it), 1 thread": _sgdstep(1),
         f"SGDStep, {default_threads} threads": _sgdstep(default_threads),
+        "the Trainer thread around SGDStep (threads chosen by batch size)": _trainer_thread,
     }
     out: dict[str, object] = {}
     for batch in batches:

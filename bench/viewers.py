@@ -95,15 +95,16 @@ async def _stalled_viewer(bench: Bench) -> Viewer:
     return viewer
 
 
-async def _window(bench: Bench, seconds: float) -> tuple[float, float]:
-    """(steps per second, growth of the server's RSS in MB) over a window, RSS sampled each second."""
-    rss0 = peak = bench.rss_mb()
+async def _window(bench: Bench, seconds: float, rss0: float) -> tuple[float, float, float]:
+    """(steps per second, peak and final growth of the server's RSS in MB over `rss0`) over a
+    window, RSS sampled each second."""
+    peak = rss0
     s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         await asyncio.sleep(1.0)  # sampling interval
         peak = max(peak, bench.rss_mb())
     s1, t1 = await asyncio.to_thread(bench.step), time.perf_counter()
-    return (s1 - s0) / (t1 - t0), peak - rss0
+    return (s1 - s0) / (t1 - t0), peak - rss0, bench.rss_mb() - rss0
 
 
 async def _slow(seconds: float, pairs: int) -> dict[str, object]:
@@ -113,17 +114,19 @@ async def _slow(seconds: float, pairs: int) -> dict[str, object]:
         await bench.acall("PATCH", "/api/runs/current", {"status": "running"})
         await _settle([normal])
         await asyncio.sleep(WARM_UP)  # allocations settle in the first seconds of a run
-        alone, stalled, growth_alone, growth, resynced = [], [], [], [], 0
+        alone, stalled, growth_alone, growth, final_growth, resynced = [], [], [], [], [], 0
         for _ in range(pairs):
-            rate, grew = await _window(bench, seconds)
+            rate, grew, _ = await _window(bench, seconds, bench.rss_mb())
             alone.append(rate)
             growth_alone.append(grew)
+            rss0 = bench.rss_mb()  # before the viewer connects: its connection and snapshot count too
             slow = await _stalled_viewer(bench)
             await _settle([slow])
             slow.reading.clear()  # stops reading from here on
-            rate, grew = await _window(bench, seconds)
+            rate, grew, grew_final = await _window(bench, seconds, rss0)
             stalled.append(rate)
             growth.append(grew)
+            final_growth.append(grew_final)
             slow.reading.set()  # reads again: a lagged notice and a fresh snapshot, not the backlog
             await wait_until(lambda v=slow: "lagged" in v.snapshot_reasons, 30, "the lagged snapshot")
             step = await asyncio.to_thread(bench.step)
@@ -134,11 +137,11 @@ async def _slow(seconds: float, pairs: int) -> dict[str, object]:
         await normal.close()
     a, b = Figure(alone), Figure(stalled)
     ratio = Figure([y / x for x, y in zip(alone, stalled, strict=True)])
-    mem, mem0 = Figure(growth), Figure(growth_alone)
+    mem, mem0, mem_end = Figure(growth), Figure(growth_alone), Figure(final_growth)
     print(
         f"  trainer alone {a.fmt(0)} steps/s | with a stalled viewer {b.fmt(0)} steps/s | ratio {ratio.fmt(2)}x\n"
-        f"  server RSS growth over {seconds:.0f} s: with the stalled viewer {mem.fmt(1, ' MB')},"
-        f" without {mem0.fmt(1, ' MB')} | other viewer's gaps: {gaps}"
+        f"  server RSS growth over {seconds:.0f} s: with the stalled viewer peak {mem.fmt(1, ' MB')},"
+        f" at the end {mem_end.fmt(1, ' MB')}; without it peak {mem0.fmt(1, ' MB')} | other viewer's gaps: {gaps}"
         f" | stalled viewer got lagged + snapshot and no gaps: {resynced}/{pairs}"
     )
     return {
@@ -146,6 +149,7 @@ async def _slow(seconds: float, pairs: int) -> dict[str, object]:
         "trainer_with_stalled_viewer_steps_per_s": b.as_dict(),
         "ratio": ratio.as_dict(),
         "rss_growth_mb": mem.as_dict(),
+        "rss_growth_at_end_mb": mem_end.as_dict(),
         "rss_growth_without_stalled_viewer_mb": mem0.as_dict(),
         "other_viewer_gaps": gaps,
         "resynced": resynced,

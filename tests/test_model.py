@@ -41,15 +41,20 @@ def test_tanh_matches_torch() -> None:
     assert torch.allclose(tanh(x), torch.tanh(x), atol=3e-7, rtol=0)
 
 
-@pytest.mark.parametrize(("B", "block_size", "n_embd"), [(32, 3, 10), (1, 3, 10), (7, 5, 4), (300, 1, 2)])
-def test_sgd_step_equals_autograd(small_dataset: Dataset, B: int, block_size: int, n_embd: int) -> None:
+@pytest.mark.parametrize(
+    ("B", "block_size", "n_embd", "via_sigmoid"),
+    [(32, 3, 10, True), (1, 3, 10, True), (7, 5, 4, True), (300, 1, 2, True), (32, 3, 10, False)],
+)
+def test_sgd_step_equals_autograd(
+    small_dataset: Dataset, B: int, block_size: int, n_embd: int, via_sigmoid: bool
+) -> None:
     ex = small_dataset.splits(block_size).train
     shape = ModelShape(27, block_size, n_embd, 50)
     ours = MLP.lecture_init(shape, seed=1)
     for p in ours.parameters():  # a trained-looking scale, away from tanh saturation
         p.mul_(0.2)
     ref = [p.clone().requires_grad_() for p in ours.parameters()]
-    step = SGDStep(ours)
+    step = SGDStep(ours, tanh_via_sigmoid=via_sigmoid)
     g = torch.Generator().manual_seed(0)
     for i in range(3):  # several steps: the buffers are reused
         idx = torch.randint(0, len(ex), (B,), generator=g)

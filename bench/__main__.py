@@ -1,0 +1,92 @@
+"""`python -m bench` (make bench): every benchmark of the speed issue, in one invocation.
+
+Each comparison alternates baseline and app (A B A B ...) and reports medians, ranges and ratios.
+Results go to bench/results/latest.json (merged with the parts not rerun) and a table of the
+last run into bench/README.md. Everything stops by itself and talks only to 127.0.0.1.
+
+    python -m bench                      # all of it (about an hour: the long run is 2M steps)
+    python -m bench --quick              # short windows, for a smoke test
+    python -m bench --only throughput evaluation
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench import evaluation, latency, long_run, startup, throughput, viewers
+from bench.report import write_readme
+from tests.server import ROOT
+
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+
+def plan(quick: bool) -> dict[str, Callable[[], Any]]:
+    s = 0.2 if quick else 1.0  # scale of every measurement window
+    pairs = 1 if quick else 3
+    return {
+        "startup": lambda: startup.startup(2 if quick else 5),
+        "evaluation": lambda: {f"block_size_{b}": evaluation.compare(b, 2 if quick else 5) for b in (3, 8)},
+        "levers": lambda: throughput.levers([32, 4096], 5 * s, pairs),
+        "throughput": lambda: throughput.server_vs_lecture([32, 512, 4096], 10 * s, pairs),
+        "viewers": lambda: viewers.many_viewers(100, 60 * s, pairs),
+        "stalled_viewer": lambda: viewers.stalled_viewer(max(60 * s, 30), pairs),  # the queue must overflow
+        "latency": lambda: latency.latency(50 if quick else 200),
+        "long_run": lambda: long_run.run(100_000 if quick else 2_000_000, 1 if quick else 10, 10 if quick else 60),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads_default": torch.get_num_threads(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short windows, one pair: a smoke test")
+    parser.add_argument("--only", nargs="+", help="run only these parts")
+    parser.add_argument("--skip", nargs="+", default=[], help="skip these parts")
+    args = parser.parse_args()
+    parts = plan(args.quick)
+    chosen = [p for p in (args.only or parts) if p not in args.skip]
+    unknown = [p for p in chosen if p not in parts]
+    if unknown:
+        parser.error(f"unknown parts {unknown}; choose from {list(parts)}")
+    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        results[name] = {
+            "result": parts[name](),
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "quick": args.quick,
+        }
+        results["machine"] = machine()
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1))
+    write_readme(results)
+    print(f"results: {RESULTS.relative_to(ROOT)}; table: bench/README.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The table of the last benchmark run, written into bench/README.md between two markers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import long_run
+from bench.stats import Figure
+from tests.server import ROOT
+
+README = ROOT / "bench" / "README.md"
+BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"
+
+
+def _fig(d: dict[str, Any], digits: int = 0, unit: str = "") -> str:
+    return Figure(d["samples"]).fmt(digits, unit)
+
+
+def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(target, measured: median (min–max), limit, verdict)."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def add(target: str, measured: str, limit: str, ok: bool) -> None:
+        out.append((target, measured, limit, "pass" if ok else "**FAIL**"))
+
+    if "throughput" in results:
+        for batch, limit in (("32", 2.0), ("512", 1.0), ("4096", 1.0)):
+            r = results["throughput"]["result"].get(batch)
+            if r:
+                add(
+                    f"1. server / lecture loop, batch {batch}",
+                    f"{_fig(r['ratio'], 2)}× ({_fig(r['server_steps_per_s'])} vs {_fig(r['lecture_steps_per_s'])}"
+                    f" steps/s; viewer gaps {r['viewer_gaps']})",
+                    f"≥ {limit:.1f}×",
+                    r["ratio"]["median"] >= limit and r["viewer_gaps"] == 0,
+                )
+    if "evaluation" in results:
+        for block, limit in (("3", 50), ("8", 3)):
+            r = results["evaluation"]["result"][f"block_size_{block}"]
+            add(
+                f"2. exact train+dev evaluation vs naive, block_size {block}",
+                f"{_fig(r['speedup'], 1)}× faster ({_fig(r['exact_ms'], 1, ' ms')} vs {_fig(r['naive_ms'], 0, ' ms')});"
+                f" rel. diff {r['max_relative_difference']:.0e}",
+                f"≥ {limit}×, ≤ 1e-5",
+                r["speedup"]["median"] >= limit and r["max_relative_difference"] <= 1e-5,
+            )
+    if "viewers" in results:
+        r = results["viewers"]["result"]
+        add(
+            f"3. throughput with {r['viewers']} viewers / 1 viewer ({r['seconds']:.0f} s windows)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['many_viewers_steps_per_s'])} vs {_fig(r['one_viewer_steps_per_s'])}"
+            f" steps/s); viewers with gaps: {r['viewers_with_gaps']}",
+            "≥ 0.85×, no gaps",
+            r["ratio"]["median"] >= 0.85 and r["viewers_with_gaps"] == 0,
+        )
+    if "stalled_viewer" in results:
+        r = results["stalled_viewer"]["result"]
+        add(
+            f"4. a viewer stalled {r['seconds']:.0f} s: server RSS growth",
+            f"peak {_fig(r['rss_growth_mb'], 1, ' MB')}, at the end {_fig(r['rss_growth_at_end_mb'], 1, ' MB')}"
+            f" (without it: peak {_fig(r['rss_growth_without_stalled_viewer_mb'], 1, ' MB')})",
+            "< 20 MB",
+            max(r["rss_growth_mb"]["samples"]) < 20,
+        )
+        add(
+            "4. … trainer with / without the stalled viewer",
+            f"{_fig(r['ratio'], 2)}×; other viewer's gaps: {r['other_viewer_gaps']};"
+            f" lagged + fresh snapshot on reading again: {r['resynced']}/{r['stalls']}",
+            "≥ 0.95×, snapshot",
+            r["ratio"]["median"] >= 0.95 and r["other_viewer_gaps"] == 0 and r["resynced"] == r["stalls"],
+        )
+    if "latency" in results:
+        r = results["latency"]["result"]
+        for key, name, limit in (("health_ms", "GET /api/health", 20), ("set_round_trip_ms", "`set` → `hparams`", 50)):
+            v = r[key]
+            add(
+                f"5. {name} while training, p99 of {len(v['samples'])}",
+                f"{v['p99']:.1f} ms (median {v['p50']:.1f}, max {v['max']:.1f})",
+                f"< {limit} ms",
+                v["p99"] < limit,
+            )
+    if "long_run" in results:
+        r = results["long_run"]["result"]
+        steps = r["reached"]["step"]
+        for what, measured, limit, ok in long_run.verdicts(r):
+            add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
+    if "startup" in results:
+        r = results["startup"]["result"]["seconds"]
+        add("7. `python -m backend` → /api/health", _fig(r, 2, " s"), "≤ 4 s", max(r["samples"]) <= 4)
+    return out
+
+
+def lever_rows(results: dict[str, Any]) -> list[str]:
+    if "levers" not in results:
+        return []
+    lines = []
+    for batch, table in results["levers"]["result"].items():
+        lines += [
+            f"\nBatch {batch}, in-process, steps/s (ratio to the lecture loop):\n",
+            "| variant | steps/s | ratio |",
+        ]
+        lines.append("|---|---|---|")
+        for name, r in table.items():
+            lines.append(f"| {name} | {_fig(r['steps_per_s'])} | {_fig(r['ratio_to_lecture'], 2)}× |")
+    return lines
+
+
+def write_readme(results: dict[str, Any]) -> None:
+    m = results.get("machine", {})
+    dates = sorted({v["date"][:10] for k, v in results.items() if isinstance(v, dict) and "date" in v})
+    table = [
+        BEGIN,
+        f"Last run: {', '.join(dates)}; {m.get('cpu', '?')}, {m.get('cores', '?')} cores,"
+        f" Python {m.get('python', '?')}, torch {m.get('torch', '?')}"
+        f" (default threads {m.get('torch_threads_default', '?')}).",
+        "",
+        "| target | measured: median (min–max) | limit | |",
+        "|---|---|---|---|",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)),
+        *lever_rows(results),
+        END,
+    ]
+    text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    README.write_text(head + "\n".join(table) + tail)
