@@ -14,10 +14,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from backend.api import pages, runs, ws
+from backend.api import datasets, pages, runs, ws
 from backend.api.errors import validation_error
 from backend.config import Settings
 from backend.data import Dataset
+from backend.datasets import DatasetRegistry
 from backend.runs import RunRegistry
 from backend.schemas import RunCreate
 
@@ -36,7 +37,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         sys.setswitchinterval(0.001)
         data = dataset or Dataset.from_file(settings.data)
         max_threads = torch.get_num_threads()
-        registry = RunRegistry(data, asyncio.get_running_loop(), settings.keep_runs, max_threads)
+        registry = RunRegistry(DatasetRegistry(data), asyncio.get_running_loop(), settings.keep_runs, max_threads)
         app.state.settings = settings
         app.state.registry = registry
         # The page is ready with one click: a default run, paused at step 0.
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(runs.router)
+    app.include_router(datasets.router)
     app.include_router(ws.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.FRONTEND), name="static")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from backend.history import LossHistory
-from backend.messages import Message, encode, event_message, loss_list
+from backend.messages import Message, encode, event_message, loss_list, sig_list
 from backend.trainer import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
@@ -27,39 +27,58 @@ class Channel:
     def __init__(self) -> None:
         self.describe: Callable[[], dict[str, Any]] = dict  # the run's RunPublic, set by its Run
         self.history = LossHistory()
-        self.evals: list[Message] = []
+        # every evaluation, as [step, train_loss, dev_loss, b_noise]: tuples, not objects, because
+        # a snapshot carries them all (2,001 of them after 2,000,000 steps at the defaults)
+        self.evals: list[list[float | None]] = []
         self.changes: list[Message] = []
+        self.embeddings: Message | None = None  # the latest embedding map
+        self.lrfind: Message | None = None  # the latest learning-rate sweep, without its points
         self.subscribers: set[Subscriber] = set()
-        self.closed = False  # the run is stopped: no more events
 
     def publish(self, event: Event) -> None:
         """Record an event and fan it out. Runs on the event loop, in event order."""
         msg = event_message(event)
         kind = msg["type"]
         if isinstance(event, Steps):
-            self.history.extend(event.first, event.losses)
+            self.history.extend(event.first, event.losses, event.lrs, event.time)
         elif isinstance(event, EvalResult):  # 4 decimals: every evaluation goes into every snapshot
             train, dev = loss_list([event.train_loss, event.dev_loss], 4)
-            self.evals.append({"step": event.step, "train_loss": train, "dev_loss": dev})
+            self.evals.append([event.step, train, dev, None])
         elif kind == "hparams":
             change = {k: v for k, v in msg.items() if k != "type"}
             if not self.changes or _values(self.changes[-1]) != _values(change):  # not a mere confirmation
                 self.changes.append(change)
+        elif kind == "noise":  # it follows its evaluation: fill in that evaluation's b_noise
+            for e in reversed(self.evals):
+                if e[0] == msg["step"]:
+                    e[3] = msg["b_noise"]
+                    break
+        elif kind == "embeddings":
+            self.embeddings = msg
+        elif kind == "lrfind_done":  # its points can be many: GET /api/runs/{id}/lr-find has them
+            self.lrfind = {k: v for k, v in msg.items() if k not in ("lr", "loss", "smoothed")}
         text = encode(msg)
         for sub in list(self.subscribers):
             sub.put(text)
 
     def snapshot(self, reason: str) -> str:
-        steps, losses = self.history.points(SNAPSHOT_POINTS)
+        h = self.history.points(SNAPSHOT_POINTS)
         return encode(
             {
                 "type": "snapshot",
                 "reason": reason,
                 "run": self.describe(),
-                # n_steps: steps 0 .. n_steps - 1 are covered; the next steps message starts there
-                "history": {"step": steps, "loss": loss_list(losses, 4), "n_steps": self.history.n_steps},
+                "history": {
+                    "step": h.steps,
+                    "loss": loss_list(h.losses, 4),
+                    "lr": sig_list(h.lrs, 3),
+                    "time": loss_list(h.times, 1),  # seconds of training
+                    "n_steps": self.history.n_steps,  # steps 0 .. n_steps - 1 are covered
+                },
                 "evals": self.evals,
                 "changes": self.changes,
+                "embeddings": self.embeddings,
+                "lrfind": self.lrfind,
             }
         )
 

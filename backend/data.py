@@ -7,6 +7,7 @@ Words are shuffled with a fixed seed and split 80/10/10 into train/dev/test, as 
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 from dataclasses import dataclass, field
@@ -101,6 +102,11 @@ class Dataset:
     def __post_init__(self) -> None:
         self.vocab = Vocab.from_words(self.words)
         self.parts = split_words(self.words)
+
+    @functools.cached_property
+    def train_words(self) -> frozenset[str]:
+        """The training split's words: a sampled name not among them is new."""
+        return frozenset(self.parts[0])
 
     @property
     def sample_max_len(self) -> int:

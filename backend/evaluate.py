@@ -66,23 +66,46 @@ class CountedExamples:
         return cls(contexts, tuple(counted))
 
 
-def exact_losses(model: MLP, data: CountedExamples) -> list[float]:
-    """Mean cross-entropy over every example of each split (equal to the naive full forward).
+@dataclass(frozen=True)
+class Evaluation:
+    losses: list[float]  # mean cross-entropy of each split
+    grad_sq_norm: float | None  # |G|^2 of the first split's mean-loss gradient, if asked for
 
-    -log p(y | x) = logsumexp(logits(x)) - logits(x)[y], summed over each split's pairs."""
+
+def exact_losses(model: MLP, data: CountedExamples) -> list[float]:
+    """Mean cross-entropy over every example of each split (equal to the naive full forward)."""
+    return evaluate(model, data, gradient=False).losses
+
+
+def evaluate(model: MLP, data: CountedExamples, gradient: bool) -> Evaluation:
+    """Each split's exact mean loss, -log p(y | x) = logsumexp(logits(x)) - logits(x)[y] summed
+    over its pairs; and, from the same forward pass, the exact gradient of the first split's
+    mean loss (for the noise scale): d/dlogits = n(x) softmax(x) - counts(x, .), over n."""
     totals = [0.0] * len(data.splits)
     starts = [0] * len(data.splits)
+    grads: list[Tensor] | None = None
     for c in range(len(data.splits[0].chunk_ends) if data.splits else 0):
         lo = c * CHUNK
-        logits = model.forward(data.contexts[lo : lo + CHUNK])  # (k, vocab)
+        X = data.contexts[lo : lo + CHUNK]  # (k, block_size)
+        h, logits = model.hidden_and_logits(X)  # (k, H), (k, vocab)
         lse = torch.logsumexp(logits, dim=1)  # (k,)
         for s, split in enumerate(data.splits):
             a, b = starts[s], split.chunk_ends[c]
-            ctx = split.context[a:b] - lo  # (p,)
-            nll = lse[ctx] - logits[ctx, split.next[a:b]]  # (p,)
-            totals[s] += float(torch.dot(nll.double(), split.count[a:b]))
+            ctx, nxt, count = split.context[a:b] - lo, split.next[a:b], split.count[a:b]  # (p,)
+            nll = lse[ctx] - logits[ctx, nxt]  # (p,)
+            totals[s] += float(torch.dot(nll.double(), count))
+            if gradient and s == 0:
+                count32 = count.float()
+                n_ctx = torch.zeros(X.shape[0]).index_add_(0, ctx, count32)  # (k,) examples per context
+                dlogits = torch.softmax(logits, dim=1) * n_ctx[:, None]  # (k, vocab)
+                dlogits.index_put_((ctx, nxt), -count32, accumulate=True)
+                dlogits /= split.n
+                part = model.gradients(X, h, dlogits)
+                grads = part if grads is None else [g + p for g, p in zip(grads, part, strict=True)]
             starts[s] = b
-    return [total / split.n for total, split in zip(totals, data.splits, strict=True)]
+    losses = [total / split.n for total, split in zip(totals, data.splits, strict=True)]
+    g2 = None if grads is None else float(sum(float(g.double().square().sum()) for g in grads))
+    return Evaluation(losses, g2)
 
 
 def naive_loss(model: MLP, ex: Examples) -> float:

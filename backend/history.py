@@ -1,15 +1,28 @@
 """Every step's loss of a run, in bounded memory, downsampled without losing spikes.
 
 Steps fall into equal-width buckets that keep their minimum and maximum (and the steps where they
-occurred). When the buckets run out, neighbours merge and the width doubles, so a run of 10^8
-steps costs the same few hundred kilobytes as one of 10^4.
+occurred, with the learning rate and the training time of those steps). When the buckets run out,
+neighbours merge and the width doubles, so a run of 10^8 steps costs the same few hundred
+kilobytes as one of 10^4.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+
+# per bucket and per extreme (min, max): its step, loss, rate and time
+FIELDS = ("step", "loss", "lr", "time")
+
+
+@dataclass(frozen=True)
+class Points:
+    steps: list[int]
+    losses: list[float]
+    lrs: list[float]
+    times: list[float]
 
 
 class LossHistory:
@@ -18,37 +31,46 @@ class LossHistory:
         self.width = 1  # steps per bucket
         self.n_steps = 0  # steps recorded; they are 0 .. n_steps - 1
         self.count = 0  # buckets in use
-        self._min_step = np.zeros(capacity, dtype=np.int64)
-        self._min = np.zeros(capacity, dtype=np.float64)
-        self._max_step = np.zeros(capacity, dtype=np.int64)
-        self._max = np.zeros(capacity, dtype=np.float64)
+        self._time = 0.0  # training time at the end of the last step recorded
+        self._lo = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
+        self._hi = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
 
-    def extend(self, first: int, losses: list[float]) -> None:
+    def extend(self, first: int, losses: list[float], lrs: list[float] | None = None, time: float = 0.0) -> None:
+        """Steps first .. first + len(losses) - 1; `time` is the training time at the end of the
+        last one (each step's time is interpolated from the previous call's)."""
         if first != self.n_steps:
             raise ValueError(f"steps must be contiguous: got {first}, expected {self.n_steps}")
-        if not losses:
+        n = len(losses)
+        if not n:
             return
-        last = first + len(losses)
+        last = first + n
         while (last - 1) // self.width >= self.capacity:
             self._halve()
-        vals = np.asarray(losses, dtype=np.float64)
-        # NaN and inf (a diverging step) count as the largest possible value, never as the smallest
-        vals = np.where(np.isnan(vals), np.inf, vals)
-        steps = np.arange(first, last)
-        buckets = steps // self.width
+        new = {
+            "step": np.arange(first, last),
+            # NaN and inf (a diverging step) count as the largest possible value, never as the smallest
+            "loss": np.nan_to_num(np.asarray(losses, dtype=np.float64), nan=np.inf, posinf=np.inf),
+            "lr": np.asarray(lrs if lrs is not None else [math.nan] * n, dtype=np.float64),
+            "time": np.linspace(self._time, max(time, self._time), n + 1)[1:],
+        }
+        self._time = max(time, self._time)
+        buckets = new["step"] // self.width
         starts = np.flatnonzero(np.r_[True, buckets[1:] != buckets[:-1]])  # segment starts
         ids = buckets[starts]
-        argmin = _segment_arg(vals, starts, np.minimum)
-        argmax = _segment_arg(vals, starts, np.maximum)
+        argmin = _segment_arg(new["loss"], starts, np.minimum)
+        argmax = _segment_arg(new["loss"], starts, np.maximum)
         if first % self.width != 0:  # the first segment continues the last, partly filled bucket
             b = ids[0]
-            if vals[argmin[0]] < self._min[b]:
-                self._min[b], self._min_step[b] = vals[argmin[0]], steps[argmin[0]]
-            if vals[argmax[0]] > self._max[b]:
-                self._max[b], self._max_step[b] = vals[argmax[0]], steps[argmax[0]]
+            if new["loss"][argmin[0]] < self._lo["loss"][b]:
+                for f in FIELDS:
+                    self._lo[f][b] = new[f][argmin[0]]
+            if new["loss"][argmax[0]] > self._hi["loss"][b]:
+                for f in FIELDS:
+                    self._hi[f][b] = new[f][argmax[0]]
             ids, argmin, argmax = ids[1:], argmin[1:], argmax[1:]
-        self._min[ids], self._min_step[ids] = vals[argmin], steps[argmin]
-        self._max[ids], self._max_step[ids] = vals[argmax], steps[argmax]
+        for f in FIELDS:
+            self._lo[f][ids] = new[f][argmin]
+            self._hi[f][ids] = new[f][argmax]
         self.n_steps = last
         self.count = (last - 1) // self.width + 1
 
@@ -56,32 +78,32 @@ class LossHistory:
         n = self.count
         pairs = (n + 1) // 2
         a, b = np.arange(0, n, 2), np.minimum(np.arange(1, n + 1, 2), n - 1)  # b == a when n is odd
-        take_b = self._min[b] < self._min[a]
-        self._min[:pairs] = np.where(take_b, self._min[b], self._min[a])
-        self._min_step[:pairs] = np.where(take_b, self._min_step[b], self._min_step[a])
-        take_b = self._max[b] > self._max[a]
-        self._max[:pairs] = np.where(take_b, self._max[b], self._max[a])
-        self._max_step[:pairs] = np.where(take_b, self._max_step[b], self._max_step[a])
+        take_lo = self._lo["loss"][b] < self._lo["loss"][a]
+        take_hi = self._hi["loss"][b] > self._hi["loss"][a]
+        for f in FIELDS:
+            self._lo[f][:pairs] = np.where(take_lo, self._lo[f][b], self._lo[f][a])
+            self._hi[f][:pairs] = np.where(take_hi, self._hi[f][b], self._hi[f][a])
         self.count = pairs
         self.width *= 2
 
-    def points(self, limit: int = 2000) -> tuple[list[int], list[float]]:
-        """At most `limit` (step, loss) points in step order: every step while they fit, else the
-        minimum and the maximum of each of at most limit/2 equal groups of steps."""
+    def points(self, limit: int = 2000) -> Points:
+        """At most `limit` points in step order: every step while they fit, else the minimum and
+        the maximum of each of at most limit/2 equal groups of steps."""
         n = self.count
         if self.width == 1 and n <= limit:
-            return self._min_step[:n].tolist(), self._min[:n].tolist()
+            lo = {f: self._lo[f][:n].tolist() for f in FIELDS}
+            return Points(lo["step"], lo["loss"], lo["lr"], lo["time"])
         group = math.ceil(n / (limit // 2))
         starts = np.arange(0, n, group)
-        imin = _segment_arg(self._min[:n], starts, np.minimum)
-        imax = _segment_arg(self._max[:n], starts, np.maximum)
-        s_lo, v_lo = self._min_step[imin], self._min[imin]
-        s_hi, v_hi = self._max_step[imax], self._max[imax]
-        lo_first = s_lo <= s_hi
-        steps = np.stack([np.where(lo_first, s_lo, s_hi), np.where(lo_first, s_hi, s_lo)], 1).ravel()
-        vals = np.stack([np.where(lo_first, v_lo, v_hi), np.where(lo_first, v_hi, v_lo)], 1).ravel()
-        keep = np.r_[True, steps[1:] != steps[:-1]]  # a group whose min and max are one step
-        return steps[keep].tolist(), vals[keep].tolist()
+        imin = _segment_arg(self._lo["loss"][:n], starts, np.minimum)
+        imax = _segment_arg(self._hi["loss"][:n], starts, np.maximum)
+        lo_first = self._lo["step"][imin] <= self._hi["step"][imax]
+        out = {}
+        for f in FIELDS:
+            lo, hi = self._lo[f][imin], self._hi[f][imax]
+            out[f] = np.stack([np.where(lo_first, lo, hi), np.where(lo_first, hi, lo)], 1).ravel()
+        keep = np.r_[True, out["step"][1:] != out["step"][:-1]]  # a group whose min and max are one step
+        return Points(*(out[f][keep].tolist() for f in FIELDS))
 
 
 def _segment_arg(vals: np.ndarray, starts: np.ndarray, ufunc: np.ufunc) -> np.ndarray:

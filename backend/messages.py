@@ -1,6 +1,6 @@
 """Trainer events as websocket messages (JSON-ready dicts). Losses are rounded to 5 decimals
-(4 in snapshots, which must stay small); a non-finite loss (a diverging step) is sent as null,
-since JSON has no NaN."""
+(4 in snapshots, which must stay small), rates to 6 significant digits; a non-finite number (a
+diverging step) is sent as null, since JSON has no NaN."""
 
 from __future__ import annotations
 
@@ -10,27 +10,54 @@ from typing import Any
 
 import numpy as np
 
-from backend.trainer import EvalResult, Event, HParamsChanged, StatusChanged, Steps
+from backend.lrfind import LrFindResult
+from backend.trainer import (
+    EmbeddingsChanged,
+    EvalResult,
+    Event,
+    HParams,
+    HParamsChanged,
+    LrFindDone,
+    LrFindProgress,
+    NoiseEstimate,
+    StatusChanged,
+    Steps,
+)
 
 Message = dict[str, Any]
 
 
 def loss_list(values: list[float], digits: int = 5) -> list[float | None]:
-    rounded: list[float] = np.round(np.asarray(values, dtype=np.float64), digits).tolist()
-    return [v if math.isfinite(v) else None for v in rounded]
+    a = np.asarray(values, dtype=np.float64)
+    ok = np.isfinite(a)
+    rounded: list[float] = np.round(np.where(ok, a, 0.0), digits).tolist()
+    return [v if good else None for v, good in zip(rounded, ok.tolist(), strict=True)]
 
 
-def finite(value: float, digits: int = 5) -> float | None:
-    return round(value, digits) if math.isfinite(value) else None
+def sig_list(values: list[float], digits: int = 6) -> list[float | None]:
+    return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in values]
 
 
-def eval_message(e: EvalResult) -> Message:
+def finite(value: float | None, digits: int = 5) -> float | None:
+    return round(value, digits) if value is not None and math.isfinite(value) else None
+
+
+def hparams_public(h: HParams) -> dict[str, Any]:
+    return {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
+
+
+def lrfind_message(r: LrFindResult) -> Message:
     return {
-        "type": "eval",
-        "step": e.step,
-        "train_loss": finite(e.train_loss),
-        "dev_loss": finite(e.dev_loss),
-        "ms": round(e.ms, 2),
+        "type": "lrfind_done",
+        "lr": sig_list(r.lr),
+        "loss": loss_list(r.loss),
+        "smoothed": loss_list(r.smoothed),
+        "suggestion": r.suggestion,
+        "method": r.method,
+        "step": r.step,
+        "batch_size": r.batch_size,
+        "seconds": round(r.seconds, 3),
+        "stopped_early": r.stopped_early,
     }
 
 
@@ -41,23 +68,44 @@ def event_message(event: Event) -> Message:
                 "type": "steps",
                 "step": list(range(event.first, event.first + len(event.losses))),
                 "loss": loss_list(event.losses),
+                "lr": sig_list(event.lrs),
+                "time": round(event.time, 3),
                 "steps_per_s": round(event.steps_per_s, 1),
                 "examples_per_s": round(event.examples_per_s, 1),
             }
         case EvalResult():
-            return eval_message(event)
+            return {
+                "type": "eval",
+                "step": event.step,
+                "train_loss": finite(event.train_loss),
+                "dev_loss": finite(event.dev_loss),
+                "ms": round(event.ms, 2),
+            }
         case HParamsChanged():
-            h = event.hparams
             return {
                 "type": "hparams",
                 "step": event.step,
-                "lr": h.lr,
-                "batch_size": h.batch_size,
-                "eval_every": h.eval_every,
+                **hparams_public(event.hparams),
                 "max_steps": event.max_steps,
             }
         case StatusChanged():
             return {"type": "status", "status": event.status.value, "step": event.step, "detail": event.detail}
+        case NoiseEstimate():
+            return {"type": "noise", "step": event.step, "b_noise": finite(event.b_noise, 1)}
+        case EmbeddingsChanged():
+            m = event.map
+            return {
+                "type": "embeddings",
+                "step": event.step,
+                "chars": list(event.chars),
+                "x": loss_list(m.x, 4),
+                "y": loss_list(m.y, 4),
+                "method": m.method,
+            }
+        case LrFindProgress():
+            return {"type": "lrfind", "lr": sig_list(event.lr), "loss": loss_list(event.loss)}
+        case LrFindDone():
+            return lrfind_message(event.result)
     raise TypeError(f"not an event: {event!r}")
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 LECTURE_SEED = 2147483647
+_MINUS_ONE = torch.tensor(-1.0)
 
 
 def tanh(x: Tensor) -> Tensor:
@@ -64,6 +65,18 @@ class MLP:
         b2 = torch.randn(shape.vocab_size, generator=g)
         return cls(shape, C, W1, b1, W2, b2)
 
+    @classmethod
+    def scaled_init(cls, shape: ModelShape, seed: int = LECTURE_SEED) -> MLP:
+        """Part 3's fixes, drawn from the same generator: a small output layer and zero output
+        bias (the first loss is ~ln(vocab_size), no hockey stick), and the hidden layer scaled by
+        (5/3) / sqrt(fan_in) (Kaiming for tanh) with a small bias, so that tanh does not saturate."""
+        m = cls.lecture_init(shape, seed)
+        m.W1.mul_((5 / 3) / shape.n_in**0.5)
+        m.b1.mul_(0.01)
+        m.W2.mul_(0.01)
+        m.b2.zero_()
+        return m
+
     def parameters(self) -> list[Tensor]:
         return [self.C, self.W1, self.b1, self.W2, self.b2]
 
@@ -76,9 +89,23 @@ class MLP:
             mine.copy_(theirs)
 
     def forward(self, X: Tensor) -> Tensor:
+        return self.hidden_and_logits(X)[1]
+
+    def hidden_and_logits(self, X: Tensor) -> tuple[Tensor, Tensor]:
         emb = self.C[X].view(X.shape[0], -1)  # (B, block_size * n_embd)
-        h = tanh(torch.addmm(self.b1, emb, self.W1))  # (B, n_hidden)
-        return torch.addmm(self.b2, h, self.W2)  # (B, vocab_size)
+        # h = tanh(z) = 2 sigmoid(2z) - 1, with 2z straight from addmm: three passes over h, not five
+        h = torch.addmm(self.b1, emb, self.W1, beta=2, alpha=2).sigmoid_()  # (B, n_hidden)
+        torch.add(_MINUS_ONE, h, alpha=2, out=h)
+        return h, torch.addmm(self.b2, h, self.W2)  # (B, vocab_size)
+
+    def gradients(self, X: Tensor, h: Tensor, dlogits: Tensor) -> list[Tensor]:
+        """d(loss)/d(params) given d(loss)/d(logits) for the rows X, with `h` from their forward
+        pass. Plain and allocating: for evaluations, not for the training step."""
+        emb = self.C[X].view(X.shape[0], -1)  # (N, n_in)
+        dz = torch.ops.aten.tanh_backward(dlogits @ self.W2.t(), h)  # (N, n_hidden): dh * (1 - h^2)
+        demb = dz @ self.W1.t()  # (N, n_in)
+        dC = torch.zeros_like(self.C).index_add_(0, X.reshape(-1), demb.view(-1, self.shape.n_embd))
+        return [dC, emb.t() @ dz, dz.sum(0), h.t() @ dlogits, dlogits.sum(0)]
 
 
 class SGDStep:
@@ -90,8 +117,15 @@ class SGDStep:
     - the 1/B of the mean loss is folded into the step size, so gradients stay sums over the batch.
     """
 
-    def __init__(self, model: MLP, tanh_via_sigmoid: bool = True):
+    def __init__(self, model: MLP, tanh_via_sigmoid: bool = True, keep_gradients: bool = False):
         self.model = model
+        # For another optimizer: write the gradients of the mean loss into `grads` (attached to
+        # the parameters as .grad, for torch.optim) instead of updating the parameters.
+        self.grads: list[Tensor] | None = None
+        if keep_gradients:
+            self.grads = [torch.zeros_like(p) for p in model.parameters()]
+            for p, g in zip(model.parameters(), self.grads, strict=True):
+                p.grad = g
         # Transposed views are made once: they track the parameters, which are updated in place.
         self._W1t = model.W1.t()  # (n_hidden, n_in)
         self._W2t = model.W2.t()  # (vocab_size, n_hidden)
@@ -145,13 +179,22 @@ class SGDStep:
         # backward: dloss/dlogits = softmax - onehot(Y), summed over the batch; 1/B goes in `a`
         dlogits = logp.exp_()
         dlogits.scatter_(1, self._Y_col, -1.0, reduce="add")
-        a = -lr / B
         dh = torch.mm(dlogits, self._W2t, out=self.dh)  # (B, n_hidden), with W2 before its update
-        m.W2.addmm_(self._h_t, dlogits, alpha=a)
-        m.b2.addmv_(dlogits.t(), self._ones, alpha=a)
         dz = torch.ops.aten.tanh_backward(dh, h)  # dh * (1 - h^2)
         torch.mm(dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
-        m.W1.addmm_(self._emb_t, dz, alpha=a)
-        m.b1.addmv_(dz.t(), self._ones, alpha=a)
-        m.C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)
+        if self.grads is None:  # plain SGD: p -= lr/B * (sum of the batch's gradients), fused
+            a = -lr / B
+            m.W2.addmm_(self._h_t, dlogits, alpha=a)
+            m.b2.addmv_(dlogits.t(), self._ones, alpha=a)
+            m.W1.addmm_(self._emb_t, dz, alpha=a)
+            m.b1.addmv_(dz.t(), self._ones, alpha=a)
+            m.C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)
+        else:  # the gradients of the mean loss, for torch.optim to apply
+            gC, gW1, gb1, gW2, gb2 = self.grads
+            s = 1.0 / B
+            torch.addmm(gW2, self._h_t, dlogits, beta=0, alpha=s, out=gW2)
+            torch.addmv(gb2, dlogits.t(), self._ones, beta=0, alpha=s, out=gb2)
+            torch.addmm(gW1, self._emb_t, dz, beta=0, alpha=s, out=gW1)
+            torch.addmv(gb1, dz.t(), self._ones, beta=0, alpha=s, out=gb1)
+            gC.zero_().index_add_(0, self._X_flat, self._demb_rows, alpha=s)
         return loss

@@ -18,8 +18,12 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.channel import Channel, Subscriber
 from backend.data import Dataset
+from backend.datasets import DatasetRegistry
+from backend.evaluate import CountedExamples
+from backend.messages import finite, hparams_public
 from backend.model import MLP, ModelShape
-from backend.schemas import RunCreate, RunPublic
+from backend.optim import OptimizerSpec
+from backend.schemas import ConstantSchedule, RunCreate, RunPublic, schedule_of
 from backend.trainer import Event, HParams, Status, Trainer
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ class Run:
     dataset: Dataset
     trainer: Trainer
     channel: Channel
+    _test_set: CountedExamples | None = None
 
     def public(self) -> RunPublic:
         t, spec, splits = self.trainer, self.spec, self.dataset.splits(self.spec.block_size)
@@ -57,8 +62,12 @@ class Run:
                     "n_hidden": spec.n_hidden,
                     "seed": spec.seed,
                     "max_steps": t.max_steps,
+                    "init": spec.init,
+                    "optimizer": spec.optimizer,
+                    "momentum": spec.momentum if spec.optimizer == "momentum" else None,
+                    "dataset": spec.dataset,
                 },
-                "hparams": {"lr": t.hparams.lr, "batch_size": t.hparams.batch_size, "eval_every": t.hparams.eval_every},
+                "hparams": hparams_public(t.hparams),
                 "dataset": {
                     "name": self.dataset.name,
                     "words": len(self.dataset.words),
@@ -70,17 +79,32 @@ class Run:
                 "params": t.model.shape.n_params,
                 "last_eval": None
                 if e is None
-                else {"step": e.step, "train_loss": e.train_loss, "dev_loss": e.dev_loss},
+                else {
+                    "step": e.step,
+                    "train_loss": finite(e.train_loss, 6),
+                    "dev_loss": finite(e.dev_loss, 6),
+                    "b_noise": finite(t.noise[1], 1) if t.noise is not None and t.noise[0] == e.step else None,
+                },
+                "train_seconds": round(t.train_seconds, 3),
             }
         )
 
     def public_dict(self) -> dict[str, Any]:
         return self.public().model_dump(mode="json")
 
+    def test_set(self) -> CountedExamples:
+        """The test split, counted (built on first use: most runs never look at it). Blocking."""
+        if self._test_set is None:
+            test = self.dataset.splits(self.spec.block_size).test
+            self._test_set = CountedExamples.from_splits([test], self.dataset.vocab.size)
+        return self._test_set
+
 
 class RunRegistry:
-    def __init__(self, dataset: Dataset, loop: asyncio.AbstractEventLoop, keep_runs: int, max_threads: int) -> None:
-        self.dataset = dataset
+    def __init__(
+        self, datasets: DatasetRegistry, loop: asyncio.AbstractEventLoop, keep_runs: int, max_threads: int
+    ) -> None:
+        self.datasets = datasets
         self._loop = loop
         self._keep = keep_runs
         self._max_threads = max_threads
@@ -88,30 +112,39 @@ class RunRegistry:
         self._followers: set[Subscriber] = set()  # viewers of /ws/runs/current
         self._create_lock = asyncio.Lock()
 
-    def build(self, spec: RunCreate) -> Run:
+    def build(self, spec: RunCreate, dataset: Dataset) -> Run:
         """Make a run, not yet started. Blocking (builds examples): call it off the loop."""
-        shape = ModelShape(self.dataset.vocab.size, spec.block_size, spec.n_embd, spec.n_hidden)
-        splits = self.dataset.splits(spec.block_size)
+        shape = ModelShape(dataset.vocab.size, spec.block_size, spec.n_embd, spec.n_hidden)
+        init = MLP.scaled_init if spec.init == "scaled" else MLP.lecture_init
         channel = Channel()
         trainer = Trainer(
-            MLP.lecture_init(shape, spec.seed),
-            splits,
-            shape.vocab_size,
-            HParams(spec.lr, spec.batch_size, spec.eval_every),
+            init(shape, spec.seed),
+            dataset.splits(spec.block_size),
+            dataset.vocab.chars,
+            HParams(
+                spec.lr,
+                spec.batch_size,
+                spec.eval_every,
+                schedule_of(spec.schedule or ConstantSchedule(kind="constant")),
+            ),
             spec.max_steps,
             spec.seed,
             _emitter(self._loop, channel),
             self._max_threads,
+            OptimizerSpec(spec.optimizer, spec.momentum),
         )
-        run = Run(secrets.token_hex(6), spec, self.dataset, trainer, channel)
+        run = Run(secrets.token_hex(6), spec, dataset, trainer, channel)
         channel.describe = run.public_dict
         return run
 
     async def create(self, spec: RunCreate, check: Callable[[Run], None] = lambda run: None) -> Run:
         """Build a run, stop the others, make it current and start it. `check` may reject the
         built run (it raises) before anything else changes."""
+        entry = self.datasets.get(spec.dataset)
+        if entry is None:
+            raise KeyError(spec.dataset)
         async with self._create_lock:
-            run = await run_in_threadpool(self.build, spec)
+            run = await run_in_threadpool(self.build, spec, entry.dataset)
             check(run)
             for other in self.active():
                 await run_in_threadpool(other.trainer.stop, "stopped: a new run was created")

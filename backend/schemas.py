@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from backend.schedule import Schedule
 from backend.trainer import Status
 
 # Strict numbers: JSON `true` or "0.1" is not a number. No NaN, no infinity anywhere.
@@ -13,12 +14,46 @@ LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, descr
 BatchSize = Annotated[int, Field(ge=1, strict=True, description="1 to the number of training examples")]
 EvalEvery = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
 MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True)]
+Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
+DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+# ---- schedules ---------------------------------------------------------------------------------
+class ConstantSchedule(Strict):
+    kind: Literal["constant"]
+
+
+class StepSchedule(Strict):
+    """The lecture's: lr until step `at`, then lr * factor (0.1 -> 0.01 at 100,000)."""
+
+    kind: Literal["step"]
+    at: Step
+    factor: Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False)] = 0.1
+
+
+class CosineSchedule(Strict):
+    """From lr at step 0 down to min_lr at max_steps along half a cosine."""
+
+    kind: Literal["cosine"]
+    min_lr: Annotated[float, Field(ge=0, le=10, strict=True, allow_inf_nan=False)] = 0.0
+
+
+ScheduleIn = Annotated[ConstantSchedule | StepSchedule | CosineSchedule, Field(discriminator="kind")]
+
+
+def schedule_of(s: ConstantSchedule | StepSchedule | CosineSchedule) -> Schedule:
+    if isinstance(s, StepSchedule):
+        return Schedule("step", at=s.at, factor=s.factor)
+    if isinstance(s, CosineSchedule):
+        return Schedule("cosine", min_lr=s.min_lr)
+    return Schedule()
+
+
+# ---- runs ----------------------------------------------------------------------------------------
 class RunCreate(Strict):
     block_size: Annotated[int, Field(ge=1, le=16, strict=True)] = 3
     n_embd: Annotated[int, Field(ge=2, le=64, strict=True)] = 10
@@ -28,6 +63,14 @@ class RunCreate(Strict):
     lr: LR = 0.1
     batch_size: BatchSize = 32
     eval_every: EvalEvery = 1000
+    schedule: ScheduleIn | None = None
+    init: Literal["lecture", "scaled"] = Field(
+        default="lecture",
+        description='"lecture": plain randn (first loss ~27); "scaled": part 3\'s fixes (first loss ~ln 27)',
+    )
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    momentum: Annotated[float, Field(ge=0, lt=1, strict=True, allow_inf_nan=False)] = 0.9
+    dataset: DatasetId = Field(default="builtin", description="an id from GET /api/datasets")
     start: Annotated[bool, Field(strict=True)] = True
 
 
@@ -36,6 +79,7 @@ class HParamsUpdate(Strict):
     batch_size: BatchSize | None = None
     eval_every: EvalEvery | None = None
     max_steps: MaxSteps | None = None
+    schedule: ScheduleIn | None = None
     status: Literal["running", "paused"] | None = None
 
 
@@ -45,12 +89,17 @@ class ConfigPublic(BaseModel):
     n_hidden: int
     seed: int
     max_steps: int
+    init: str
+    optimizer: str
+    momentum: float | None
+    dataset: str  # the dataset's id
 
 
 class HParamsPublic(BaseModel):
     lr: float
     batch_size: int
     eval_every: int
+    schedule: dict[str, Any]
 
 
 class DatasetPublic(BaseModel):
@@ -66,6 +115,7 @@ class EvalPublic(BaseModel):
     step: int
     train_loss: float | None
     dev_loss: float | None
+    b_noise: float | None = Field(description="gradient noise scale at that step (McCandlish et al. 2018)")
 
 
 class RunPublic(BaseModel):
@@ -78,8 +128,10 @@ class RunPublic(BaseModel):
     dataset: DatasetPublic
     params: int
     last_eval: EvalPublic | None
+    train_seconds: float = Field(description="seconds spent training (pauses excluded)")
 
 
+# ---- sampling and reading the model ------------------------------------------------------------
 class SampleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -90,20 +142,96 @@ class SampleQuery(BaseModel):
 
 class SamplePublic(BaseModel):
     names: list[str]
+    new: list[bool] = Field(description="for each name: not one of the training words")
+    new_share: float = Field(description="the share of new names")
     seed: int = Field(description="pass it back to get the same names from the same weights")
+    step: int
+
+
+class NextQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    context: Annotated[str, Field(max_length=100, description="the start of a word; '' for its first character")] = ""
+
+
+class NextPublic(BaseModel):
+    context: str
+    window: str = Field(description="the block_size characters the model sees, padded with '.'")
+    chars: list[str]
+    probs: list[float]
+    step: int
+
+
+class TestEvalPublic(BaseModel):
+    step: int
+    test_loss: float
+    test_examples: int
+    ms: float
+
+
+class EmbeddingsPublic(BaseModel):
+    step: int
+    chars: list[str]
+    x: list[float]
+    y: list[float]
+    method: Literal["raw", "pca"]
+
+
+# ---- the learning-rate finder ------------------------------------------------------------------
+class LrFindCreate(Strict):
+    min_lr: LR = 1e-3
+    max_lr: LR = 1.0
+    steps: Annotated[int, Field(ge=10, le=5000, strict=True)] = 1000
+    batch_size: BatchSize | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LrFindCreate:
+        if self.min_lr >= self.max_lr:
+            raise ValueError("min_lr must be below max_lr")
+        return self
+
+
+class LrFindStarted(BaseModel):
+    min_lr: float
+    max_lr: float
+    steps: int
+    batch_size: int
+    detail: str = "sweeping: progress streams over the run's websocket (lrfind, then lrfind_done)"
+
+
+class LrFindPublic(BaseModel):
+    lr: list[float]
+    loss: list[float | None]
+    smoothed: list[float | None]
+    suggestion: float | None
+    method: str
+    step: int = Field(description="the run's step when the sweep was taken")
+    batch_size: int
+    seconds: float
+    stopped_early: bool
+
+
+# ---- datasets ------------------------------------------------------------------------------------
+class DatasetInfo(BaseModel):
+    id: str
+    name: str
+    words: int
+    vocab_size: int
+    builtin: bool
 
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-# Client -> server websocket messages
+# ---- client -> server websocket messages -------------------------------------------------------
 class SetMessage(Strict):
     type: Literal["set"]
     lr: LR | None = None
     batch_size: BatchSize | None = None
     eval_every: EvalEvery | None = None
     max_steps: MaxSteps | None = None
+    schedule: ScheduleIn | None = None
 
 
 class PauseMessage(Strict):

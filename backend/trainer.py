@@ -2,9 +2,10 @@
 
 Other threads talk to it through `submit` (a command, applied between two steps, answered with
 a Future) and read its public attributes; it talks back only through the `emit` callable it is
-given, with the events below. Every step is a real SGD update on a fresh random minibatch drawn
-with replacement from the training split, at the learning rate and batch size current at that
-step; changes arrive between steps and are reported with the first step that used them.
+given, with the events below. Every step is a real optimizer step on a fresh random minibatch
+drawn with replacement from the training split, at the learning rate (from the base rate and the
+schedule) and batch size current at that step; changes arrive between steps and are reported
+with the first step that used them.
 """
 
 from __future__ import annotations
@@ -16,15 +17,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 import torch
 
+from backend import noise
 from backend.data import Splits
-from backend.evaluate import CountedExamples, exact_losses
-from backend.model import MLP, SGDStep
+from backend.embeddings import EmbeddingMap, embedding_map
+from backend.evaluate import CountedExamples, evaluate
+from backend.lrfind import LrFindResult, LrFindSpec, sweep
+from backend.model import MLP
+from backend.optim import Optimizer, OptimizerSpec
+from backend.schedule import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +40,8 @@ DIVERGENCE_FACTOR = 10.0  # smoothed loss above 10x the best smoothed loss so fa
 DIVERGENCE_BETA = 0.9  # EMA of the step loss used for that test (~10-step memory)
 CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x the best train loss
 BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use every thread
+NOISE_BATCH = 32  # the small batch of the noise-scale estimate
+NOISE_DRAWS = 16  # small batches averaged per estimate (at each evaluation, unless one is under way)
 
 
 class Status(StrEnum):
@@ -45,9 +54,10 @@ class Status(StrEnum):
 
 @dataclass(frozen=True)
 class HParams:
-    lr: float = 0.1
+    lr: float = 0.1  # the base rate; the schedule gives each step's rate from it
     batch_size: int = 32
     eval_every: int = 1000
+    schedule: Schedule = field(default_factory=Schedule)
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ class EvalResult:
     step: int
     train_loss: float
     dev_loss: float
-    ms: float
+    ms: float  # the losses on both splits and the embedding map (the noise scale follows apart)
 
 
 # Events, emitted in order. Steps cover consecutive step indices from `first`.
@@ -63,6 +73,8 @@ class EvalResult:
 class Steps:
     first: int
     losses: list[float]
+    lrs: list[float]  # the rate each step used
+    time: float  # seconds of training (pauses excluded) at the end of the last step
     steps_per_s: float
     examples_per_s: float
 
@@ -84,7 +96,40 @@ class StatusChanged:
     detail: str
 
 
-Event = Steps | EvalResult | HParamsChanged | StatusChanged
+@dataclass(frozen=True)
+class NoiseEstimate:
+    step: int
+    b_noise: float
+
+
+@dataclass(frozen=True)
+class EmbeddingsChanged:
+    step: int
+    chars: tuple[str, ...]
+    map: EmbeddingMap
+
+
+@dataclass(frozen=True)
+class LrFindProgress:
+    lr: list[float]
+    loss: list[float]
+
+
+@dataclass(frozen=True)
+class LrFindDone:
+    result: LrFindResult
+
+
+Event = (
+    Steps
+    | EvalResult
+    | HParamsChanged
+    | StatusChanged
+    | NoiseEstimate
+    | EmbeddingsChanged
+    | LrFindProgress
+    | LrFindDone
+)
 
 
 @dataclass(frozen=True)
@@ -95,12 +140,19 @@ class Update:
     batch_size: int | None = None
     eval_every: int | None = None
     max_steps: int | None = None
+    schedule: Schedule | None = None
     status: Status | None = None  # RUNNING or PAUSED
+
+    def changes_hparams(self) -> bool:
+        return any(v is not None for v in (self.lr, self.batch_size, self.eval_every, self.max_steps, self.schedule))
 
 
 @dataclass(frozen=True)
 class _Stop:
     detail: str
+
+
+Command = Update | LrFindSpec | _Stop
 
 
 class ConflictError(Exception):
@@ -122,25 +174,35 @@ class Trainer:
         self,
         model: MLP,
         splits: Splits,
-        vocab_size: int,
+        chars: tuple[str, ...],
         hparams: HParams,
         max_steps: int,
         seed: int,
         emit: Callable[[Event], None],
         max_threads: int = 1,
+        optimizer: OptimizerSpec = OptimizerSpec(),  # noqa: B008 (frozen)
     ) -> None:
         self.model = model
+        self.chars = chars
         self._train = splits.train
-        self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], vocab_size)
+        self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], len(chars))
+        self._noise_set = CountedExamples.from_splits([splits.train], len(chars))
+        self._noise_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise")
+        self._noise_job: Future[None] | None = None
         self._emit_event = emit
         self._max_threads = max_threads
-        self._sgd = SGDStep(model)
+        self._seed = seed
+        self._opt_spec = optimizer
+        self._opt = Optimizer(model, optimizer)
         self._gen = torch.Generator().manual_seed(seed)
+        self._noise_gen = torch.Generator().manual_seed(seed + 1)
         self._idx = torch.empty(0, dtype=torch.long)
         self._lock = threading.Lock()  # guards the weights against a torn read mid-step
-        self._inbox: queue.SimpleQueue[tuple[Update | _Stop, Future[None]]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[Command, Future[None]]] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
         self._closed = False
+        self._sweep_queued = False
+        self._interrupt = threading.Event()  # ends a learning-rate sweep early (the run is stopping)
         self._thread = threading.Thread(target=self._run, name="trainer", daemon=True)
 
         # Public state: written by the trainer thread only, read by anyone.
@@ -150,17 +212,24 @@ class Trainer:
         self.hparams = hparams
         self.max_steps = max_steps
         self.last_eval: EvalResult | None = None
+        self.embeddings: EmbeddingMap | None = None
+        self.last_lrfind: LrFindResult | None = None
+        self.noise: tuple[int, float] | None = None  # (step, B_noise): the latest noise-scale estimate
 
         self._pending: list[float] = []  # step losses not yet emitted
+        self._pending_lr: list[float] = []  # and the rates they used
         self._deferred: list[Event] = []  # events that go out with the next flush
         self._pending_first = 0
         self._flushed_at = time.perf_counter()
+        self._trained_s = 0.0  # seconds spent running, before the current stretch
+        self._running_since: float | None = None
         self._last_eval_step = -1
-        self._checkpoint: tuple[MLP, EvalResult] | None = None
+        self._checkpoint: tuple[MLP, dict[str, Any] | None, EvalResult] | None = None
         self._best_train = math.inf
         self._ema = 0.0
         self._ema_weight = 0.0  # 1 - beta^n, to debias the EMA
         self._best_smoothed = math.inf
+        self._sweeps = 0
         self._apply_batch_size(hparams.batch_size)
 
     # ---- called from other threads -------------------------------------------------------
@@ -169,11 +238,13 @@ class Trainer:
             self.status = Status.RUNNING
         self._thread.start()
 
-    def submit(self, command: Update) -> Future[None]:
-        """Queue a change for the next step boundary; the Future completes once it is applied."""
+    def submit(self, command: Update | LrFindSpec) -> Future[None]:
+        """Queue a command for the next step boundary; the Future completes once it is applied
+        (for a learning-rate sweep: once the sweep is over)."""
         return self._put(command)
 
     def stop(self, detail: str = "stopped", timeout: float = 10.0) -> None:
+        self._interrupt.set()
         with contextlib.suppress(ConflictError):
             self._put(_Stop(detail)).result(timeout)
         self._thread.join(timeout)
@@ -187,11 +258,20 @@ class Trainer:
     def train_examples(self) -> int:
         return len(self._train)
 
-    def _put(self, command: Update | _Stop) -> Future[None]:
+    @property
+    def train_seconds(self) -> float:
+        since = self._running_since
+        return self._trained_s + (time.perf_counter() - since if since is not None else 0.0)
+
+    def _put(self, command: Command) -> Future[None]:
         done: Future[None] = Future()
         with self._submit_lock:
             if self._closed:
                 raise ConflictError("the run is stopped; create a new run")
+            if isinstance(command, LrFindSpec):
+                if self._sweep_queued:
+                    raise ConflictError("a learning-rate sweep is already under way")
+                self._sweep_queued = True
             self._inbox.put((command, done))
         return done
 
@@ -203,6 +283,7 @@ class Trainer:
             log.exception("trainer failed")
             self._set_status(Status.STOPPED, f"internal error: {e}")
         finally:
+            self._noise_pool.shutdown(wait=False)
             with self._submit_lock:
                 self._closed = True
             while True:
@@ -226,7 +307,10 @@ class Trainer:
                     done.set_result(None)
                     return
                 try:
-                    self._apply(command)
+                    if isinstance(command, LrFindSpec):
+                        self._lr_find(command)
+                    else:
+                        self._apply(command)
                 except ConflictError as e:
                     done.set_exception(e)
                 else:
@@ -245,22 +329,28 @@ class Trainer:
             self._train_until(min(next_eval, self.max_steps))
 
     def _train_until(self, stop: int) -> None:
-        """Run steps up to `stop`, returning early for a command, divergence, or nothing else."""
-        X, Y, idx, gen, sgd, lock = self._train.X, self._train.Y, self._idx, self._gen, self._sgd, self._lock
-        n, lr, B = len(self._train), self.hparams.lr, self.hparams.batch_size
-        pending, inbox = self._pending, self._inbox
+        """Run steps up to `stop`, returning early for a command or divergence."""
+        X, Y, idx, gen, opt, lock = self._train.X, self._train.Y, self._idx, self._gen, self._opt, self._lock
+        n, B, base, max_steps = len(self._train), self.hparams.batch_size, self.hparams.lr, self.max_steps
+        schedule = self.hparams.schedule
+        constant = schedule.kind == "constant"
+        pending, pending_lr, inbox = self._pending, self._pending_lr, self._inbox
         beta = DIVERGENCE_BETA
         step = self.step
         if not pending:
             self._flushed_at = time.perf_counter()  # do not count a pause as training time
         deadline = self._flushed_at + FLUSH_SECONDS
+        lr = base
         while step < stop:
+            if not constant:
+                lr = schedule.lr(base, step, max_steps)
             torch.randint(0, n, (B,), generator=gen, out=idx)
             with lock:
-                loss = sgd(X, Y, idx, lr).item()
+                loss = opt(X, Y, idx, lr).item()
             step += 1
             self.step = step
             pending.append(loss)
+            pending_lr.append(lr)
             # divergence: NaN/inf, or the smoothed loss past 10x its best
             self._ema = beta * self._ema + (1 - beta) * loss
             self._ema_weight = beta * self._ema_weight + (1 - beta)
@@ -273,21 +363,19 @@ class Trainer:
                 return
             if time.perf_counter() >= deadline:
                 self._flush()
-                pending = self._pending
+                pending, pending_lr = self._pending, self._pending_lr
                 deadline = self._flushed_at + FLUSH_SECONDS
 
     def _apply(self, u: Update) -> None:
         check_update(self.status, self.step, self.max_steps, u)
-        old = (self.hparams, self.max_steps)
-        self.hparams = replace(
-            self.hparams,
-            **{k: v for k in ("lr", "batch_size", "eval_every") if (v := getattr(u, k)) is not None},
-        )
+        old_batch = self.hparams.batch_size
+        changes = {k: v for k in ("lr", "batch_size", "eval_every", "schedule") if (v := getattr(u, k)) is not None}
+        self.hparams = replace(self.hparams, **changes)
         if u.max_steps is not None:
             self.max_steps = u.max_steps
-        if self.hparams.batch_size != old[0].batch_size:
+        if self.hparams.batch_size != old_batch:
             self._apply_batch_size(self.hparams.batch_size)
-        if any(getattr(u, k) is not None for k in ("lr", "batch_size", "eval_every", "max_steps")):
+        if u.changes_hparams():
             # confirmed even when nothing changed, so that no client waits for an answer in vain
             self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
         if u.status is Status.RUNNING and self.status is not Status.RUNNING:
@@ -303,17 +391,47 @@ class Trainer:
 
     def _evaluate(self) -> EvalResult:
         t0 = time.perf_counter()
-        train_loss, dev_loss = exact_losses(self.model, self._eval_set)
+        torch.set_num_threads(self._max_threads)  # big matrix products: use every core
+        try:
+            return self._evaluate_now(t0)
+        finally:
+            torch.set_num_threads(self._max_threads if self.hparams.batch_size >= BIG_BATCH else 1)
+
+    def _evaluate_now(self, t0: float) -> EvalResult:
+        train_loss, dev_loss = evaluate(self.model, self._eval_set, gradient=False).losses
+        finite = math.isfinite(train_loss) and math.isfinite(dev_loss)
+        if finite:
+            self.embeddings = embedding_map(self.model.C, self.embeddings)
+            if self._noise_job is None or self._noise_job.done():  # else this evaluation goes without
+                self._noise_job = self._noise_pool.submit(self._estimate_noise, self.model.clone(), self.step)
         result = EvalResult(self.step, train_loss, dev_loss, (time.perf_counter() - t0) * 1000)
         self._last_eval_step = self.step
         self.last_eval = result
         self._emit(result, defer=True)
-        if not (math.isfinite(train_loss) and math.isfinite(dev_loss)):
+        if finite and self.embeddings is not None:
+            self._emit(EmbeddingsChanged(self.step, self.chars, self.embeddings), defer=True)
+        if not finite:
             self._diverge(self.step, train_loss, train_loss)
         elif train_loss <= CHECKPOINT_SLACK * self._best_train:
             self._best_train = min(self._best_train, train_loss)
-            self._checkpoint = (self.model.clone(), result)
+            self._checkpoint = (self.model.clone(), self._opt.state(), result)
         return result
+
+    def _estimate_noise(self, weights: MLP, step: int) -> None:
+        """On the noise thread, from a copy of the weights: the exact full-split gradient costs
+        three times the evaluation itself, and the second core is free to do it while the trainer
+        goes on (torch releases the GIL in its kernels)."""
+        try:
+            g2 = evaluate(weights, self._noise_set, gradient=True).grad_sq_norm
+            if g2 is None:
+                return
+            X, Y = self._train.X, self._train.Y
+            b_noise = noise.estimate(weights, X, Y, g2, NOISE_BATCH, NOISE_DRAWS, self._noise_gen)
+            if math.isfinite(b_noise):
+                self.noise = (step, b_noise)
+                self._emit_event(NoiseEstimate(step, b_noise))
+        except Exception:  # the estimate is a figure on the page: never worth the run
+            log.exception("noise-scale estimate failed")
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
         what = (
@@ -324,9 +442,10 @@ class Trainer:
         )
         restored = ""
         if self._checkpoint is not None:
-            weights, at = self._checkpoint
+            weights, opt_state, at = self._checkpoint
             with self._lock:
                 self.model.copy_(weights)
+                self._opt.load_state(opt_state)
             restored = f"; weights restored from the evaluation at step {at.step:,} (dev loss {at.dev_loss:.4f})"
         self._ema = self._ema_weight = 0.0
         if self._checkpoint is not None:
@@ -336,14 +455,62 @@ class Trainer:
             f"diverged at lr {self.hparams.lr:g}: {what}{restored}. Lower the learning rate and resume.",
         )
 
+    def _lr_find(self, spec: LrFindSpec) -> None:
+        """Sweep on a copy of the weights (and of the optimizer's state); the run itself does not
+        move, and its minibatch generator is not touched. The run pauses meanwhile."""
+        try:
+            if self.status is Status.STOPPED:
+                raise ConflictError("the run is stopped; create a new run")
+            was_running = self.status is Status.RUNNING
+            if was_running:
+                self._set_status(Status.PAUSED, "finding the learning rate")
+            B = spec.batch_size or self.hparams.batch_size
+            copy = self.model.clone()
+            opt = Optimizer(copy, self._opt_spec)
+            opt.load_state(self._opt.state())
+            self._sweeps += 1
+            gen = torch.Generator().manual_seed(self._seed + 1000 + self._sweeps)
+            X, Y, n = self._train.X, self._train.Y, len(self._train)
+            idx = torch.empty(B, dtype=torch.long)
+
+            def train_step(lr: float) -> float:
+                torch.randint(0, n, (B,), generator=gen, out=idx)
+                return float(opt(X, Y, idx, lr).item())
+
+            torch.set_num_threads(self._max_threads if B >= BIG_BATCH else 1)
+            try:
+                result = sweep(
+                    train_step,
+                    spec,
+                    lambda lrs, losses: self._emit_event(LrFindProgress(lrs, losses)),
+                    self._interrupt.is_set,
+                    self.step,
+                    B,
+                )
+            finally:
+                self._apply_batch_size(self.hparams.batch_size)
+            self.last_lrfind = result
+            self._emit(LrFindDone(result))
+            if was_running and not self._interrupt.is_set():
+                self._set_status(Status.RUNNING, "")
+        finally:
+            with self._submit_lock:
+                self._sweep_queued = False
+
     def _set_status(self, status: Status, detail: str) -> None:
+        now = time.perf_counter()
+        if self._running_since is not None and status is not Status.RUNNING:
+            self._trained_s += now - self._running_since
+            self._running_since = None
+        elif self._running_since is None and status is Status.RUNNING:
+            self._running_since = now
         self.status, self.detail = status, detail
         self._emit(StatusChanged(status, self.step, detail))
 
     def _emit(self, event: Event, defer: bool = False) -> None:
-        """Send an event after the pending step losses. A deferred one (an evaluation while the run
-        trains) waits for the next regular flush: every message costs each viewer a send, and
-        forcing a flush per evaluation would add one more per evaluation."""
+        """Send an event after the pending step losses. A deferred one (what an evaluation says,
+        while the run trains) waits for the next regular flush: every message costs each viewer a
+        send, and forcing a flush per evaluation would add one more per evaluation."""
         if defer and self.status is Status.RUNNING:
             self._deferred.append(event)
             return
@@ -355,8 +522,16 @@ class Trainer:
         if self._pending:
             n = len(self._pending)
             rate = n / max(now - self._flushed_at, 1e-9)
-            self._emit_event(Steps(self._pending_first, self._pending, rate, rate * self.hparams.batch_size))
-            self._pending = []
+            steps = Steps(
+                self._pending_first,
+                self._pending,
+                self._pending_lr,
+                self.train_seconds,
+                rate,
+                rate * self.hparams.batch_size,
+            )
+            self._emit_event(steps)
+            self._pending, self._pending_lr = [], []
         for event in self._deferred:
             self._emit_event(event)
         self._deferred.clear()

@@ -139,7 +139,8 @@ def _trainer_thread(ex: Examples, batch: int, seconds: float) -> float:
     evaluations or viewers."""
     splits = Splits(ex, ex, ex)
     hp = HParams(0.01, batch, 10**6)
-    t = Trainer(MLP.lecture_init(ModelShape(27)), splits, 27, hp, 10**8, 0, lambda e: None, os.cpu_count() or 1)
+    chars = tuple(".abcdefghijklmnopqrstuvwxyz")
+    t = Trainer(MLP.lecture_init(ModelShape(27)), splits, chars, hp, 10**8, 0, lambda e: None, os.cpu_count() or 1)
     t.start(running=True)
     time.sleep(0.5)  # warm-up
     s0, t0 = t.step, time.perf_counter()

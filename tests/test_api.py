@@ -18,8 +18,18 @@ def test_health_and_default_run(client: TestClient) -> None:
     assert client.get("/api/health").json() == {"status": "ok"}
     run = current(client)
     assert run["status"] == "paused" and run["step"] == 0
-    assert run["config"] == {"block_size": 3, "n_embd": 10, "n_hidden": 200, "seed": 2147483647, "max_steps": 200_000}
-    assert run["hparams"] == {"lr": 0.1, "batch_size": 32, "eval_every": 1000}
+    assert run["config"] == {
+        "block_size": 3,
+        "n_embd": 10,
+        "n_hidden": 200,
+        "seed": 2147483647,
+        "max_steps": 200_000,
+        "init": "lecture",
+        "optimizer": "sgd",
+        "momentum": None,
+        "dataset": "builtin",
+    }
+    assert run["hparams"] == {"lr": 0.1, "batch_size": 32, "eval_every": 1000, "schedule": {"kind": "constant"}}
     assert run["params"] == 11_897
     ds = run["dataset"]
     assert ds["name"] == "small" and ds["words"] == 2000 and ds["vocab_size"] == 27
@@ -102,7 +112,7 @@ def test_patch_applies_and_reports(client: TestClient) -> None:
     r = client.patch(f"/api/runs/{run['id']}", json={"lr": 0.02, "batch_size": 128, "eval_every": 50, "max_steps": 900})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["hparams"] == {"lr": 0.02, "batch_size": 128, "eval_every": 50}
+    assert body["hparams"] == {"lr": 0.02, "batch_size": 128, "eval_every": 50, "schedule": {"kind": "constant"}}
     assert body["config"]["max_steps"] == 900
     r = client.patch("/api/runs/current", json={"status": "running"})
     assert r.json()["status"] == "running"
@@ -196,3 +206,129 @@ def test_no_runs_yet_is_404(make_client: Callable[..., TestClient]) -> None:
     registry._runs.clear()
     assert c.get("/api/runs/current").status_code == 404
     assert c.get("/api/sample").status_code == 404
+
+
+def test_model_choices(client: TestClient) -> None:
+    r = client.post(
+        "/api/runs",
+        json={"init": "scaled", "optimizer": "momentum", "momentum": 0.8, "block_size": 4, "n_embd": 3, "start": False},
+    )
+    assert r.status_code == 201, r.text
+    config = r.json()["config"]
+    assert config["init"] == "scaled" and config["optimizer"] == "momentum" and config["momentum"] == 0.8
+    assert config["dataset"] == "builtin"
+    first = wait_for(lambda: current(client)["last_eval"], what="the step-0 evaluation")
+    assert abs(first["train_loss"] - 3.2958) < 0.2  # scaled init: ~ln 27, not ~27
+    assert current(client)["hparams"]["schedule"] == {"kind": "constant"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"init": "xavier"}, "init"),
+        ({"optimizer": "lbfgs"}, "optimizer"),
+        ({"momentum": 1.0}, "momentum"),
+        ({"momentum": -0.1}, "momentum"),
+        ({"dataset": "../etc/passwd"}, "dataset"),
+        ({"schedule": {"kind": "exp"}}, "schedule"),
+        ({"schedule": {"kind": "step", "at": -1}}, "at"),
+        ({"schedule": {"kind": "step", "at": 10, "factor": 0}}, "factor"),
+        ({"schedule": {"kind": "cosine", "min_lr": -1}}, "min_lr"),
+        ({"schedule": {"kind": "cosine", "min_lr": 0.0, "extra": 1}}, "extra"),
+    ],
+)
+def test_create_rejects_bad_choices(client: TestClient, body: dict[str, Any], field: str) -> None:
+    r = client.post("/api/runs", json=body)
+    assert r.status_code == 422, r.text
+    assert any(field in err["loc"] for err in r.json()["detail"]), r.text
+
+
+def test_unknown_dataset_is_422(client: TestClient) -> None:
+    r = client.post("/api/runs", json={"dataset": "nope"})
+    assert r.status_code == 422 and "dataset" in r.json()["detail"]
+
+
+def test_schedule_through_patch(client: TestClient) -> None:
+    r = client.patch("/api/runs/current", json={"schedule": {"kind": "step", "at": 100000, "factor": 0.1}})
+    assert r.status_code == 200
+    assert r.json()["hparams"]["schedule"] == {"kind": "step", "at": 100000, "factor": 0.1}
+    r = client.patch("/api/runs/current", json={"schedule": {"kind": "cosine", "min_lr": 0.001}})
+    assert r.json()["hparams"]["schedule"] == {"kind": "cosine", "min_lr": 0.001}
+    assert client.patch("/api/runs/current", json={"schedule": {"kind": "cosine", "min_lr": "x"}}).status_code == 422
+
+
+def test_next_character_probabilities(client: TestClient) -> None:
+    r = client.get("/api/runs/current/next", params={"context": "emm"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["window"] == "emm" and body["chars"][0] == "." and len(body["probs"]) == 27
+    assert sum(body["probs"]) == pytest.approx(1.0, abs=1e-5)
+    assert client.get("/api/runs/current/next", params={"context": "xemm"}).json()["window"] == "emm"
+    assert client.get("/api/runs/current/next").json()["window"] == "..."
+    assert client.get("/api/runs/current/next", params={"context": "e"}).json()["window"] == "..e"
+    bad = client.get("/api/runs/current/next", params={"context": "em3"})
+    assert bad.status_code == 422 and "'3'" in bad.json()["detail"]
+    assert client.get("/api/runs/current/next", params={"context": "x" * 101}).status_code == 422
+
+
+def test_samples_say_which_names_are_new(client: TestClient) -> None:
+    body = client.get("/api/sample", params={"n": 200, "seed": 1}).json()
+    assert len(body["new"]) == 200 and body["new_share"] == pytest.approx(sum(body["new"]) / 200)
+    registry = client.app.state.registry  # type: ignore[attr-defined]
+    train = registry.current().dataset.train_words
+    assert all(new == (name not in train) for name, new in zip(body["names"], body["new"], strict=True))
+
+
+def test_evaluate_test_split(client: TestClient) -> None:
+    r = client.post("/api/runs/current/evaluate-test")
+    assert r.status_code == 200
+    body = r.json()
+    run = current(client)
+    assert body["step"] == 0 and body["test_examples"] == run["dataset"]["test_examples"]
+    assert body["test_loss"] > 15  # lecture init
+
+
+def test_embeddings_endpoint(client: TestClient) -> None:
+    body = wait_for(lambda: client.get("/api/runs/current/embeddings").json().get("chars"), what="a map")
+    r = client.get("/api/runs/current/embeddings").json()
+    assert body[0] == "." and len(r["x"]) == len(r["y"]) == 27 and r["method"] == "pca"
+    client.post("/api/runs", json={"n_embd": 2, "start": False})
+    raw = wait_for(lambda: client.get("/api/runs/current/embeddings").json().get("method"), what="a map")
+    assert raw == "raw"
+
+
+def test_lr_find_endpoints(client: TestClient) -> None:
+    assert client.get("/api/runs/current/lr-find").status_code == 404
+    r = client.post("/api/runs/current/lr-find", json={"steps": 200})
+    assert r.status_code == 202
+    assert r.json()["batch_size"] == 32 and r.json()["min_lr"] == 0.001
+    result = wait_for(
+        lambda: (x := client.get("/api/runs/current/lr-find")).status_code == 200 and x.json(), what="the sweep"
+    )
+    assert result["lr"][0] == pytest.approx(0.001) and len(result["loss"]) == len(result["smoothed"])
+    assert result["suggestion"] is not None and "valley" in result["method"]
+    assert current(client)["step"] == 0 and current(client)["status"] == "paused"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"min_lr": 0}, "min_lr"),
+        ({"max_lr": 11}, "max_lr"),
+        ({"steps": 9}, "steps"),
+        ({"steps": 5001}, "steps"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 10**7}, "batch_size"),
+        ({"min_lr": 0.5, "max_lr": 0.1}, "min_lr must be below max_lr"),
+    ],
+)
+def test_lr_find_rejects_bad_values(client: TestClient, body: dict[str, Any], field: str) -> None:
+    r = client.post("/api/runs/current/lr-find", json=body)
+    assert r.status_code == 422
+    assert field in str(r.json()["detail"])
+
+
+def test_lr_find_on_a_stopped_run_conflicts(client: TestClient) -> None:
+    old = current(client)["id"]
+    client.post("/api/runs", json={"start": False})
+    assert client.post(f"/api/runs/{old}/lr-find").status_code == 409

@@ -2,7 +2,7 @@ import asyncio
 import json
 
 from backend.channel import Channel, Subscriber
-from backend.trainer import EvalResult, HParams, HParamsChanged, Steps
+from backend.trainer import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -20,18 +20,19 @@ async def _fan_out() -> None:
     a, b = Subscriber(ch, False), Subscriber(ch, False)
     first = json.loads((await a.next_batch())[0])
     assert first["type"] == "snapshot" and first["reason"] == "connect" and first["run"] == {"id": "r1"}
-    ch.publish(Steps(0, [3.0, 2.5], 100.0, 3200.0))
+    ch.publish(Steps(0, [3.0, 2.5], [0.1, 0.1], 1.0, 100.0, 3200.0))
     ch.publish(EvalResult(2, 2.4, 2.5, 3.0))
+    ch.publish(NoiseEstimate(2, 12.34))
     ch.publish(HParamsChanged(2, HParams(0.01, 64, 500), 1000))
-    got = [json.loads(m) for _ in range(3) for m in await a.next_batch()]
-    assert [m["type"] for m in got] == ["steps", "eval", "hparams"]
+    got = [json.loads(m) for _ in range(4) for m in await a.next_batch()]
+    assert [m["type"] for m in got] == ["steps", "eval", "noise", "hparams"]
     assert got[0]["step"] == [0, 1] and got[0]["loss"] == [3.0, 2.5]
     # b connected before the events but reads later: its snapshot covers them, no duplicates
     snap = json.loads((await b.next_batch())[0])
-    assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5], "n_steps": 2}
-    assert snap["evals"] == [{"step": 2, "train_loss": 2.4, "dev_loss": 2.5}]
+    assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5], "lr": [0.1, 0.1], "time": [0.5, 1.0], "n_steps": 2}
+    assert snap["evals"] == [[2, 2.4, 2.5, 12.3]]
     assert snap["changes"][0]["lr"] == 0.01
-    ch.publish(Steps(2, [2.0], 100.0, 3200.0))
+    ch.publish(Steps(2, [2.0], [0.1], 1.5, 100.0, 3200.0))
     assert json.loads((await b.next_batch())[0])["step"] == [2]
     ch.publish(HParamsChanged(3, HParams(0.01, 64, 500), 1000))  # a confirmation of the same values
     assert json.loads((await b.next_batch())[0])["type"] == "hparams"  # is sent
@@ -48,14 +49,14 @@ async def _slow_reader() -> None:
     await slow.next_batch()
     await fast.next_batch()
     for i in range(100):
-        ch.publish(Steps(i, [1.0], 1.0, 32.0))
+        ch.publish(Steps(i, [1.0], [0.1], i, 1.0, 32.0))
         assert json.loads((await fast.next_batch())[0])["step"] == [i]  # unaffected
     assert len(slow._queue) <= 10
     lagged, snap = (json.loads(m) for m in await slow.next_batch())
     assert lagged["type"] == "lagged" and lagged["dropped"] > 0
     assert snap["type"] == "snapshot" and snap["reason"] == "lagged"
-    assert snap["history"]["step"] == list(range(100))
-    ch.publish(Steps(100, [1.0], 1.0, 32.0))
+    assert snap["history"]["step"] == list(range(100)) and snap["history"]["n_steps"] == 100
+    ch.publish(Steps(100, [1.0], [0.1], 100, 1.0, 32.0))
     assert json.loads((await slow.next_batch())[0])["step"] == [100]
 
 
@@ -82,6 +83,6 @@ def test_switch_to_a_new_run() -> None:
 
 def test_non_finite_loss_is_null() -> None:
     ch = make_channel()
-    ch.publish(Steps(0, [1.0, float("nan"), float("inf")], 1.0, 1.0))
+    ch.publish(Steps(0, [1.0, float("nan"), float("inf")], [0.1] * 3, 1.0, 1.0, 1.0))
     snap = json.loads(ch.snapshot("connect"))
     assert snap["history"]["loss"] == [1.0, None, None]

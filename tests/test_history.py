@@ -19,8 +19,8 @@ def test_short_history_is_exact() -> None:
     h = LossHistory()
     values = [float(i % 7) for i in range(1500)]
     fill(h, values)
-    steps, losses = h.points(2000)
-    assert steps == list(range(1500)) and losses == values
+    p = h.points(2000)
+    assert p.steps == list(range(1500)) and p.losses == values
 
 
 def test_downsampling_keeps_extremes_and_bounds() -> None:
@@ -31,7 +31,8 @@ def test_downsampling_keeps_extremes_and_bounds() -> None:
     h = LossHistory(capacity=512)
     fill(h, values)
     assert h.count <= 512
-    steps, losses = h.points(2000)
+    p = h.points(2000)
+    steps, losses = p.steps, p.losses
     assert len(steps) <= 2000
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
     assert (12_345, 50.0) in zip(steps, losses, strict=True)
@@ -43,7 +44,8 @@ def test_downsampling_keeps_extremes_and_bounds() -> None:
 def test_non_finite_losses_are_maxima() -> None:
     h = LossHistory(capacity=4)
     h.extend(0, [1.0, math.nan, 2.0, 0.5, 3.0, 1.0, 1.0, 1.0, 1.0, 1.0])
-    steps, losses = h.points(4)
+    p = h.points(4)
+    steps, losses = p.steps, p.losses
     assert 1 in steps and math.isinf(losses[steps.index(1)])
     assert 3 in steps
 
@@ -60,4 +62,18 @@ def test_memory_is_bounded_for_long_runs() -> None:
     for first in range(0, 2_000_000, 1000):
         h.extend(first, [1.0] * 1000)
     assert h.count <= h.capacity and h.n_steps == 2_000_000
-    assert len(h.points(2000)[0]) <= 2000
+    assert len(h.points(2000).steps) <= 2000
+
+
+def test_rates_and_times_follow_their_steps() -> None:
+    h = LossHistory(capacity=8)
+    h.extend(0, [5.0, 1.0, 3.0, 3.0], [0.1, 0.2, 0.3, 0.4], time=2.0)
+    h.extend(4, [9.0, 2.0, 2.0, 2.0], [0.5, 0.6, 0.7, 0.8], time=4.0)
+    p = h.points(2000)
+    assert p.steps == list(range(8)) and p.lrs == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    assert p.times == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    for first in range(8, 64, 8):
+        h.extend(first, [2.0] * 8, [0.01] * 8, time=4.0 + first)
+    p = h.points(4)  # groups keep their extremes: step 4 (9.0) with its own rate and time
+    at = p.steps.index(4)
+    assert (p.losses[at], p.lrs[at], p.times[at]) == (9.0, 0.5, 2.5)

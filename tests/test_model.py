@@ -88,3 +88,31 @@ def test_copy_keeps_views_valid() -> None:
     m.copy_(other)
     assert torch.equal(step._W1t, other.W1.t())
     assert torch.equal(m.clone().W2, other.W2)
+
+
+def test_scaled_init_starts_near_uniform(default_dataset: Dataset) -> None:
+    ex = default_dataset.splits(3).train
+    m = MLP.scaled_init(ModelShape(27))
+    idx = torch.randint(0, len(ex), (32,), generator=torch.Generator().manual_seed(0))
+    first = float(SGDStep(m)(ex.X, ex.Y, idx, 0.1))
+    assert abs(first - math.log(27)) < 0.2
+    lecture = MLP.lecture_init(ModelShape(27))
+    assert float(F.cross_entropy(lecture.forward(ex.X[idx]), ex.Y[idx])) > 15
+
+
+def test_gradients_equal_autograd(small_dataset: Dataset) -> None:
+    ex = small_dataset.splits(3).train
+    m = MLP.lecture_init(ModelShape(27, 3, 10, 40))
+    for p in m.parameters():
+        p.mul_(0.2)
+    X, Y = ex.X[:500], ex.Y[:500]
+    h, logits = m.hidden_and_logits(X)
+    dlogits = torch.softmax(logits, 1)
+    dlogits[torch.arange(500), Y] -= 1
+    dlogits /= 500
+    ours = m.gradients(X, h, dlogits)
+    ref = [p.clone().requires_grad_() for p in m.parameters()]
+    F.cross_entropy(lecture_forward(ref, X), Y).backward()
+    for mine, theirs in zip(ours, ref, strict=True):
+        assert theirs.grad is not None
+        assert torch.allclose(mine, theirs.grad, atol=1e-6)

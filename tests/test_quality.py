@@ -12,7 +12,8 @@ from tests.conftest import Recorder, wait_for
 def test_20k_steps_reach_dev_loss_below_2_6(default_dataset: Dataset) -> None:
     rec = Recorder()
     model = MLP.lecture_init(ModelShape(default_dataset.vocab.size))
-    t = Trainer(model, default_dataset.splits(3), 27, HParams(0.1, 32, 5000), 20_000, 2147483647, rec)
+    chars = default_dataset.vocab.chars
+    t = Trainer(model, default_dataset.splits(3), chars, HParams(0.1, 32, 5000), 20_000, 2147483647, rec)
     t.start(running=True)
     wait_for(lambda: t.status is Status.FINISHED, timeout=300, what="20,000 steps")
     evals = rec.of(EvalResult)

@@ -6,12 +6,19 @@ import torch
 
 from backend.data import Dataset
 from backend.evaluate import CountedExamples, exact_losses
+from backend.lrfind import LrFindSpec
 from backend.model import MLP, ModelShape, SGDStep
+from backend.optim import OptimizerSpec
+from backend.schedule import Schedule
 from backend.trainer import (
     ConflictError,
+    EmbeddingsChanged,
     EvalResult,
     HParams,
     HParamsChanged,
+    LrFindDone,
+    LrFindProgress,
+    NoiseEstimate,
     Status,
     StatusChanged,
     Steps,
@@ -35,11 +42,20 @@ def _stop_trainers() -> Iterator[None]:
         _started.pop().stop()
 
 
-def make_trainer(ds: Dataset, rec: Recorder, **kw: object) -> Trainer:
-    hp = HParams(lr=kw.pop("lr", 0.1), batch_size=kw.pop("batch_size", 32), eval_every=kw.pop("eval_every", 1000))  # type: ignore[arg-type]
-    max_steps = kw.pop("max_steps", 200_000)
-    model = kw.pop("model", None) or MLP.lecture_init(ModelShape(ds.vocab.size))
-    trainer = Trainer(model, ds.splits(3), ds.vocab.size, hp, max_steps, SEED, rec)  # type: ignore[arg-type]
+def make_trainer(
+    ds: Dataset,
+    rec: Recorder,
+    lr: float = 0.1,
+    batch_size: int = 32,
+    eval_every: int = 1000,
+    max_steps: int = 200_000,
+    model: MLP | None = None,
+    schedule: Schedule | None = None,
+    optimizer: OptimizerSpec | None = None,
+) -> Trainer:
+    hp = HParams(lr, batch_size, eval_every, schedule or Schedule())
+    model = model or MLP.lecture_init(ModelShape(ds.vocab.size))
+    trainer = Trainer(model, ds.splits(3), ds.vocab.chars, hp, max_steps, SEED, rec, 2, optimizer or OptimizerSpec())
     _started.append(trainer)
     return trainer
 
@@ -96,11 +112,11 @@ def test_change_applies_at_the_reported_step(small_dataset: Dataset) -> None:
     wait_for(lambda: t.step > 300, what="some steps")
     t.submit(Update(lr=0.05, batch_size=8)).result(10)
     start, change = rec.of(HParamsChanged)
-    assert (start.step, start.hparams) == (0, HParams(0.1, 32, 10**6))
+    assert (start.step, start.hparams) == (0, HParams(0.1, 32, 10**6, Schedule()))
     wait_for(lambda: t.step > change.step + 300, what="steps after the change")
     t.submit(Update(status=Status.PAUSED)).result(10)
     end = t.step
-    assert change.hparams == HParams(0.05, 8, 10**6)
+    assert change.hparams == HParams(0.05, 8, 10**6, Schedule())
     assert 300 < change.step < end
 
     ex = small_dataset.splits(3).train
@@ -191,3 +207,100 @@ def test_finished_run_resumes_with_more_steps(small_dataset: Dataset) -> None:
     wait_for(lambda: t.status is Status.FINISHED and t.step == 400)
     assert [e.step for e in rec.of(EvalResult)] == [0, 200, 400]
     t.stop()
+
+
+def all_lrs(rec: Recorder) -> dict[int, float]:
+    return {s.first + i: lr for s in rec.of(Steps) for i, lr in enumerate(s.lrs)}
+
+
+def test_schedule_sets_every_steps_rate(small_dataset: Dataset) -> None:
+    rec = Recorder()
+    t = make_trainer(small_dataset, rec, lr=0.2, max_steps=600, schedule=Schedule("step", at=250, factor=0.1))
+    t.start(running=True)
+    wait_for(lambda: t.status is Status.FINISHED)
+    lrs = all_lrs(rec)
+    assert sorted(lrs) == list(range(600))
+    assert {lrs[s] for s in range(250)} == {0.2}
+    assert all(lrs[s] == pytest.approx(0.02) for s in range(250, 600))
+    # switch to cosine mid-way (live), continue to 1,200
+    t.submit(Update(schedule=Schedule("cosine", min_lr=0.0), max_steps=1200, status=Status.RUNNING)).result(10)
+    wait_for(lambda: t.status is Status.FINISHED and t.step == 1200)
+    lrs = all_lrs(rec)
+    assert lrs[600] == pytest.approx(Schedule("cosine").lr(0.2, 600, 1200))
+    assert lrs[1199] < 0.001
+    times = [s.time for s in rec.of(Steps)]
+    assert times == sorted(times) and 0 < times[-1] == pytest.approx(t.train_seconds, abs=0.5)
+
+
+def test_evaluations_bring_noise_scale_and_embeddings(small_dataset: Dataset) -> None:
+    rec = Recorder()
+    t = make_trainer(small_dataset, rec, max_steps=2000, eval_every=1000)
+    t.start(running=True)
+    wait_for(lambda: t.status is Status.FINISHED)
+    wait_for(lambda: len(rec.of(NoiseEstimate)) == 3, what="the last noise estimate")  # it follows on its own thread
+    noise = rec.of(NoiseEstimate)
+    maps = rec.of(EmbeddingsChanged)
+    assert [n.step for n in noise] == [0, 1000, 2000] and all(n.b_noise > 0 for n in noise)
+    assert [m.step for m in maps] == [0, 1000, 2000]
+    assert maps[0].chars == small_dataset.vocab.chars and maps[0].map.method == "pca"
+    assert t.noise == (2000, noise[-1].b_noise)
+
+
+def test_lr_find_leaves_the_run_exactly_as_it_was(small_dataset: Dataset) -> None:
+    """Two identical runs; one sweeps mid-way. Afterwards both must train identically."""
+    recs = [Recorder(), Recorder()]
+    ts = [make_trainer(small_dataset, r, eval_every=10**6) for r in recs]
+    for t in ts:
+        t.start(running=False)
+        t.submit(Update(max_steps=300, status=Status.RUNNING)).result(10)
+        wait_for(lambda t=t: t.status is Status.FINISHED)
+    before = ts[0].weights()
+    ts[0].submit(LrFindSpec(1e-3, 10, 200)).result(30)
+    result = ts[0].last_lrfind
+    assert result is not None and result.step == 300
+    assert 20 < len(result.lr) <= 200 and result.lr == sorted(result.lr)
+    assert result.stopped_early  # lr 10 blows up well before the end
+    assert result.suggestion is not None and result.lr[0] <= result.suggestion <= result.lr[-1]
+    for a, b in zip(before.parameters(), ts[0].weights().parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert ts[0].step == 300
+    done = recs[0].of(LrFindDone)[0].result
+    progress = recs[0].of(LrFindProgress)
+    assert sum(len(p.lr) for p in progress) == len(done.lr)
+    for t in ts:
+        t.submit(Update(max_steps=600, status=Status.RUNNING)).result(10)
+        wait_for(lambda t=t: t.status is Status.FINISHED)
+    assert all_losses(recs[0]) == all_losses(recs[1])  # the same minibatches, the same losses
+    for a, b in zip(ts[0].weights().parameters(), ts[1].weights().parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_lr_find_pauses_a_running_run_and_resumes_it(small_dataset: Dataset) -> None:
+    rec = Recorder()
+    t = make_trainer(small_dataset, rec)
+    t.start(running=True)
+    wait_for(lambda: t.step > 100)
+    t.submit(LrFindSpec(1e-3, 1, 100)).result(30)
+    long = t.submit(LrFindSpec(1e-4, 1e-3, 5000))  # small rates: it runs to the end
+    with pytest.raises(ConflictError, match="already"):
+        t.submit(LrFindSpec(1e-3, 1, 100))  # one sweep at a time
+    long.result(60)
+    assert len(rec.of(LrFindDone)) == 2
+    changes = [(s.status, s.detail) for s in rec.of(StatusChanged)]
+    assert (Status.PAUSED, "finding the learning rate") in changes
+    assert changes[-1][0] is Status.RUNNING
+    at = t.step
+    wait_for(lambda: t.step > at + 100, what="training after the sweep")
+
+
+@pytest.mark.parametrize("kind", ["momentum", "adam"])
+def test_other_optimizers_train(small_dataset: Dataset, kind: str) -> None:
+    rec = Recorder()
+    model = MLP.scaled_init(ModelShape(27))
+    lr = 0.05 if kind == "momentum" else 0.01
+    t = make_trainer(small_dataset, rec, lr=lr, max_steps=1500, model=model, optimizer=OptimizerSpec(kind))  # type: ignore[arg-type]
+    t.start(running=True)
+    wait_for(lambda: t.status is Status.FINISHED)
+    evals = rec.of(EvalResult)
+    assert evals[0].train_loss == pytest.approx(math.log(27), abs=0.2)
+    assert evals[-1].train_loss < 2.6

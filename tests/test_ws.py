@@ -23,9 +23,16 @@ def test_snapshot_then_stream(client: TestClient) -> None:
         snap = ws.receive_json()
         assert snap["type"] == "snapshot" and snap["reason"] == "connect"
         assert snap["run"]["status"] == "paused"
-        start = {"step": 0, "lr": 0.1, "batch_size": 32, "eval_every": 1000, "max_steps": 200_000}
+        start = {
+            "step": 0,
+            "lr": 0.1,
+            "batch_size": 32,
+            "eval_every": 1000,
+            "schedule": {"kind": "constant"},
+            "max_steps": 200_000,
+        }
         assert snap["changes"] in ([], [start])  # the trainer thread may not have said it yet
-        assert set(snap["history"]) == {"step", "loss", "n_steps"}
+        assert set(snap["history"]) == {"step", "loss", "lr", "time", "n_steps"}
         ws.send_json({"type": "resume"})
         assert until(ws, "status")["status"] == "running"
         seen: list[int] = []
@@ -181,3 +188,41 @@ def test_current_followers_move_to_a_new_run(client: TestClient) -> None:
             change = until(follower, "hparams")
         assert change["lr"] == 0.15
     wait_for(lambda: client.get(f"/api/runs/{new['id']}").json()["hparams"]["lr"] == 0.15)
+
+
+def test_evaluations_noise_embeddings_and_lr_find_stream(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        snap = ws.receive_json()
+        assert {"embeddings", "lrfind"} <= set(snap) and snap["lrfind"] is None
+        ws.send_json({"type": "resume"})
+        steps = until(ws, "steps")
+        assert len(steps["lr"]) == len(steps["step"]) and set(steps["lr"]) == {0.1} and steps["time"] > 0
+        noise = until(ws, "noise")
+        assert noise["b_noise"] > 0
+        emb = until(ws, "embeddings")
+        assert emb["chars"][0] == "." and len(emb["x"]) == 27 and emb["method"] == "pca"
+        assert client.post("/api/runs/current/lr-find", json={"steps": 100, "max_lr": 0.5}).status_code == 202
+        progress = until(ws, "lrfind")
+        assert progress["lr"][0] == pytest.approx(0.001) and len(progress["loss"]) == len(progress["lr"])
+        done = until(ws, "lrfind_done")
+        assert len(done["lr"]) == 100 and done["suggestion"] is not None and not done["stopped_early"]
+        assert until(ws, "status")["status"] == "running"  # resumed after the sweep
+    with client.websocket_connect("/ws/runs/current") as ws:
+        snap = ws.receive_json()
+        assert snap["lrfind"]["suggestion"] == done["suggestion"] and "lr" not in snap["lrfind"]
+        assert snap["embeddings"]["chars"][0] == "."
+        assert all(len(e) == 4 for e in snap["evals"]) and snap["evals"][0][3] > 0  # b_noise, filled in
+        h = snap["history"]
+        assert len(h["lr"]) == len(h["time"]) == len(h["step"]) and h["time"] == sorted(h["time"])
+
+
+def test_schedule_over_the_websocket(client: TestClient) -> None:
+    with client.websocket_connect("/ws/runs/current") as ws:
+        ws.receive_json()
+        ws.send_json({"type": "set", "schedule": {"kind": "step", "at": 0, "factor": 0.5}})
+        change = until(ws, "hparams")
+        assert change["schedule"] == {"kind": "step", "at": 0, "factor": 0.5} and change["lr"] == 0.1
+        ws.send_json({"type": "resume"})
+        assert set(until(ws, "steps")["lr"]) == {0.05}
+        ws.send_json({"type": "set", "schedule": {"kind": "linear"}})
+        assert "schedule" in until(ws, "error")["detail"]

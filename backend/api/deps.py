@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
 from backend.config import Settings
+from backend.datasets import DatasetRegistry
 from backend.runs import Run, RunRegistry
 
 
@@ -22,7 +23,13 @@ def get_settings(conn: HTTPConnection) -> Settings:
     return settings
 
 
+def get_datasets(conn: HTTPConnection) -> DatasetRegistry:
+    datasets: DatasetRegistry = conn.app.state.registry.datasets
+    return datasets
+
+
 RegistryDep = Annotated[RunRegistry, Depends(get_registry)]
+DatasetsDep = Annotated[DatasetRegistry, Depends(get_datasets)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

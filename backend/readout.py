@@ -1,0 +1,55 @@
+"""Reading a model: names it makes up, what it predicts next, its loss on the test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from backend.data import Dataset, Vocab
+from backend.evaluate import CountedExamples, exact_losses
+from backend.model import MLP
+from backend.sample import sample_ids
+
+
+@dataclass(frozen=True)
+class Samples:
+    names: list[str]
+    new: list[bool]  # not one of the training words
+
+    @property
+    def new_share(self) -> float:
+        return sum(self.new) / len(self.new) if self.new else 0.0
+
+
+def sample_names(model: MLP, dataset: Dataset, n: int, temperature: float, seed: int) -> Samples:
+    ids = sample_ids(model, n, temperature, seed, max_len=dataset.sample_max_len)
+    names = [dataset.vocab.decode(x) for x in ids]
+    return Samples(names, [name not in dataset.train_words for name in names])
+
+
+class UnknownCharacterError(ValueError):
+    pass
+
+
+def context_window(vocab: Vocab, context: str, block_size: int) -> list[int]:
+    """The last block_size characters of `context`, padded on the left with '.' as in training."""
+    stoi = vocab.stoi()
+    bad = sorted({c for c in context if c not in stoi})
+    if bad:
+        raise UnknownCharacterError(f"not in this dataset's vocabulary: {' '.join(map(repr, bad))}")
+    ids = [stoi[c] for c in context][-block_size:] if block_size else []
+    return [0] * (block_size - len(ids)) + ids
+
+
+def next_probs(model: MLP, vocab: Vocab, context: str) -> tuple[str, list[float]]:
+    """(the window the model sees, the probability of each next character)."""
+    window = context_window(vocab, context, model.shape.block_size)
+    logits = model.forward(torch.tensor([window]))  # (1, vocab)
+    probs = F.softmax(logits, dim=1)[0].tolist()
+    return vocab.decode(window), probs
+
+
+def test_loss(model: MLP, counted_test: CountedExamples) -> float:
+    return exact_losses(model, counted_test)[0]
