@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.schedule import Schedule
-from backend.trainer import Status
+from backend.trainer import Status, Update
 
 # Strict numbers: JSON `true` or "0.1" is not a number. No NaN, no infinity anywhere.
 LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, description="learning rate, in (0, 10]")]
@@ -74,12 +74,27 @@ class RunCreate(Strict):
     start: Annotated[bool, Field(strict=True)] = True
 
 
-class HParamsUpdate(Strict):
+class HParamsFields(Strict):
+    """What a user may change in a running run: PATCH's body and the websocket's `set`."""
+
     lr: LR | None = None
     batch_size: BatchSize | None = None
     eval_every: EvalEvery | None = None
     max_steps: MaxSteps | None = None
     schedule: ScheduleIn | None = None
+
+    def update(self, status: Status | None = None) -> Update:
+        return Update(
+            lr=self.lr,
+            batch_size=self.batch_size,
+            eval_every=self.eval_every,
+            max_steps=self.max_steps,
+            schedule=schedule_of(self.schedule) if self.schedule else None,
+            status=status,
+        )
+
+
+class HParamsUpdate(HParamsFields):
     status: Literal["running", "paused"] | None = None
 
 
@@ -225,13 +240,8 @@ class Health(BaseModel):
 
 
 # ---- client -> server websocket messages -------------------------------------------------------
-class SetMessage(Strict):
+class SetMessage(HParamsFields):
     type: Literal["set"]
-    lr: LR | None = None
-    batch_size: BatchSize | None = None
-    eval_every: EvalEvery | None = None
-    max_steps: MaxSteps | None = None
-    schedule: ScheduleIn | None = None
 
 
 class PauseMessage(Strict):

@@ -74,6 +74,9 @@ class Viewer:
             self.next_step = last + 1
             self.steps += count
             self.kinds["steps"] = self.kinds.get("steps", 0) + 1
+            waiter = self.waiters.pop("steps", None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result((time.perf_counter(), json.loads(text)))
             return
         msg = json.loads(text)
         kind = msg["type"]

@@ -84,6 +84,33 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         steps = r["reached"]["step"]
         for what, measured, limit, ok in long_run.verdicts(r):
             add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
+    if "toolbox" in results:
+        d, sc = results["toolbox"]["result"]["default"], results["toolbox"]["result"]["scaled"]
+        add(
+            "toolbox: LR finder suggestion, fresh default run",
+            f"{_fig(d['fresh_suggestion'], 4)} in {_fig(d['fresh_seconds'], 2, ' s')}",
+            "0.02–0.5",
+            0.02 <= d["fresh_suggestion"]["median"] <= 0.5,
+        )
+        out.append(
+            (
+                "toolbox: LR finder suggestion at step 10,000",
+                f"{_fig(d['mid_run_suggestion'], 4)} in {_fig(d['mid_run_seconds'], 2, ' s')}",
+                "",
+                "",
+            )
+        )
+        noise = ", ".join(f"{int(k):,}: {_fig(v, 0)}" for k, v in d["noise_scale"].items())
+        out.append(("toolbox: gradient noise scale at step", noise, "", ""))
+        out.append(
+            (
+                'toolbox: init "scaled", the lecture\'s 200k schedule',
+                f"first-step loss {_fig(sc['first_step_loss'], 4)}; dev {_fig(sc['dev_loss'], 4)},"
+                f" train {_fig(sc['train_loss'], 4)}",
+                "first within 0.2 of ln 27",
+                "pass" if abs(sc["first_step_loss"]["median"] - 3.2958) < 0.2 else "**FAIL**",
+            )
+        )
     if "startup" in results:
         r = results["startup"]["result"]["seconds"]
         add("7. `python -m backend` → /api/health", _fig(r, 2, " s"), "≤ 4 s", max(r["samples"]) <= 4)

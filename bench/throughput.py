@@ -82,54 +82,55 @@ def server_vs_lecture(batches: list[int], seconds: float, pairs: int) -> dict[st
 
 
 # ---- levers, in-process -------------------------------------------------------------------------
+def steps_per_second(step: Callable[[], object], seconds: float, warm_up: int = 20) -> float:
+    """Call `step` until `seconds` have passed (after a warm-up); return its rate."""
+    for _ in range(warm_up):
+        step()
+    i, start = 0, time.perf_counter()
+    while True:
+        step()
+        i += 1
+        if i % 16 == 0 and time.perf_counter() - start >= seconds:
+            return i / (time.perf_counter() - start)
+
+
 def _manual_allocating(ex: Examples, batch: int, seconds: float) -> float:
     """Hand-written backward, no autograd, but fresh tensors every op and torch.tanh."""
     m = MLP.lecture_init(ModelShape(27))
     C, W1, b1, W2, b2 = m.parameters()
-    n, i, start = len(ex), 0, 0.0
-    while True:
-        if i == 20:
-            start = time.perf_counter()
-        elif i > 20 and i % 16 == 0 and time.perf_counter() - start >= seconds:
-            return (i - 20) / (time.perf_counter() - start)
-        ix = torch.randint(0, n, (batch,))
+
+    def step() -> None:
+        ix = torch.randint(0, len(ex), (batch,))
         X, Y = ex.X[ix], ex.Y[ix]
         emb = C[X].view(batch, -1)
         h = torch.tanh(emb @ W1 + b1)
-        logits = h @ W2 + b2
-        logp = F.log_softmax(logits, 1)
+        logp = F.log_softmax(h @ W2 + b2, 1)
         loss = F.nll_loss(logp, Y)
         d = logp.exp()
         d[torch.arange(batch), Y] -= 1
         d /= batch
-        dh = d @ W2.T
-        dW2, db2 = h.T @ d, d.sum(0)
-        dz = dh * (1 - h * h)
+        dz = (d @ W2.T) * (1 - h * h)
         demb = dz @ W1.T
-        dW1, db1 = emb.T @ dz, dz.sum(0)
         dC = torch.zeros_like(C).index_add_(0, X.view(-1), demb.view(-1, C.shape[1]))
-        for p, g in ((C, dC), (W1, dW1), (b1, db1), (W2, dW2), (b2, db2)):
+        for p, g in ((C, dC), (W1, emb.T @ dz), (b1, dz.sum(0)), (W2, h.T @ d), (b2, d.sum(0))):
             p.add_(g, alpha=-0.01)
         loss.item()
-        i += 1
+
+    return steps_per_second(step, seconds)
 
 
 def _sgdstep(threads: int, via_sigmoid: bool = True) -> Callable[[Examples, int, float], float]:
     def run(ex: Examples, batch: int, seconds: float) -> float:
         torch.set_num_threads(threads)
-        m = MLP.lecture_init(ModelShape(27))
-        step = SGDStep(m, tanh_via_sigmoid=via_sigmoid)
+        sgd = SGDStep(MLP.lecture_init(ModelShape(27)), tanh_via_sigmoid=via_sigmoid)
         idx = torch.empty(batch, dtype=torch.long)
         g = torch.Generator().manual_seed(0)
-        n, i, start = len(ex), 0, 0.0
-        while True:
-            if i == 20:
-                start = time.perf_counter()
-            elif i > 20 and i % 16 == 0 and time.perf_counter() - start >= seconds:
-                return (i - 20) / (time.perf_counter() - start)
-            torch.randint(0, n, (batch,), generator=g, out=idx)
-            step(ex.X, ex.Y, idx, 0.01).item()
-            i += 1
+
+        def step() -> None:
+            torch.randint(0, len(ex), (batch,), generator=g, out=idx)
+            sgd(ex.X, ex.Y, idx, 0.01).item()
+
+        return steps_per_second(step, seconds)
 
     return run
 

@@ -27,9 +27,8 @@ from backend.schemas import (
     SamplePublic,
     SampleQuery,
     TestEvalPublic,
-    schedule_of,
 )
-from backend.trainer import ConflictError, Status, Update, check_update
+from backend.trainer import ConflictError, Status, check_update
 
 router = APIRouter(prefix="/api")
 
@@ -77,14 +76,7 @@ def update_run(run: RunDep, body: HParamsUpdate) -> RunPublic:
     if (error := batch_size_error(body.batch_size, run, ("body",))) is not None:
         raise error
     t = run.trainer
-    update = Update(
-        lr=body.lr,
-        batch_size=body.batch_size,
-        eval_every=body.eval_every,
-        max_steps=body.max_steps,
-        schedule=schedule_of(body.schedule) if body.schedule else None,
-        status=Status(body.status) if body.status else None,
-    )
+    update = body.update(Status(body.status) if body.status else None)
     try:
         check_update(t.status, t.step, t.max_steps, update)
         t.submit(update).result(PATCH_TIMEOUT)

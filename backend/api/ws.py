@@ -21,7 +21,7 @@ from backend.channel import Subscriber
 from backend.config import Settings
 from backend.messages import error
 from backend.runs import Run
-from backend.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage, schedule_of
+from backend.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
 from backend.trainer import ConflictError, Status, Update, check_update
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,7 @@ def command_for(text: str, run: Run) -> Update:
         case SetMessage():
             if (bad := batch_size_error(msg.batch_size, run, ())) is not None:
                 raise ValueError(f"batch_size: {bad.errors()[0]['msg']}")
-            update = Update(
-                lr=msg.lr,
-                batch_size=msg.batch_size,
-                eval_every=msg.eval_every,
-                max_steps=msg.max_steps,
-                schedule=schedule_of(msg.schedule) if msg.schedule else None,
-            )
+            update = msg.update()
         case PauseMessage():
             update = Update(status=Status.PAUSED)
         case ResumeMessage():
