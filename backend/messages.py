@@ -19,6 +19,7 @@ from backend.trainer import (
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
+    LrFindStarted,
     NoiseEstimate,
     StatusChanged,
     Steps,
@@ -101,6 +102,16 @@ def event_message(event: Event) -> Message:
                 "x": loss_list(m.x, 4),
                 "y": loss_list(m.y, 4),
                 "method": m.method,
+            }
+        case LrFindStarted():
+            sp = event.spec
+            return {
+                "type": "lrfind_start",
+                "step": event.step,
+                "min_lr": sp.min_lr,
+                "max_lr": sp.max_lr,
+                "steps": sp.steps,
+                "batch_size": event.batch_size,
             }
         case LrFindProgress():
             return {"type": "lrfind", "lr": sig_list(event.lr), "loss": loss_list(event.loss)}

@@ -110,6 +110,13 @@ class EmbeddingsChanged:
 
 
 @dataclass(frozen=True)
+class LrFindStarted:
+    step: int
+    spec: LrFindSpec
+    batch_size: int
+
+
+@dataclass(frozen=True)
 class LrFindProgress:
     lr: list[float]
     loss: list[float]
@@ -127,6 +134,7 @@ Event = (
     | StatusChanged
     | NoiseEstimate
     | EmbeddingsChanged
+    | LrFindStarted
     | LrFindProgress
     | LrFindDone
 )
@@ -465,6 +473,7 @@ class Trainer:
             if was_running:
                 self._set_status(Status.PAUSED, "finding the learning rate")
             B = spec.batch_size or self.hparams.batch_size
+            self._emit(LrFindStarted(self.step, spec, B))
             copy = self.model.clone()
             opt = Optimizer(copy, self._opt_spec)
             opt.load_state(self._opt.state())

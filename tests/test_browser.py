@@ -1,14 +1,17 @@
 """The page in a real browser (Chromium through Playwright) against a real server process.
 
 It trains, steers and samples through the page's own controls, and checks what the page shows
-against what the server reports. Nothing may leave 127.0.0.1: plotly.js comes from /vendor.
-test_train_steer_and_sample saves docs/screenshot.png.
+against what the server reports: the loss and learning-rate charts and their x axes, the
+learning-rate finder, schedules, the New-run form, uploads, the embedding map, the gradient noise
+scale, the next-character chart and the test loss. Nothing may leave 127.0.0.1: plotly.js comes
+from /vendor. test_lr_finder_fresh_and_mid_run saves docs/screenshot.png.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -82,23 +85,48 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
+HTTP_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
+
+
 @dataclass
 class Watch:
-    """What the pages of a context asked for and what went wrong in them."""
+    """What the pages of a context asked for and what went wrong in them. A 4xx answer that a
+    test provokes on purpose (Chromium logs it as a console error) must be declared with
+    `expect_http(status, path)`; any other is an error."""
 
     requests: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    http_errors: list[tuple[int, str]] = field(default_factory=list)
+    expected_http: set[tuple[int, str]] = field(default_factory=set)
 
     def attach(self, page: Any) -> Any:
         page.on("request", lambda r: self.requests.append(r.url))
         page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("console", self._console)
         return page
+
+    def _console(self, m: Any) -> None:
+        if m.type != "error":
+            return
+        if match := HTTP_ERROR.match(m.text):
+            self.http_errors.append((int(match[1]), urlsplit(m.location.get("url", "")).path))
+        else:
+            self.errors.append(f"console: {m.text}")
+
+    def expect_http(self, status: int, path: str) -> None:
+        """An error answer this test provokes: `status` from an address whose path contains `path`."""
+        self.expected_http.add((status, path))
 
     def check(self) -> None:
         assert self.blocked == [], f"the page asked for non-local resources: {self.blocked}"
         assert self.errors == [], "\n".join(self.errors)
+        unexpected = [
+            (status, path)
+            for status, path in self.http_errors
+            if not any(status == s and p in path for s, p in self.expected_http)
+        ]
+        assert unexpected == [], f"unexpected error answers: {unexpected}"
         plotly = [u for u in self.requests if urlsplit(u).path == "/vendor/plotly.min.js"]
         assert plotly, f"plotly.js was not loaded from /vendor: {self.requests}"
         assert all(urlsplit(u).hostname in LOCAL_HOSTS for u in self.requests if u.startswith("http"))
@@ -125,20 +153,68 @@ def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def wait_steps(page: Any, at_least: int) -> None:
+def wait_steps(page: Any, at_least: int, timeout: int = WAIT_MS) -> None:
     page.wait_for_function(
-        "n => Number(document.getElementById('step').textContent.replace(/,/g, '')) >= n", arg=at_least, timeout=WAIT_MS
+        "n => Number(document.getElementById('step').textContent.replace(/,/g, '')) >= n", arg=at_least, timeout=timeout
     )
 
 
-def wait_trace(page: Any, name: str, at_least: int) -> None:
+def shown_step(page: Any) -> int:
+    return int(page.locator("#step").inner_text().replace(",", ""))
+
+
+def wait_trace(page: Any, name: str, at_least: int, chart: str = "chart") -> None:
     page.wait_for_function(
-        """([name, n]) => {
-            const t = (document.getElementById('chart').data || []).find(t => t.name.startsWith(name));
+        """([id, name, n]) => {
+            const t = (document.getElementById(id).data || []).find(t => t.name.startsWith(name));
             return t && t.x.length >= n;
         }""",
-        arg=[name, at_least],
+        arg=[chart, name, at_least],
         timeout=WAIT_MS,
+    )
+
+
+def wait_lr_steps(page: Any, at_least: int) -> None:
+    """The learning-rate plot (runs of one rate drawn as their ends) reaches that step."""
+    page.wait_for_function(
+        """n => {
+            const t = (document.getElementById('lr-chart').data || []).find(t => t.name === 'learning rate');
+            return t && t.x.length >= 2 && t.x[t.x.length - 1] >= n;
+        }""",
+        arg=at_least,
+        timeout=WAIT_MS,
+    )
+
+
+def trace(page: Any, chart: str, name: str) -> dict[str, Any]:
+    """A plotly trace's x, y and text; on the step-based charts, `steps`: each point's step (x on
+    the step axis, customdata on the others)."""
+    result: dict[str, Any] = page.evaluate(
+        """([id, name]) => {
+            const t = (document.getElementById(id).data || []).find(t => t.name.startsWith(name));
+            if (!t) return null;
+            const list = v => (v === undefined || v === null ? null : Array.from(v));
+            return { x: list(t.x), y: list(t.y), text: list(t.text), steps: list(t.customdata) || list(t.x) };
+        }""",
+        [chart, name],
+    )
+    assert result is not None, f"no trace {name!r} in #{chart}"
+    return result
+
+
+def x_range(page: Any, chart: str = "chart") -> list[float]:
+    rng: list[float] = page.evaluate("id => Array.from(document.getElementById(id).layout.xaxis.range)", chart)
+    return rng
+
+
+def wait_same_x(page: Any) -> None:
+    """The learning-rate plot shows the loss chart's x range."""
+    page.wait_for_function(
+        """() => {
+            const [a, b] = ['chart', 'lr-chart'].map(id => document.getElementById(id).layout.xaxis);
+            return a.title.text === b.title.text && a.range[0] === b.range[0] && a.range[1] === b.range[1];
+        }""",
+        timeout=10_000,
     )
 
 
@@ -154,13 +230,38 @@ def wait_change_mark(page: Any, label: str) -> None:
     )
 
 
-# ---- the tests ----------------------------------------------------------------------------------
+def open_run(ctx: Any, watch: Watch, server: Server, spec: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A new run (POST /api/runs), and a page that shows it."""
+    run = server.send("POST", "/api/runs", spec)
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
+    expect(page.locator("#connection")).to_have_text("live")
+    return page, run
+
+
+def sample_names(page: Any, n: int, temperature: str = "1") -> list[str]:
+    page.locator("#sample-n").fill(str(n))
+    page.locator("#sample-temp").fill(temperature)
+    page.click("#sample-button")
+    expect(page.locator("#samples li")).to_have_count(n, timeout=10_000)
+    expect(page.locator("#sample-button")).to_be_enabled()
+    names: list[str] = page.locator("#samples li").evaluate_all("lis => lis.map(li => li.dataset.name)")
+    return names
+
+
+def hide_toast(page: Any) -> None:
+    page.locator("#toast").evaluate("el => { el.hidden = true; }")
+
+
+# ---- training, steering, sampling ---------------------------------------------------------------
 def start_and_train(page: Any, run: dict[str, Any]) -> None:
     """A fresh run, paused at step 0 with its first evaluation; Start; steps and evaluations come."""
     expect(page.locator("#run-info")).to_contain_text(run["id"])
     expect(page.locator("#status")).to_have_text("paused")
     expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.1")
     expect(page.locator("#batch-value")).to_have_attribute("data-value", "32")
+    expect(page.locator("#schedule-value")).to_have_attribute("data-kind", "constant")
     expect(page.locator("#dev-loss")).not_to_have_text("—")  # the evaluation at step 0
     expect(page.locator("#start")).to_be_visible()
     page.click("#start")
@@ -172,6 +273,8 @@ def start_and_train(page: Any, run: dict[str, Any]) -> None:
     wait_trace(page, "smoothed", 50)
     wait_trace(page, "train loss", 2)  # step 0 and step 1000
     wait_trace(page, "dev loss", 2)
+    wait_lr_steps(page, 200)
+    assert set(trace(page, "lr-chart", "learning rate")["y"]) == {0.1}
     expect(page.locator("#train-loss")).not_to_have_text("—")
     assert int(page.locator("#examples-seen").get_attribute("title").replace(",", "")) >= 200 * 32
     expect(page.locator("#steps-per-s")).not_to_have_text("0")
@@ -200,11 +303,15 @@ def lower_lr(page: Any, server: Server) -> int:
 
 
 def draw_samples(page: Any) -> None:
-    page.locator("#sample-n").fill("24")
-    page.locator("#sample-temp").fill("0.8")
-    page.click("#sample-button")
-    expect(page.locator("#samples li")).to_have_count(24, timeout=10_000)
+    names = sample_names(page, 24, "0.8")
     expect(page.locator("#sample-error")).to_be_hidden()
+    # new names (not training words) are marked, and their share is shown
+    new = page.locator("#samples li").evaluate_all("lis => lis.map(li => li.dataset.new === 'true')")
+    share = float(page.locator("#sample-new-share").get_attribute("data-value"))
+    assert share == pytest.approx(sum(new) / len(new))
+    expect(page.locator("#sample-new-share")).to_contain_text(f"{round(100 * share)}% new")
+    expect(page.locator("#samples li.new .badge")).to_have_count(sum(new))
+    assert len(names) == 24
     page.locator("#sample-temp").fill("0")  # not allowed: explained, nothing sent
     page.click("#sample-button")
     expect(page.locator("#sample-error")).to_contain_text("temperature")
@@ -225,14 +332,18 @@ def test_train_steer_and_sample(server: Server, context: tuple[Any, Watch]) -> N
     changed_at = lower_lr(page, server)
     draw_samples(page)
 
-    # A nice curve: a few thousand steps after the change, a smoother line, then the screenshot.
-    wait_steps(page, changed_at + 3000)
-    page.locator("#smoothing").fill("0.95")
-    expect(page.locator("#smoothing-value")).to_have_text("0.950")
-    wait_trace(page, "smoothed (0.950)", 50)
-    page.locator("#toast").evaluate("el => { el.hidden = true; }")  # the error above: not for the picture
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    # the learning-rate plot drops at the change
+    wait_steps(page, changed_at + 500)
+    page.wait_for_function(
+        """at => {
+            const t = document.getElementById('lr-chart').data.find(t => t.name === 'learning rate');
+            return t.y.some((y, i) => y === 0.01 && t.x[i] >= at);
+        }""",
+        arg=changed_at,
+        timeout=WAIT_MS,
+    )
+    lr = trace(page, "lr-chart", "learning rate")
+    assert all((y == 0.1) == (step < changed_at) for y, step in zip(lr["y"], lr["steps"], strict=True))
 
     # Survives a reload mid-run: the snapshot redraws the history and the confirmed values.
     page.reload()
@@ -240,6 +351,9 @@ def test_train_steer_and_sample(server: Server, context: tuple[Any, Watch]) -> N
     expect(page.locator("#lr-value")).to_contain_text(f"0.01 ✓ (from step {changed_at:,})")
     wait_trace(page, "minibatch loss", 1000)
     wait_trace(page, "train loss", 5)
+    wait_lr_steps(page, changed_at + 100)
+    lr = trace(page, "lr-chart", "learning rate")
+    assert {0.1, 0.01} <= set(lr["y"])  # from the snapshot's history
     wait_change_mark(page, "lr 0.01")
 
     page.click("#pause")
@@ -257,9 +371,12 @@ def test_two_tabs_steer_the_same_run(server: Server, context: tuple[Any, Watch])
         page.goto(server.base + "/")
         expect(page.locator("#connection")).to_have_text("live")
 
-    # A new run from tab a: both tabs follow it, and it trains at once.
+    # A new run from tab a (the New-run form, as it comes): both tabs follow it, and it trains at once.
     old = server.get("/api/runs/current")["id"]
     a.click("#new-run")
+    expect(a.locator("#new-run-form")).to_be_visible()
+    a.click("#nr-create")
+    expect(a.locator("#new-run-form")).to_be_hidden(timeout=WAIT_MS)
     for page in (a, b):
         expect(page.locator("#run-info")).not_to_contain_text(old, timeout=WAIT_MS)
         expect(page.locator("#status")).to_have_text("running", timeout=WAIT_MS)
@@ -280,7 +397,12 @@ def test_two_tabs_steer_the_same_run(server: Server, context: tuple[Any, Watch])
     b.locator("#batch-input").press("Enter")
     expect(a.locator("#batch-value")).to_have_attribute("data-value", "64", timeout=10_000)
     expect(a.locator("#batch-slider")).to_have_value("6")
-    assert server.get("/api/runs/current")["hparams"] == {"lr": 0.0316, "batch_size": 64, "eval_every": 1000}
+    assert server.get("/api/runs/current")["hparams"] == {
+        "lr": 0.0316,
+        "batch_size": 64,
+        "eval_every": 1000,
+        "schedule": {"kind": "constant"},
+    }
 
     # pause from tab b, seen in tab a; resume from tab a
     b.click("#pause")
@@ -289,6 +411,511 @@ def test_two_tabs_steer_the_same_run(server: Server, context: tuple[Any, Watch])
     expect(b.locator("#status")).to_have_text("running", timeout=10_000)
     b.click("#pause")
     expect(a.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+# ---- the learning-rate finder -------------------------------------------------------------------
+def sweep(page: Any, after_step: int) -> float:
+    """Press Find; the plot gets the sweep's points, then the suggestion (of a sweep taken at
+    `after_step` or later). Returns the suggestion."""
+    page.click("#lrfind-button")
+    page.wait_for_function(
+        "n => Number(document.getElementById('lrfind-suggestion').dataset.step) >= n", arg=after_step, timeout=WAIT_MS
+    )
+    page.wait_for_function(  # the plot drawn with the sweep's mark
+        """() => {
+            const value = Number(document.getElementById('lrfind-suggestion').dataset.value);
+            const mark = (document.getElementById('lrfind-chart').data || []).find(t => t.name === 'suggestion');
+            return mark && mark.x[0] === value;
+        }""",
+        timeout=10_000,
+    )
+    loss = trace(page, "lrfind-chart", "loss")
+    smoothed = trace(page, "lrfind-chart", "smoothed")
+    assert 100 <= len(loss["x"]) <= 1000
+    assert loss["x"] == smoothed["x"] == sorted(loss["x"])
+    assert loss["x"][0] == pytest.approx(0.001)
+    value = float(page.locator("#lrfind-suggestion").get_attribute("data-value"))
+    mark = trace(page, "lrfind-chart", "suggestion")
+    assert mark["x"] == [value, value]
+    expect(page.locator("#lrfind-suggestion")).to_contain_text(f"{value:.4g}"[:5])
+    expect(page.locator("#lrfind-method")).to_contain_text("valley")
+    expect(page.locator("#lrfind-info")).to_contain_text(f"{len(loss['x']):,} rates in")
+    expect(page.locator("#lrfind-button")).to_be_enabled()
+    return value
+
+
+def apply_suggestion(page: Any, server: Server, value: float) -> None:
+    expect(page.locator("#lrfind-apply")).to_contain_text("Apply lr")
+    page.click("#lrfind-apply")
+    page.wait_for_function(
+        "v => Number(document.getElementById('lr-value').dataset.value) === v", arg=value, timeout=10_000
+    )
+    expect(page.locator("#lr-pending")).to_be_hidden()
+    assert server.get("/api/runs/current")["hparams"]["lr"] == value
+    expect(page.locator("#lrfind-apply")).to_be_disabled()  # the run uses it already
+
+
+@pytest.mark.timeout(120)
+def test_lr_finder_fresh_and_mid_run(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": False})
+    expect(page.locator("#lrfind-min")).to_have_value("0.001")
+    expect(page.locator("#lrfind-max")).to_have_value("1")
+    expect(page.locator("#lrfind-steps")).to_have_value("1000")
+
+    # A fresh run (the lecture's init): the finder's rate is in the lecture's range.
+    fresh = sweep(page, 0)
+    assert 0.02 <= fresh <= 0.5
+    assert server.get(f"/api/runs/{run['id']}/lr-find")["suggestion"] == fresh
+    apply_suggestion(page, server, fresh)
+    expect(page.locator("#status")).to_have_text("paused")  # a sweep does not start a paused run
+    assert server.get("/api/runs/current")["step"] == 0
+
+    # Mid-run: the run pauses for the sweep, then trains on.
+    page.click("#start")
+    wait_steps(page, 2000)
+    page.evaluate(
+        """() => {
+            window.seenDetails = [];
+            const el = document.getElementById('status-detail');
+            new MutationObserver(() => window.seenDetails.push(el.textContent))
+                .observe(el, { childList: true, characterData: true, subtree: true });
+        }"""
+    )
+    mid = sweep(page, 2000)
+    assert mid > 0
+    assert page.evaluate("() => window.seenDetails.some(d => d.includes('finding the learning rate'))")
+    sweep_step = server.get(f"/api/runs/{run['id']}/lr-find")["step"]
+    assert sweep_step >= 2000
+    expect(page.locator("#lrfind-info")).to_contain_text(f"at step {sweep_step:,}")
+    expect(page.locator("#status")).to_have_text("running", timeout=10_000)
+    wait_steps(page, shown_step(page) + 500)  # and trains on
+    apply_suggestion(page, server, mid)
+    expect(page.locator("#status")).to_have_text("running")
+
+    # After a reload the last sweep is drawn again (GET /api/runs/{id}/lr-find).
+    page.reload()
+    page.wait_for_function(
+        "v => Number(document.getElementById('lrfind-suggestion').dataset.value) === v", arg=mid, timeout=WAIT_MS
+    )
+    wait_trace(page, "smoothed", 100, chart="lrfind-chart")
+    assert trace(page, "lrfind-chart", "suggestion")["x"] == [mid, mid]
+
+    # The picture for the README: a few thousand steps, the rate changes, a sweep, names.
+    wait_steps(page, sweep_step + 3000)
+    wait_trace(page, "train loss", 4)
+    sample_names(page, 24)
+    page.locator("#next-context").press_sequentially("emm")
+    wait_trace(page, "p(next)", 27, chart="next-chart")
+    expect(page.locator("#next-info")).to_contain_text("after “emm”")
+    page.locator("#next-context").blur()
+    hide_toast(page)
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    watch.check()
+
+
+# ---- schedules -----------------------------------------------------------------------------------
+@pytest.mark.timeout(90)
+def test_step_schedule(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 300)
+    page.click("#pause")  # so that no step passes `at` before the schedule is in
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    at = shown_step(page) + 1500
+    page.select_option("#schedule-kind", "step")
+    expect(page.locator("#schedule-at")).to_be_visible()
+    expect(page.locator("#schedule-min-lr")).to_be_hidden()
+    page.locator("#schedule-at").fill(str(at))
+    page.locator("#schedule-factor").fill("0.1")
+    page.click("#schedule-apply")
+    expect(page.locator("#schedule-value")).to_have_attribute("data-kind", "step", timeout=10_000)
+    expect(page.locator("#schedule-value")).to_contain_text(f"×0.1 from step {at:,} ✓")
+    assert server.get("/api/runs/current")["hparams"]["schedule"] == {"kind": "step", "at": at, "factor": 0.1}
+    assert json.loads(page.locator("#schedule-value").get_attribute("data-value")) == {
+        "kind": "step",
+        "at": at,
+        "factor": 0.1,
+    }
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.1")  # the base rate stays
+
+    # the lr plot drops at that step, and only there
+    page.click("#resume")
+    wait_steps(page, at + 500)
+    page.wait_for_function(
+        """at => {
+            const t = document.getElementById('lr-chart').data.find(t => t.name === 'learning rate');
+            return t.x.some((s, i) => s >= at + 100 && t.y[i] < 0.05);
+        }""",
+        arg=at,
+        timeout=WAIT_MS,
+    )
+    lr = trace(page, "lr-chart", "learning rate")
+    for y, step in zip(lr["y"], lr["steps"], strict=True):
+        assert y == pytest.approx(0.1 if step < at else 0.01), step
+    wait_change_mark(page, f"schedule ×0.1 from step {at:,}")
+
+    # back to constant: the rate is the base rate again
+    page.select_option("#schedule-kind", "constant")
+    page.click("#schedule-apply")
+    expect(page.locator("#schedule-value")).to_have_attribute("data-kind", "constant", timeout=10_000)
+    assert server.get("/api/runs/current")["hparams"]["schedule"] == {"kind": "constant"}
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+# ---- the x axis ----------------------------------------------------------------------------------
+@pytest.mark.timeout(90)
+def test_x_axis_steps_examples_time(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 1500)
+    page.locator("#batch-input").fill("64")
+    page.locator("#batch-input").press("Enter")
+    expect(page.locator("#batch-value")).to_have_attribute("data-value", "64", timeout=10_000)
+    switched = int(page.locator("#batch-value").inner_text().split("from step ")[1].rstrip(")").replace(",", ""))
+    wait_steps(page, switched + 2500)
+    wait_trace(page, "train loss", 4)
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    page.wait_for_function(  # the last steps drawn
+        """() => document.getElementById('chart').layout.xaxis.range[1]
+            >= Number(document.getElementById('step').textContent.replace(/,/g, ''))""",
+        timeout=10_000,
+    )
+    steps = x_range(page)
+    assert steps[0] < 0 < shown_step(page) <= steps[1]
+
+    def examples(step: float) -> float:
+        return 32 * min(step, switched) + 64 * max(step - switched, 0)
+
+    page.select_option("#x-axis", "examples")
+    page.wait_for_function("() => document.getElementById('chart').layout.xaxis.title.text === 'examples seen'")
+    ex = x_range(page)
+    assert ex[1] == pytest.approx(examples(shown_step(page)), rel=0.03)
+    wait_same_x(page)  # the lr plot follows
+    for name in ("train loss", "minibatch loss"):
+        t = trace(page, "chart", name)
+        assert t["x"] == pytest.approx([examples(s) for s in t["steps"]])
+    lr = trace(page, "lr-chart", "learning rate")
+    assert lr["x"] == pytest.approx([examples(s) for s in lr["steps"]])
+
+    page.select_option("#x-axis", "time")
+    page.wait_for_function("() => document.getElementById('chart').layout.xaxis.title.text.startsWith('training')")
+    seconds = x_range(page)
+    train_seconds = server.get("/api/runs/current")["train_seconds"]
+    assert 0 < seconds[1] < 0.2 * steps[1]
+    assert seconds[1] == pytest.approx(train_seconds, rel=0.25, abs=0.5)
+    wait_same_x(page)
+    evals = trace(page, "chart", "train loss")
+    assert evals["x"] == sorted(evals["x"])
+    assert 0 <= evals["x"][0] < evals["x"][-1] <= seconds[1]
+
+    page.select_option("#x-axis", "step")
+    page.wait_for_function("() => document.getElementById('chart').layout.xaxis.title.text === 'step'")
+    assert x_range(page) == pytest.approx(steps, rel=0.01)  # the first read may be a draw from just before the pause
+
+    # a zoom on either chart moves both; a reset (as a double click) shows the whole run again
+    page.evaluate("() => Plotly.relayout('lr-chart', {'xaxis.range[0]': 1000, 'xaxis.range[1]': 2000})")
+    page.wait_for_function("() => document.getElementById('chart').layout.xaxis.range[1] === 2000", timeout=10_000)
+    wait_same_x(page)
+    page.evaluate("() => Plotly.relayout('chart', {'xaxis.range': [-15, 1015]})")
+    page.wait_for_function("() => document.getElementById('chart').layout.xaxis.range[1] > 3000", timeout=10_000)
+    assert x_range(page) == pytest.approx(steps, rel=0.01)  # the first read may be a draw from just before the pause
+    wait_same_x(page)
+    watch.check()
+
+
+# ---- the model: embeddings, next character, test loss --------------------------------------------
+@pytest.mark.timeout(90)
+def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": False})
+    wait_trace(page, "characters", 27, chart="embedding-chart")
+    first = trace(page, "embedding-chart", "characters")
+    assert len(first["x"]) == len(first["y"]) == len(first["text"]) == 27
+    assert {"a", "z", "."} <= set(first["text"])
+    expect(page.locator("#embedding-info")).to_have_attribute("data-step", "0")
+    expect(page.locator("#embedding-info")).to_contain_text("PCA")
+
+    # count the redraws of each plot while the run streams
+    page.evaluate(
+        """() => {
+            window.redraws = {};
+            window.countingSince = performance.now();
+            const react = window.Plotly.react;
+            window.Plotly.react = function (el, ...rest) {
+                window.redraws[el.id] = (window.redraws[el.id] || 0) + 1;
+                return react.call(this, el, ...rest);
+            };
+        }"""
+    )
+    page.click("#start")
+    page.wait_for_function(
+        "() => Number(document.getElementById('embedding-info').dataset.step) >= 2000", timeout=WAIT_MS
+    )
+    wait_steps(page, 4000)
+    redraws, seconds = page.evaluate("() => [window.redraws, (performance.now() - window.countingSince) / 1000]")
+    assert "lrfind-chart" not in redraws  # no sweep: not redrawn
+    assert 1 <= redraws["chart"] <= 5 * seconds + 2  # throttled (render.js)
+    assert redraws["lr-chart"] <= 2.5 * seconds + 2
+    assert 1 <= redraws["embedding-chart"] <= seconds + 2
+    assert redraws.get("noise-chart", 0) <= seconds / 2 + 2
+    page.wait_for_function(
+        "() => Number(document.getElementById('embedding-chart').layout.datarevision) >= 2000", timeout=WAIT_MS
+    )
+    later = trace(page, "embedding-chart", "characters")
+    assert later["text"] == first["text"]
+    moved = [abs(a - b) + abs(c - d) for a, b, c, d in zip(first["x"], later["x"], first["y"], later["y"], strict=True)]
+    assert max(moved) > 0.1
+    # the gradient noise scale: a point per evaluation, and the figure by the batch size
+    wait_trace(page, "B_noise", 2, chart="noise-chart")
+    expect(page.locator("#noise-value")).to_contain_text("B_noise ≈")
+    assert float(page.locator("#noise-value").get_attribute("data-value")) > 0
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+@pytest.mark.timeout(60)
+def test_next_character_and_test_loss(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": True, "max_steps": 3000})
+    expect(page.locator("#status")).to_have_text("finished", timeout=WAIT_MS)
+    page.locator("#next-context").press_sequentially("emm", delay=30)  # debounced: one request at the end
+    expect(page.locator("#next-info")).to_contain_text("after “emm”", timeout=10_000)
+    bars = trace(page, "next-chart", "p(next)")
+    assert len(bars["x"]) == 27
+    assert "a" in bars["x"]
+    assert sum(bars["y"]) == pytest.approx(1, abs=1e-3)
+    expect(page.locator("#next-error")).to_be_hidden()
+
+    watch.expect_http(422, f"/api/runs/{run['id']}/next")
+    page.locator("#next-context").press_sequentially("E")
+    expect(page.locator("#next-error")).to_be_visible(timeout=10_000)
+    expect(page.locator("#next-error")).to_contain_text("not in this dataset's vocabulary: 'E'")
+    page.locator("#next-context").fill("")
+    expect(page.locator("#next-error")).to_be_hidden(timeout=10_000)
+    expect(page.locator("#next-info")).to_contain_text("at the start of a word")
+
+    page.click("#test-loss-button")
+    expect(page.locator("#test-loss")).to_contain_text("test loss", timeout=10_000)
+    expect(page.locator("#test-loss")).to_contain_text("at step 3,000")
+    assert 1.5 < float(page.locator("#test-loss").get_attribute("data-value")) < 4
+    watch.check()
+
+
+# ---- New run, and your own data ------------------------------------------------------------------
+@pytest.mark.timeout(90)
+def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.click("#new-run")
+    form = page.locator("#new-run-form")
+    expect(form).to_be_visible()
+    expect(page.locator("#nr-dataset option")).not_to_have_count(0)
+    expect(page.locator("#nr-momentum")).to_be_hidden()
+
+    # the server's 422, readable
+    watch.expect_http(422, "/api/runs")
+    page.locator("#nr-n-hidden").fill("5")
+    page.click("#nr-create")
+    expect(page.locator("#nr-error")).to_contain_text("n_hidden: Input should be greater than or equal to 8")
+    expect(form).to_be_visible()
+
+    values = {
+        "#nr-block-size": "4",
+        "#nr-n-embd": "2",
+        "#nr-n-hidden": "64",
+        "#nr-lr": "0.05",
+        "#nr-batch-size": "48",
+        "#nr-max-steps": "3000",
+        "#nr-eval-every": "500",
+        "#nr-seed": "7",
+    }
+    for selector, value in values.items():
+        page.locator(selector).fill(value)
+    page.select_option("#nr-init", "scaled")
+    page.select_option("#nr-optimizer", "momentum")
+    expect(page.locator("#nr-momentum")).to_be_visible()
+    page.locator("#nr-momentum").fill("0.8")
+    page.select_option("#nr-dataset", "builtin")
+    page.select_option("#nr-schedule-kind", "cosine")
+    page.locator("#nr-schedule-min-lr").fill("0.001")
+    page.click("#nr-create")
+    expect(form).to_be_hidden(timeout=WAIT_MS)
+
+    run = server.get("/api/runs/current")
+    assert run["config"] == {
+        "block_size": 4,
+        "n_embd": 2,
+        "n_hidden": 64,
+        "seed": 7,
+        "max_steps": 3000,
+        "init": "scaled",
+        "optimizer": "momentum",
+        "momentum": 0.8,
+        "dataset": "builtin",
+    }
+    assert run["hparams"] == {
+        "lr": 0.05,
+        "batch_size": 48,
+        "eval_every": 500,
+        "schedule": {"kind": "cosine", "min_lr": 0.001},
+    }
+    expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
+    expect(page.locator("#run-info")).to_contain_text("scaled init, momentum 0.8")
+    expect(page.locator("#schedule-value")).to_contain_text("cosine to 0.001")
+    # 2-d embeddings are drawn as they are
+    expect(page.locator("#embedding-info")).to_have_attribute("data-method", "raw", timeout=WAIT_MS)
+    # the cosine schedule, seen in the lr plot: falling from 0.05 towards 0.001
+    wait_lr_steps(page, 1500)
+    lr = trace(page, "lr-chart", "learning rate")
+    assert lr["y"][0] == pytest.approx(0.05, rel=1e-3)
+    assert lr["y"] == sorted(lr["y"], reverse=True)
+    assert min(lr["y"]) < 0.04
+    watch.check()
+
+
+# 50 made-up monster names from a dozen syllables: 14 letters, so sampled names can be checked
+# against them
+SYLLABLES = ["pi", "ka", "chu", "zar", "mon", "to", "ru", "sa", "ko", "ur", "ma", "ti"]
+PAIRS = [a + b for a in SYLLABLES for b in SYLLABLES if a != b]
+POKEMON = [PAIRS[(7 * i) % len(PAIRS)] + ("mon" if i % 4 == 0 else "") for i in range(50)]
+
+
+@pytest.mark.timeout(90)
+def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+
+    # a file the server refuses: its reason, readable
+    watch.expect_http(422, "/api/datasets")
+    bad = tmp_path / "dots.txt"
+    bad.write_text("a.b\ncd\n")
+    page.set_input_files("#upload-file", str(bad))
+    page.click("#upload-button")
+    expect(page.locator("#upload-status")).to_contain_text("upload failed: file:", timeout=10_000)
+    expect(page.locator("#upload-status")).to_have_class(re.compile(r"\berror\b"))
+
+    assert len(POKEMON) == len(set(POKEMON)) == 50
+    words = tmp_path / "pokemon.txt"
+    words.write_text("\n".join(POKEMON) + "\n")
+    alphabet = set("".join(POKEMON))
+    assert len(alphabet) == 14
+    page.set_input_files("#upload-file", str(words))
+    page.click("#upload-button")
+    expect(page.locator("#upload-status")).to_contain_text(f"pokemon.txt: 50 words, {len(alphabet)} characters")
+    expect(page.locator("#upload-status")).to_contain_text("trains on it", timeout=WAIT_MS)
+    expect(page.locator("#run-info")).to_contain_text("pokemon.txt", timeout=WAIT_MS)
+    run = server.get("/api/runs/current")
+    assert run["dataset"]["name"] == "pokemon.txt"
+    assert run["dataset"]["words"] == 50
+    assert run["dataset"]["vocab_size"] == len(alphabet) + 1
+    expect(page.locator("#run-info")).to_contain_text(run["id"])
+    expect(page.locator("#status")).to_have_text("running", timeout=WAIT_MS)
+    wait_steps(page, 2000)
+    wait_trace(page, "characters", len(alphabet) + 1, chart="embedding-chart")
+
+    names = sample_names(page, 40)
+    used = set("".join(names))
+    assert used <= alphabet, used - alphabet
+
+    # the New-run form lists the upload
+    page.click("#new-run")
+    expect(page.locator("#nr-dataset")).to_have_value(run["config"]["dataset"])
+    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(1)
+    page.click("#nr-cancel")
+    expect(page.locator("#new-run-form")).to_be_hidden()
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+SYNTHETIC_RUN = """async (run) => {
+    const { handleMessage } = await import('/static/js/events.js');
+    const { state } = await import('/static/js/state.js');
+    const frame = () => new Promise(requestAnimationFrame);
+    const chars = ['.', ...'abcdefghijklmnopqrstuvwxyz'];
+    const half = 1_000_000;
+    const rate = s => (s < 1_500_000 ? 0.1 : 0.01);
+    const schedule = { kind: 'step', at: 1_500_000, factor: 0.1 };
+    const history = { step: [], loss: [], lr: [], time: [], n_steps: half };
+    for (let i = 0; i < 2000; i++) {
+        const s = i * 500;
+        history.step.push(s);
+        history.loss.push(2 + Math.sin(i));
+        history.lr.push(0.1);
+        history.time.push(s / 4000);
+    }
+    const evals = [];
+    for (let s = 0; s <= half; s += 1000) evals.push([s, 2.2, 2.3, 500 + (s % 7)]);
+    const map = s => ({ step: s, chars, x: chars.map((_, i) => Math.sin(s + i)), y: chars.map(Math.cos) });
+    handleMessage({
+        type: 'snapshot', reason: 'connect', history, evals, embeddings: { ...map(half), method: 'pca' }, lrfind: null,
+        run: { ...run, id: 'synthetic', step: half, config: { ...run.config, max_steps: 2 * half } },
+        changes: [{ step: 0, lr: 0.1, batch_size: 32, eval_every: 1000, schedule, max_steps: 2 * half }],
+    });
+    const chunk = 250;
+    for (let first = half; first < 2 * half; first += chunk) {
+        const step = [], loss = [], lr = [];
+        for (let s = first; s < first + chunk; s++) {
+            step.push(s);
+            loss.push(2 + Math.sin(s));
+            lr.push(rate(s));
+        }
+        const end = first + chunk;
+        handleMessage({ type: 'steps', step, loss, lr, time: end / 4000, steps_per_s: 4000, examples_per_s: 128000 });
+        if (end % 1000 === 0) {
+            handleMessage({ type: 'eval', step: end, train_loss: 2.1, dev_loss: 2.2, ms: 10 });
+            handleMessage({ type: 'noise', step: end, b_noise: 400 + (end % 13) });
+            handleMessage({ type: 'embeddings', method: 'pca', ...map(end) });
+        }
+        if (first % 50_000 === 0) await frame(); // let the page draw now and then
+    }
+    for (let i = 0; i < 30; i++) await frame();
+    const count = id => (document.getElementById(id).data || []).map(t => [t.name, t.x.length]);
+    return {
+        step: document.getElementById('step').textContent,
+        chart: count('chart'), lr: count('lr-chart'), noise: count('noise-chart'),
+        embedding: count('embedding-chart'), evals: state.evals.length, knots: state.times.steps.length,
+    };
+}"""
+
+
+@pytest.mark.timeout(90)
+def test_two_million_steps_stay_bounded(server: Server, context: tuple[Any, Watch]) -> None:
+    """A 2,000,000-step run, fed to the page's own message handler (events.js) as the server
+    would send it: a snapshot of the first million steps, then a million more in steps messages
+    with an evaluation, a noise estimate and an embedding map every 1,000. The charts keep a
+    bounded number of points and the JS heap stays small."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": False})  # quiet: no messages of its own
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    expect(page.locator("#run-info")).to_contain_text(run["id"])
+    cdp = ctx.new_cdp_session(page)
+    result = page.evaluate(SYNTHETIC_RUN, run)
+    cdp.send("HeapProfiler.collectGarbage")
+    heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
+    assert result["step"] == "2,000,000"
+    points = dict(result["chart"])
+    assert points["minibatch loss"] <= 4000
+    assert points["smoothed (0.600)"] <= 2000
+    assert points["train loss"] <= 1000
+    assert dict(result["lr"])["learning rate"] <= 20  # two rates: a few runs of equal values
+    assert dict(result["noise"])["B_noise"] <= 1000
+    assert dict(result["embedding"])["characters"] == 27
+    assert result["evals"] <= 1000
+    assert result["knots"] <= 4000
+    assert heap < 150 * 2**20, f"JS heap {heap / 2**20:.0f} MiB"
     watch.check()
 
 

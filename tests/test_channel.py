@@ -86,3 +86,12 @@ def test_non_finite_loss_is_null() -> None:
     ch.publish(Steps(0, [1.0, float("nan"), float("inf")], [0.1] * 3, 1.0, 1.0, 1.0))
     snap = json.loads(ch.snapshot("connect"))
     assert snap["history"]["loss"] == [1.0, None, None]
+
+
+def test_noise_before_its_evaluation_is_kept() -> None:
+    ch = make_channel()
+    ch.publish(NoiseEstimate(1000, 250.0))  # the noise thread can beat the deferred evaluation
+    ch.publish(EvalResult(1000, 2.5, 2.6, 5.0))
+    ch.publish(EvalResult(2000, 2.4, 2.5, 5.0))
+    ch.publish(NoiseEstimate(2000, 300.0))
+    assert json.loads(ch.snapshot("connect"))["evals"] == [[1000, 2.5, 2.6, 250.0], [2000, 2.4, 2.5, 300.0]]

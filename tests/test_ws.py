@@ -202,6 +202,8 @@ def test_evaluations_noise_embeddings_and_lr_find_stream(client: TestClient) -> 
         emb = until(ws, "embeddings")
         assert emb["chars"][0] == "." and len(emb["x"]) == 27 and emb["method"] == "pca"
         assert client.post("/api/runs/current/lr-find", json={"steps": 100, "max_lr": 0.5}).status_code == 202
+        start = until(ws, "lrfind_start")
+        assert (start["min_lr"], start["max_lr"], start["steps"], start["batch_size"]) == (0.001, 0.5, 100, 32)
         progress = until(ws, "lrfind")
         assert progress["lr"][0] == pytest.approx(0.001) and len(progress["loss"]) == len(progress["lr"])
         done = until(ws, "lrfind_done")

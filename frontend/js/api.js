@@ -1,6 +1,13 @@
 // The REST API, with errors turned into readable messages.
 
-export class ApiError extends Error {}
+/** A failed request: `message` is "STATUS: why"; `why` alone for inline messages. */
+export class ApiError extends Error {
+  constructor(message, status = 0, why = message) {
+    super(message);
+    this.status = status;
+    this.why = why;
+  }
+}
 
 /** FastAPI's {"detail": ...}: a string, or a list of validation errors {loc, msg}. */
 export function describeDetail(detail) {
@@ -16,13 +23,7 @@ export function describeDetail(detail) {
   return JSON.stringify(detail);
 }
 
-/** fetch + JSON; throws ApiError with the server's explanation on any failure. */
-export async function request(method, url, body) {
-  const init = { method, headers: { Accept: "application/json" } };
-  if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
+async function send(url, init) {
   let response;
   try {
     response = await fetch(url, init);
@@ -37,14 +38,39 @@ export async function request(method, url, body) {
   }
   if (!response.ok) {
     const why = data && data.detail !== undefined ? describeDetail(data.detail) : response.statusText;
-    throw new ApiError(`${response.status}: ${why}`);
+    throw new ApiError(`${response.status}: ${why}`, response.status, why);
   }
   return data;
 }
+
+/** fetch + JSON; throws ApiError with the server's explanation on any failure. */
+export function request(method, url, body) {
+  const init = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  return send(url, init);
+}
+
+const run = (id) => `/api/runs/${encodeURIComponent(id)}`;
 
 export const createRun = (spec = {}) => request("POST", "/api/runs", spec);
 
 export function sample(n, temperature) {
   const q = new URLSearchParams({ n: String(n), temperature: String(temperature) });
   return request("GET", `/api/sample?${q}`);
+}
+
+export const startLrFind = (id, spec) => request("POST", `${run(id)}/lr-find`, spec);
+export const lastLrFind = (id) => request("GET", `${run(id)}/lr-find`);
+export const nextChars = (id, context) => request("GET", `${run(id)}/next?${new URLSearchParams({ context })}`);
+export const evaluateTest = (id) => request("POST", `${run(id)}/evaluate-test`);
+export const listDatasets = () => request("GET", "/api/datasets");
+
+/** Multipart upload of a word list (field `file`). */
+export function uploadDataset(file) {
+  const body = new FormData();
+  body.append("file", file, file.name);
+  return send("/api/datasets", { method: "POST", headers: { Accept: "application/json" }, body });
 }

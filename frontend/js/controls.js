@@ -1,11 +1,11 @@
-// The controls that steer the run: learning rate, batch size, evaluation period, max steps,
-// start / pause / resume, new run; and the chart's view controls (smoothing, log scale).
+// The controls that steer the run: learning rate, batch size, schedule, evaluation period, max
+// steps, start / pause / resume; and the chart's view controls (smoothing, log scale, x axis).
 //
 // A control SENDS the wanted value over the websocket and DISPLAYS the value the server
 // confirmed (an "hparams" message, or the snapshot), with a pending note in between. Every tab
 // on the run sees every change, since all of them come back as messages.
 
-import { createRun } from "./api.js";
+import { same } from "./events.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
@@ -32,7 +32,7 @@ function clamp(x, lo, hi) {
 
 /** Ask the server for a value; it is pending until an hparams/status message confirms it. */
 function request(field, value, message) {
-  if (field !== "status" && state.hparams && state.hparams[field] === value) {
+  if (field !== "status" && state.hparams && same(state.hparams[field], value)) {
     delete state.pending[field]; // already so: the server would not announce a change
     invalidate();
     return;
@@ -47,14 +47,16 @@ function request(field, value, message) {
   setTimeout(() => {
     if (state.pending[field] && state.pending[field].at === at) {
       delete state.pending[field];
-      notify(`no confirmation from the server for ${field.replace("_", " ")} ${value}`);
+      const shown = typeof value === "object" ? fmt.schedule(value) : value;
+      notify(`no confirmation from the server for ${field.replace("_", " ")} ${shown}`);
       invalidate();
     }
   }, PENDING_MS);
   invalidate();
 }
 
-function setHparam(field, value) {
+/** Ask for a new value of a hyperparameter (lr, batch_size, eval_every, max_steps, schedule). */
+export function setHparam(field, value) {
   request(field, value, { type: "set", [field]: value });
 }
 
@@ -81,6 +83,7 @@ function loadView() {
     const saved = JSON.parse(localStorage.getItem(STORAGE_KEY) || "{}");
     if (typeof saved.smoothing === "number") state.view.smoothing = clamp(saved.smoothing, 0, 0.999);
     if (typeof saved.logScale === "boolean") state.view.logScale = saved.logScale;
+    if (["step", "examples", "time"].includes(saved.xAxis)) state.view.xAxis = saved.xAxis;
   } catch {
     // no storage (private mode) or junk in it: keep the defaults
   }
@@ -88,7 +91,8 @@ function loadView() {
 
 function saveView() {
   try {
-    localStorage.setItem(STORAGE_KEY, JSON.stringify(state.view));
+    const { smoothing, logScale, xAxis } = state.view;
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ smoothing, logScale, xAxis }));
   } catch {
     // ignore
   }
@@ -137,17 +141,8 @@ export function initControls() {
   $("start").addEventListener("click", () => request("status", "running", { type: "resume" }));
   $("resume").addEventListener("click", () => request("status", "running", { type: "resume" }));
   $("pause").addEventListener("click", () => request("status", "paused", { type: "pause" }));
-  $("new-run").addEventListener("click", async () => {
-    const button = $("new-run");
-    button.disabled = true;
-    try {
-      await createRun({}); // the websocket then brings the new run's snapshot
-    } catch (e) {
-      notify(`new run failed: ${e.message}`);
-    } finally {
-      button.disabled = false;
-    }
-  });
+
+  initSchedule();
 
   // chart view
   loadView();
@@ -159,14 +154,95 @@ export function initControls() {
     state.view.smoothing = clamp(Number(smoothing.value), 0, 0.999);
     state.losses.setSmoothing(state.view.smoothing);
     saveView();
-    invalidate({ chart: true });
+    invalidate({ charts: ["loss"], urgent: true });
   });
   log.addEventListener("change", () => {
     state.view.logScale = log.checked;
     saveView();
-    invalidate({ chart: true });
+    invalidate({ charts: ["loss"], urgent: true });
+  });
+  const xAxis = $("x-axis");
+  xAxis.value = state.view.xAxis;
+  xAxis.addEventListener("change", () => {
+    state.view.xAxis = xAxis.value;
+    state.view.xRange = null; // a zoom in other units means nothing now
+    saveView();
+    invalidate({ chart: true, urgent: true });
   });
   state.losses.setSmoothing(state.view.smoothing);
+}
+
+// ---- the schedule: kind, and its parameters; applied with {"type": "set", "schedule": {...}} ----
+let scheduleShown = null; // the confirmed schedule the inputs were last filled from
+
+function showScheduleInputs() {
+  const kind = $("schedule-kind").value;
+  for (const el of document.querySelectorAll(".schedule .sched-step")) el.hidden = kind !== "step";
+  for (const el of document.querySelectorAll(".schedule .sched-cosine")) el.hidden = kind !== "cosine";
+}
+
+function readSchedule() {
+  const kind = $("schedule-kind").value;
+  if (kind === "constant") return { kind };
+  if (kind === "step") {
+    const at = readInt($("schedule-at"), "schedule: at step", 0, 100_000_000);
+    const factor = Number($("schedule-factor").value);
+    if (at === null) return null;
+    if (!(factor > 0 && factor <= 10)) {
+      notify("schedule: the factor must be more than 0, at most 10");
+      return null;
+    }
+    return { kind, at, factor };
+  }
+  const minLr = Number($("schedule-min-lr").value);
+  if ($("schedule-min-lr").value.trim() === "" || !(minLr >= 0 && minLr <= 10)) {
+    notify("schedule: min lr must be from 0 to 10");
+    return null;
+  }
+  return { kind, min_lr: minLr };
+}
+
+/** Fill the inputs from a confirmed schedule (and sensible values for the other kinds). */
+function fillSchedule(s) {
+  const h = state.hparams;
+  $("schedule-kind").value = s.kind;
+  if (s.kind === "step") {
+    $("schedule-at").value = String(s.at);
+    $("schedule-factor").value = String(s.factor);
+  } else if (h && !$("schedule-at").value) {
+    $("schedule-at").value = String(Math.round(h.max_steps / 2)); // the lecture: halfway
+    $("schedule-factor").value = "0.1";
+  }
+  if (s.kind === "cosine") $("schedule-min-lr").value = String(s.min_lr);
+  else if (h && !$("schedule-min-lr").value) $("schedule-min-lr").value = String(Number((h.lr / 100).toPrecision(3)));
+  showScheduleInputs();
+}
+
+function initSchedule() {
+  $("schedule-kind").addEventListener("change", showScheduleInputs);
+  $("schedule-apply").addEventListener("click", () => {
+    const schedule = readSchedule();
+    if (schedule) setHparam("schedule", schedule);
+  });
+  showScheduleInputs();
+}
+
+function renderSchedule(h, p) {
+  const s = h.schedule || { kind: "constant" };
+  const when = state.since.schedule ? ` (set at step ${fmt.int(state.since.schedule)})` : "";
+  renderValue("schedule-value", `${fmt.schedule(s)} ✓${when}`, JSON.stringify(s));
+  $("schedule-value").dataset.kind = s.kind;
+  const pending = $("schedule-pending");
+  pending.hidden = !p.schedule;
+  if (p.schedule) pending.textContent = `→ ${fmt.schedule(p.schedule.value)} pending…`;
+  // follow the confirmed schedule (another tab's too), unless the user is editing the inputs
+  const editing = document.activeElement && document.activeElement.closest(".schedule");
+  if (!p.schedule && !editing && !same(scheduleShown, s)) {
+    scheduleShown = s;
+    fillSchedule(s);
+  }
+  const running = state.hparams && state.run;
+  $("schedule-apply").disabled = !running || state.connection !== "open" || "schedule" in p;
 }
 
 function since(field) {
@@ -243,6 +319,8 @@ export function renderControls() {
   renderValue("max-steps-value", p.max_steps ? "pending…" : `${fmt.int(h.max_steps)} ✓`, h.max_steps);
   if (!p.eval_every && document.activeElement !== evalInput) evalInput.value = String(h.eval_every);
   if (!p.max_steps && document.activeElement !== maxInput) maxInput.value = String(h.max_steps);
+
+  renderSchedule(h, p);
 
   $("smoothing-value").textContent = state.view.smoothing.toFixed(3);
 }

@@ -1,17 +1,17 @@
-// Every step's loss in bounded memory, without losing spikes (as the server's history.py).
+// Every step's value in bounded memory, without losing spikes (as the server's history.py).
 //
-// Step t falls into bucket floor(t / width). A bucket keeps the minimum and the maximum loss it
-// saw, with their steps, and the mean of the smoothed loss (EMA) over its steps. When a step lands
-// past the last bucket, neighbouring buckets merge pairwise and the width doubles. So the chart
-// never holds more than 2 * capacity raw points and capacity smoothed ones, however long the run.
-// The EMA is computed on every incoming loss, before the loss is folded into a bucket.
+// Step t falls into bucket floor(t / width). A bucket keeps the minimum and the maximum value it
+// saw, with their steps. When a step lands past the last bucket, neighbouring buckets merge
+// pairwise and the width doubles. So a series never holds more than 2 * capacity raw points,
+// however long the run. MinMaxSeries is that alone (the per-step learning rate); LossSeries adds
+// the mean of the smoothed loss (EMA) over each bucket's steps, computed on every incoming loss
+// before the loss is folded into a bucket.
 
 import { Ema } from "./smoothing.js";
 
-export class LossSeries {
-  constructor(capacity, smoothing) {
+export class MinMaxSeries {
+  constructor(capacity) {
     this.capacity = capacity;
-    this.ema = new Ema(smoothing);
     this.clear();
   }
 
@@ -23,15 +23,7 @@ export class LossSeries {
     this.min = new Float64Array(n);
     this.maxStep = new Float64Array(n).fill(-1);
     this.max = new Float64Array(n);
-    this.clearEma();
-  }
-
-  clearEma() {
-    const n = this.capacity;
-    this.emaSum = new Float64Array(n); // sum of the smoothed values of the bucket's steps
-    this.emaStepSum = new Float64Array(n); // sum of those steps (the point goes at their mean)
-    this.emaCount = new Float64Array(n);
-    this.ema.reset();
+    this.version = 0; // bumped on every change: a chart that drew this version need not redraw
   }
 
   bucket(step) {
@@ -44,15 +36,96 @@ export class LossSeries {
     return b;
   }
 
-  addRaw(step, loss) {
+  addRaw(step, value) {
     const b = this.bucket(step);
     if (this.minStep[b] < 0) {
       this.minStep[b] = this.maxStep[b] = step;
-      this.min[b] = this.max[b] = loss;
+      this.min[b] = this.max[b] = value;
     } else {
-      if (loss < this.min[b]) [this.min[b], this.minStep[b]] = [loss, step];
-      if (loss > this.max[b]) [this.max[b], this.maxStep[b]] = [loss, step];
+      if (value < this.min[b]) [this.min[b], this.minStep[b]] = [value, step];
+      if (value > this.max[b]) [this.max[b], this.maxStep[b]] = [value, step];
     }
+    this.version++;
+  }
+
+  /** Add the value of one step. Steps come in increasing order; null or non-finite is skipped. */
+  push(step, value) {
+    if (value === null || !Number.isFinite(value)) return;
+    this.addRaw(step, value);
+  }
+
+  /** Add many steps (parallel arrays). */
+  extend(steps, values) {
+    for (let i = 0; i < steps.length; i++) this.push(steps[i], values[i]);
+  }
+
+  /** Start from points that may be downsampled already (the snapshot's history). */
+  load(steps, values) {
+    this.clear();
+    for (let i = 0; i < steps.length; i++) this.push(steps[i], values[i]);
+  }
+
+  /** Merge buckets 2k and 2k+1 into k; the width doubles. */
+  halve() {
+    const n = this.count;
+    const pairs = Math.ceil(n / 2);
+    for (let k = 0; k < pairs; k++) {
+      const a = 2 * k;
+      const b = 2 * k + 1;
+      let minStep = this.minStep[a], min = this.min[a];
+      let maxStep = this.maxStep[a], max = this.max[a];
+      if (b < n && this.minStep[b] >= 0) {
+        if (minStep < 0 || this.min[b] < min) [min, minStep] = [this.min[b], this.minStep[b]];
+        if (maxStep < 0 || this.max[b] > max) [max, maxStep] = [this.max[b], this.maxStep[b]];
+      }
+      this.minStep[k] = minStep; this.min[k] = min;
+      this.maxStep[k] = maxStep; this.max[k] = max;
+    }
+    for (let k = pairs; k < n; k++) this.minStep[k] = this.maxStep[k] = -1;
+    this.count = pairs;
+    this.width *= 2;
+  }
+
+  /** The kept raw points in step order: each bucket's min and max (one point if the same step). */
+  points() {
+    const x = [], y = [];
+    for (let b = 0; b < this.count; b++) {
+      if (this.minStep[b] < 0) continue;
+      const lo = this.minStep[b], hi = this.maxStep[b];
+      if (lo === hi) {
+        x.push(lo); y.push(this.min[b]);
+      } else if (lo < hi) {
+        x.push(lo, hi); y.push(this.min[b], this.max[b]);
+      } else {
+        x.push(hi, lo); y.push(this.max[b], this.min[b]);
+      }
+    }
+    return { x, y };
+  }
+
+  get empty() {
+    return this.count === 0;
+  }
+}
+
+export class LossSeries extends MinMaxSeries {
+  constructor(capacity, smoothing) {
+    super(capacity);
+    this.ema = new Ema(smoothing);
+    this.clearEma();
+  }
+
+  clear() {
+    super.clear();
+    if (this.ema) this.clearEma();
+  }
+
+  clearEma() {
+    const n = this.capacity;
+    this.emaSum = new Float64Array(n); // sum of the smoothed values of the bucket's steps
+    this.emaStepSum = new Float64Array(n); // sum of those steps (the point goes at their mean)
+    this.emaCount = new Float64Array(n);
+    this.ema.reset();
   }
 
   addSmoothed(step, loss) {
@@ -69,14 +142,9 @@ export class LossSeries {
     this.addRaw(step, loss);
   }
 
-  /** Add many steps (parallel arrays) of consecutive steps. */
-  extend(steps, losses) {
-    for (let i = 0; i < steps.length; i++) this.push(steps[i], losses[i]);
-  }
-
   /**
    * Start from a history that may be downsampled already (the snapshot's: the min and max of
-   * groups of steps). Its points are kept as they are; the EMA runs over emaInput(points).
+   * groups of steps). Its points are kept as they are; the EMA runs over smoothFrom(points).
    */
   load(steps, losses) {
     this.clear();
@@ -105,52 +173,23 @@ export class LossSeries {
     for (let i = 1; i < x.length; i++) this.addSmoothed((x[i - 1] + x[i]) / 2, (y[i - 1] + y[i]) / 2);
   }
 
-  /** Merge buckets 2k and 2k+1 into k; the width doubles. */
+  /** Merge buckets 2k and 2k+1 into k (the smoothed sums too); the width doubles. */
   halve() {
     const n = this.count;
     const pairs = Math.ceil(n / 2);
     for (let k = 0; k < pairs; k++) {
       const a = 2 * k;
       const b = 2 * k + 1;
-      let minStep = this.minStep[a], min = this.min[a];
-      let maxStep = this.maxStep[a], max = this.max[a];
       let emaSum = this.emaSum[a], emaStepSum = this.emaStepSum[a], emaCount = this.emaCount[a];
       if (b < n) {
-        if (this.minStep[b] >= 0) {
-          if (minStep < 0 || this.min[b] < min) [min, minStep] = [this.min[b], this.minStep[b]];
-          if (maxStep < 0 || this.max[b] > max) [max, maxStep] = [this.max[b], this.maxStep[b]];
-        }
         emaSum += this.emaSum[b];
         emaStepSum += this.emaStepSum[b];
         emaCount += this.emaCount[b];
       }
-      this.minStep[k] = minStep; this.min[k] = min;
-      this.maxStep[k] = maxStep; this.max[k] = max;
       this.emaSum[k] = emaSum; this.emaStepSum[k] = emaStepSum; this.emaCount[k] = emaCount;
     }
-    for (let k = pairs; k < n; k++) {
-      this.minStep[k] = this.maxStep[k] = -1;
-      this.emaSum[k] = this.emaStepSum[k] = this.emaCount[k] = 0;
-    }
-    this.count = pairs;
-    this.width *= 2;
-  }
-
-  /** The kept raw points in step order: each bucket's min and max (one point if the same step). */
-  points() {
-    const x = [], y = [];
-    for (let b = 0; b < this.count; b++) {
-      if (this.minStep[b] < 0) continue;
-      const lo = this.minStep[b], hi = this.maxStep[b];
-      if (lo === hi) {
-        x.push(lo); y.push(this.min[b]);
-      } else if (lo < hi) {
-        x.push(lo, hi); y.push(this.min[b], this.max[b]);
-      } else {
-        x.push(hi, lo); y.push(this.max[b], this.min[b]);
-      }
-    }
-    return { x, y };
+    for (let k = pairs; k < n; k++) this.emaSum[k] = this.emaStepSum[k] = this.emaCount[k] = 0;
+    super.halve();
   }
 
   /** The smoothed curve: one point per bucket, the mean EMA of its steps at their mean step. */
@@ -169,15 +208,8 @@ export class LossSeries {
   setSmoothing(s) {
     const { x, y } = this.points();
     this.ema.smoothing = s;
-    const n = this.capacity;
-    this.emaSum = new Float64Array(n);
-    this.emaStepSum = new Float64Array(n);
-    this.emaCount = new Float64Array(n);
-    this.ema.reset();
+    this.clearEma();
     this.smoothFrom(x, y);
-  }
-
-  get empty() {
-    return this.count === 0;
+    this.version++;
   }
 }

@@ -1,19 +1,32 @@
-// Server messages -> the state. Each handler changes `state` and asks for a redraw; none draws.
+// Server messages -> the state. Each handler changes `state` and asks for a redraw; none draws
+// and none fetches (main.js follows up on the few messages that call for a request).
 
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { EVALS_KEPT, RATE_WINDOW_MS, state } from "./state.js";
+import { EVALS_KEPT, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
+import { examplesMapper } from "./xaxis.js";
 
-const FIELDS = ["lr", "batch_size", "eval_every", "max_steps"];
+const FIELDS = ["lr", "batch_size", "eval_every", "max_steps", "schedule"];
+const LRFIND_BETA = 0.98; // the server's smoothing of the sweep (backend/lrfind.py)
 
-/** "lr 0.01", "batch 64"...: what a change set, compared with the hparams before it. */
+/** Equal values: numbers and strings as they are, schedules field by field. */
+export function same(a, b) {
+  if (a === b) return true;
+  if (!a || !b || typeof a !== "object" || typeof b !== "object") return false;
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+/** "lr 0.01", "batch 64", "schedule ×0.1 from step 3,000"...: what a change set. */
 function changeLabel(change, before) {
   const parts = [];
   if (change.lr !== before.lr) parts.push(`lr ${fmt.lr(change.lr)}`);
   if (change.batch_size !== before.batch_size) parts.push(`batch ${fmt.int(change.batch_size)}`);
   if (change.eval_every !== before.eval_every) parts.push(`eval every ${fmt.int(change.eval_every)}`);
   if (change.max_steps !== before.max_steps) parts.push(`max steps ${fmt.int(change.max_steps)}`);
+  if (!same(change.schedule, before.schedule)) parts.push(`schedule ${fmt.schedule(change.schedule)}`);
   return parts.length ? parts.join(", ") : `lr ${fmt.lr(change.lr)}, batch ${fmt.int(change.batch_size)}`;
 }
 
@@ -23,43 +36,66 @@ function addChange(msg) {
   // from the trainer a moment after this change was applied).
   const before = state.changes.length ? state.changes[state.changes.length - 1] : state.initialHparams;
   const change = { step: msg.step };
-  for (const f of FIELDS) change[f] = msg[f];
-  const values = { lr: change.lr, batch_size: change.batch_size, eval_every: change.eval_every, max_steps: change.max_steps };
+  for (const f of FIELDS) change[f] = msg[f] ?? (f === "schedule" ? { kind: "constant" } : undefined);
+  const values = {};
+  for (const f of FIELDS) values[f] = change[f];
   // A value this tab asked for is confirmed once the server reports it.
   for (const f of Object.keys(state.pending)) {
-    if (state.pending[f].value === change[f]) delete state.pending[f];
+    if (same(state.pending[f].value, change[f])) delete state.pending[f];
   }
   state.hparams = values;
   if (change.step === 0 && !state.changes.length) {
     state.initialHparams = values; // what the run started with: no mark on the chart
     return;
   }
-  if (FIELDS.every((f) => change[f] === before[f])) return; // a confirmation, not a change
+  if (FIELDS.every((f) => same(change[f], before[f]))) return; // a confirmation, not a change
   change.label = changeLabel(change, before);
   state.changes.push(change);
-  for (const f of FIELDS) if (change[f] !== before[f]) state.since[f] = change.step;
+  for (const f of FIELDS) if (!same(change[f], before[f])) state.since[f] = change.step;
 }
 
 /**
  * The hparams a run started with: the snapshot's first change, at step 0, says (addChange takes
  * it). Until the trainer has sent it, the current ones.
  */
-function initialHparams(run) {
+function runHparams(run) {
   return { ...run.hparams, max_steps: run.config.max_steps };
 }
 
-function thinEvals() {
-  // Keep every other evaluation (and always the last) once there are too many to draw.
-  const e = state.evals;
-  if (e.length <= EVALS_KEPT) return;
-  const last = e[e.length - 1];
-  state.evals = e.filter((_, i) => i % 2 === 0);
-  if (state.evals[state.evals.length - 1] !== last) state.evals.push(last);
+/** Keep every other point (and always the last) once there are more than `limit`. */
+function thinned(list, limit) {
+  if (list.length <= limit) return list;
+  const last = list[list.length - 1];
+  const out = list.filter((_, i) => i % 2 === 0);
+  if (out[out.length - 1] !== last) out.push(last);
+  return out;
+}
+
+function resetRunViews() {
+  state.embeddings = null;
+  state.lrfind = {
+    phase: "idle",
+    lr: [],
+    loss: [],
+    smoothed: [],
+    result: null,
+    error: "",
+    generation: state.lrfind.generation + 1,
+    version: state.lrfind.version + 1,
+  };
+  state.next = { ...state.next, data: null, error: "", version: state.next.version + 1 };
+  state.testLoss = null;
+  state.testLossError = "";
+  state.view.xRange = null; // a zoom into another run means nothing here
+  if (state.samples.names.length) {
+    state.samples = { ...state.samples, names: [], new: [], newShare: null, seed: null, error: "" }; // another network's
+  }
 }
 
 function onSnapshot(msg) {
-  const { run } = msg;
+  const { run, history } = msg;
   const newRun = !state.run || state.run.id !== run.id;
+  if (newRun) resetRunViews();
   state.run = run;
   state.status = run.status;
   state.detail = run.detail;
@@ -67,19 +103,30 @@ function onSnapshot(msg) {
   state.stepsPerS = 0;
   state.rateWindow = [];
   state.pending = {};
-  state.initialHparams = initialHparams(run);
-  state.since = { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0 };
+  state.initialHparams = runHparams(run);
+  state.since = { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0, schedule: 0 };
   state.changes = [];
   for (const change of msg.changes) addChange(change);
-  state.hparams = { ...run.hparams, max_steps: run.config.max_steps }; // authoritative
-  state.evals = msg.evals.slice();
-  thinEvals();
-  state.losses.load(msg.history.step, msg.history.loss);
-  if (newRun && state.samples.names.length) {
-    state.samples = { ...state.samples, names: [], seed: null, error: "" }; // drawn from another network
-  }
+  state.hparams = runHparams(run); // authoritative
+
+  // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
+  state.evals = thinned(
+    msg.evals.map(([step, train_loss, dev_loss]) => ({ step, train_loss, dev_loss })),
+    EVALS_KEPT,
+  );
+  state.noise = thinned(
+    msg.evals.filter((e) => e[3] !== null && e[3] !== undefined).map(([step, , , b_noise]) => ({ step, b_noise })),
+    NOISE_KEPT,
+  );
+
+  state.losses.load(history.step, history.loss);
+  state.lrs.load(history.step, history.lr || []);
+  state.times.load(history.step, history.time || []);
+  state.step = Math.max(state.step, history.n_steps ?? 0);
+
+  if (msg.embeddings) state.embeddings = msg.embeddings;
   if (msg.reason === "new_run") notify(`new run ${run.id} started`, "info", 3000);
-  invalidate({ chart: true });
+  invalidate({ chart: true, charts: ["embedding", "noise", "lrfind", "next"] });
 }
 
 /**
@@ -102,7 +149,13 @@ function updateRate(msg) {
 
 function onSteps(msg) {
   state.losses.extend(msg.step, msg.loss);
-  if (msg.step.length) state.step = Math.max(state.step, msg.step[msg.step.length - 1] + 1);
+  if (msg.lr) state.lrs.extend(msg.step, msg.lr);
+  const n = msg.step.length;
+  if (n) {
+    const last = msg.step[n - 1];
+    state.step = Math.max(state.step, last + 1);
+    state.times.add(last, msg.time);
+  }
   updateRate(msg);
   invalidate({ chart: true });
 }
@@ -112,13 +165,81 @@ function onEval(msg) {
   const last = state.evals[state.evals.length - 1];
   if (last && last.step === e.step) state.evals[state.evals.length - 1] = e; // re-evaluated (restored weights)
   else state.evals.push(e);
-  thinEvals();
+  state.evals = thinned(state.evals, EVALS_KEPT);
   invalidate({ chart: true });
+}
+
+function onNoise(msg) {
+  if (msg.b_noise === null || !Number.isFinite(msg.b_noise)) return;
+  const last = state.noise[state.noise.length - 1];
+  const point = { step: msg.step, b_noise: msg.b_noise };
+  if (last && last.step === msg.step) state.noise[state.noise.length - 1] = point;
+  else state.noise.push(point);
+  state.noise = thinned(state.noise, NOISE_KEPT);
+  invalidate({ charts: ["noise"] });
+}
+
+function onEmbeddings(msg) {
+  const { type: _, ...map } = msg;
+  state.embeddings = map;
+  invalidate({ charts: ["embedding"] });
+}
+
+/** The debiased EMA of the sweep's losses so far, extended by the new ones (nulls skipped). */
+function extendSmoothed(f, losses) {
+  let { avg = 0, n = 0 } = f.ema || {};
+  for (const loss of losses) {
+    if (loss === null || !Number.isFinite(loss)) {
+      f.smoothed.push(null);
+      continue;
+    }
+    n++;
+    avg = LRFIND_BETA * avg + (1 - LRFIND_BETA) * loss;
+    f.smoothed.push(avg / (1 - LRFIND_BETA ** n));
+  }
+  f.ema = { avg, n };
+}
+
+/** The start of a sweep: its points replace the last sweep's. */
+export function beginSweep(phase) {
+  const f = state.lrfind;
+  Object.assign(f, { phase, lr: [], loss: [], smoothed: [], ema: null, result: null, error: "" });
+  f.generation++;
+  f.version++;
+}
+
+function onLrfind(msg) {
+  const f = state.lrfind;
+  if (f.phase !== "running") {
+    // the first points of a sweep: this tab's (asked for: "starting"), or another tab's
+    beginSweep("running");
+  }
+  for (let i = 0; i < msg.lr.length; i++) {
+    f.lr.push(msg.lr[i]);
+    f.loss.push(msg.loss[i]);
+  }
+  extendSmoothed(f, msg.loss);
+  f.version++;
+  invalidate({ charts: ["lrfind"] });
+}
+
+/** A finished sweep, from lrfind_done or GET /api/runs/{id}/lr-find. */
+export function setSweep(data) {
+  const f = state.lrfind;
+  const { type: _, lr, loss, smoothed, ...result } = data;
+  Object.assign(f, { phase: "done", lr, loss, smoothed, result, error: "", ema: null });
+  f.version++;
+  invalidate({ charts: ["lrfind"] });
+}
+
+function onLrfindDone(msg) {
+  state.lrfind.generation++; // an answer to an older request must not overwrite this sweep
+  setSweep(msg);
 }
 
 function onHparams(msg) {
   addChange(msg);
-  invalidate({ chart: true });
+  invalidate({ chart: true, charts: ["noise"] }); // the noise plot shows the batch size
 }
 
 function onStatus(msg) {
@@ -149,6 +270,14 @@ const HANDLERS = {
   snapshot: onSnapshot,
   steps: onSteps,
   eval: onEval,
+  noise: onNoise,
+  embeddings: onEmbeddings,
+  lrfind_start: () => {
+    beginSweep("running"); // any tab's sweep: its points replace the last sweep's
+    invalidate({ charts: ["lrfind"] });
+  },
+  lrfind: onLrfind,
+  lrfind_done: onLrfindDone,
   hparams: onHparams,
   status: onStatus,
   error: onError,
@@ -161,17 +290,14 @@ export function handleMessage(msg) {
   else console.warn("unknown message", msg);
 }
 
+/** step -> examples seen before it, for the run's batch-size changes. */
+export function examplesAt() {
+  const initial = state.initialHparams ? state.initialHparams.batch_size : 0;
+  return examplesMapper(initial, state.changes);
+}
+
 /** Examples seen: the sum over steps of the batch size in effect at that step. */
 export function examplesSeen() {
-  let total = 0;
-  let from = 0;
-  let batch = state.initialHparams.batch_size;
-  for (const c of state.changes) {
-    const to = Math.min(c.step, state.step);
-    if (to > from) total += (to - from) * batch;
-    from = Math.max(from, c.step);
-    batch = c.batch_size;
-  }
-  if (state.step > from) total += (state.step - from) * batch;
-  return total;
+  if (!state.initialHparams) return 0;
+  return examplesAt()(state.step);
 }

@@ -38,11 +38,12 @@ export function renderFigures() {
   if (!run) return;
 
   const cfg = run.config;
+  const optimizer = { sgd: "SGD", momentum: `momentum ${cfg.momentum ?? ""}`.trim(), adam: "Adam" }[cfg.optimizer] || cfg.optimizer;
   setText(
     "run-info",
     `run ${run.id} · MLP ${cfg.block_size} chars → ${cfg.n_embd}-d embeddings → ${cfg.n_hidden} tanh → ` +
-      `${run.dataset.vocab_size} · ${fmt.int(run.params)} params · ${run.dataset.name}: ` +
-      `${fmt.int(run.dataset.words)} words, ${fmt.int(run.dataset.train_examples)} training examples`,
+      `${run.dataset.vocab_size} · ${fmt.int(run.params)} params · ${cfg.init} init, ${optimizer} · ` +
+      `${run.dataset.name}: ${fmt.int(run.dataset.words)} words, ${fmt.int(run.dataset.train_examples)} training examples`,
   );
 
   const status = $("status");

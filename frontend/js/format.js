@@ -38,3 +38,32 @@ export function compact(n) {
   if (a >= 1e4) return `${(n / 1e3).toFixed(a >= 1e5 ? 0 : 1)}k`;
   return int(n);
 }
+
+/** A schedule, as the server confirms it: "constant", "×0.1 from step 100,000", "cosine to 0.001". */
+export function schedule(s) {
+  if (!s || s.kind === "constant") return "constant";
+  if (s.kind === "step") return `×${lr(s.factor)} from step ${int(s.at)}`;
+  if (s.kind === "cosine") return `cosine to ${lr(s.min_lr)}`;
+  return JSON.stringify(s);
+}
+
+/** Seconds: "0.36 s", "12.4 s", "3 min 05 s". */
+export function seconds(x) {
+  if (!Number.isFinite(x)) return "—";
+  if (x < 10) return `${x.toFixed(2)} s`;
+  if (x < 120) return `${x.toFixed(1)} s`;
+  const m = Math.floor(x / 60);
+  return `${m} min ${String(Math.round(x - 60 * m)).padStart(2, "0")} s`;
+}
+
+/** A share as a percentage: 0.625 -> "63%". */
+export function percent(x) {
+  return Number.isFinite(x) ? `${Math.round(100 * x)}%` : "—";
+}
+
+/** A positive number with 2-3 significant digits for a figure: 1234.5 -> "1,200", 61.1 -> "61". */
+export function approx(x) {
+  if (!Number.isFinite(x)) return "—";
+  if (x >= 100) return int(Number(x.toPrecision(2)));
+  return String(Number(x.toPrecision(2)));
+}

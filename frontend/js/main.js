@@ -1,10 +1,16 @@
-// Wires the page together: controls and samples panel, the websocket, the redraw scheduler.
+// Wires the page together: controls and panels, the websocket, the redraw scheduler.
 
-import { drawChart } from "./chart.js";
+import { drawChart, drawLrChart } from "./chart.js";
 import { initControls, renderControls } from "./controls.js";
+import { initDatasets, renderUpload } from "./datasets.js";
+import { drawEmbedding, renderEmbeddingInfo } from "./embedding.js";
 import { handleMessage } from "./events.js";
 import { renderFigures } from "./figures.js";
+import { drawLrFind, initLrFind, onSnapshotSweep, renderLrFind } from "./lrfind.js";
+import { initNewRun } from "./newrun.js";
+import { drawNoise, renderNoiseValue } from "./noise.js";
 import { notify } from "./notify.js";
+import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
 import { invalidate, setRenderers } from "./render.js";
 import { initSamples, renderSamples } from "./samples.js";
 import { connect } from "./socket.js";
@@ -16,25 +22,55 @@ setRenderers({
   ui() {
     renderFigures();
     renderControls();
-    if (samplesShown !== state.samples.names) {
-      samplesShown = state.samples.names; // a new run clears them
+    renderLrFind();
+    renderEmbeddingInfo();
+    renderNoiseValue();
+    renderReadout();
+    renderUpload();
+    if (samplesShown !== state.samples) {
+      samplesShown = state.samples; // replaced by a new draw, or a new run
       renderSamples();
     }
   },
-  chart: drawChart,
+  charts: {
+    loss: drawChart,
+    lr: drawLrChart,
+    lrfind: drawLrFind,
+    embedding: drawEmbedding,
+    noise: drawNoise,
+    next: drawNext,
+  },
 });
 
 if (!window.Plotly) {
-  notify("plotly.js did not load (/vendor/plotly.min.js): the chart cannot be drawn", "error", 60_000);
+  notify("plotly.js did not load (/vendor/plotly.min.js): the charts cannot be drawn", "error", 60_000);
+}
+
+/** The few messages that call for a request. */
+function followUp(msg, runBefore) {
+  if (msg.type === "snapshot") {
+    onSnapshotSweep(msg.lrfind);
+    modelChanged({ now: !runBefore || runBefore !== msg.run.id });
+  } else if (msg.type === "eval") {
+    modelChanged();
+  }
 }
 
 initControls();
 initSamples();
+initLrFind();
+initReadout();
+initDatasets();
+initNewRun();
 connect({
-  message: handleMessage,
+  message(msg) {
+    const runBefore = state.run && state.run.id;
+    handleMessage(msg);
+    followUp(msg, runBefore);
+  },
   change: () => invalidate(),
   closed(event, willRetry) {
     if (!willRetry) notify(`the server closed the connection: ${event.reason || event.code}`, "error", 60_000);
   },
 });
-invalidate({ chart: true });
+invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });

@@ -1,4 +1,5 @@
-// The samples panel: names drawn from the network as it is now (GET /api/sample).
+// The samples panel: names drawn from the network as it is now (GET /api/sample), the new ones
+// (not among the training words) marked, with their share.
 
 import { sample } from "./api.js";
 import * as fmt from "./format.js";
@@ -30,7 +31,14 @@ async function drawSamples(event) {
   const step = state.step;
   try {
     const data = await sample(n, t);
-    Object.assign(s, { names: data.names, seed: data.seed, step, temperature: t });
+    Object.assign(s, {
+      names: data.names,
+      new: data.new || [],
+      newShare: data.new_share ?? null,
+      seed: data.seed,
+      step: data.step ?? step,
+      temperature: t,
+    });
   } catch (e) {
     s.error = e.message;
   } finally {
@@ -54,11 +62,36 @@ export function renderSamples() {
   $("sample-info").textContent = s.names.length
     ? `${s.names.length} names at step ${fmt.int(s.step)}, temperature ${s.temperature}, seed ${s.seed}`
     : "";
+  const share = $("sample-new-share");
+  if (s.names.length && s.newShare !== null) {
+    share.hidden = false;
+    share.textContent = `${fmt.percent(s.newShare)} new: not among the training words`;
+    share.dataset.value = String(s.newShare);
+  } else {
+    share.hidden = true;
+    share.textContent = "";
+    delete share.dataset.value;
+  }
   const list = $("samples");
-  const items = s.names.map((name) => {
+  const items = s.names.map((name, i) => {
     const li = document.createElement("li");
-    li.textContent = name || "∅"; // the end token came first: an empty name
-    li.title = name || "an empty name: the network ended the word at once";
+    const isNew = !!s.new[i];
+    li.classList.toggle("new", isNew);
+    li.dataset.new = String(isNew);
+    li.dataset.name = name;
+    const text = document.createElement("span");
+    text.className = "name";
+    text.textContent = name || "∅"; // the end token came first: an empty name
+    li.append(text);
+    if (isNew) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "new";
+      li.append(badge);
+    }
+    li.title = name
+      ? `${name}${isNew ? ": made up (not a training word)" : ": one of the training words"}`
+      : "an empty name: the network ended the word at once";
     return li;
   });
   list.replaceChildren(...items);

@@ -1,11 +1,13 @@
 // The page's one state object. Modules read it and change it; render.js redraws from it.
 
-import { LossSeries } from "./downsample.js";
+import { LossSeries, MinMaxSeries } from "./downsample.js";
+import { StepTimes } from "./xaxis.js";
 
 export const CHART_BUCKETS = 2000; // loss buckets kept; each keeps its min and max: <= 4000 raw points
 export const RATE_WINDOW_MS = 1500;
 export const EVALS_KEPT = 1000; // evaluation points kept per trace (thinned beyond that): the chart stays bounded
-
+export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
+export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
 
 export const state = {
   connection: "connecting", // "connecting" | "open" | "closed" | "refused"
@@ -19,17 +21,43 @@ export const state = {
   rateWindow: [], // [{at, steps, seconds}] of those messages
 
   // Confirmed hyperparameters (applied by the trainer), and the step each value applies from.
-  hparams: null, // {lr, batch_size, eval_every, max_steps}
-  since: { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0 },
+  hparams: null, // {lr, batch_size, eval_every, max_steps, schedule}
+  since: { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0, schedule: 0 },
   initialHparams: null, // what step 0 used (the snapshot's step-0 change): labels, "examples seen"
   // Values this tab asked for and the server has not confirmed yet: {field: {value, at}}.
   pending: {},
 
-  changes: [], // [{step, lr, batch_size, eval_every, max_steps, label}]
+  changes: [], // [{step, lr, batch_size, eval_every, max_steps, schedule, label}]
   evals: [], // [{step, train_loss, dev_loss}], losses may be null
   losses: new LossSeries(CHART_BUCKETS, 0.6), // every step's loss, downsampled, with its EMA
+  lrs: new MinMaxSeries(CHART_BUCKETS), // every step's effective learning rate, downsampled
+  times: new StepTimes(TIME_KNOTS), // step -> seconds of training
+  noise: [], // [{step, b_noise}]: the gradient noise scale at evaluations
 
-  view: { smoothing: 0.6, logScale: true },
+  embeddings: null, // the last embeddings message: {step, chars, x, y, method}
 
-  samples: { names: [], seed: null, step: null, temperature: null, busy: false, error: "" },
+  // The learning-rate finder: the sweep under way (points so far) or the last one.
+  lrfind: {
+    phase: "idle", // "idle" | "starting" (asked, no point yet) | "running" | "done"
+    lr: [],
+    loss: [],
+    smoothed: [], // the server's once done; the page's own EMA meanwhile
+    result: null, // lrfind_done without the points: {suggestion, method, step, batch_size, seconds, stopped_early}
+    error: "",
+    generation: 0, // bumped at each new sweep: a late answer about an older one is dropped
+    version: 0, // bumped on every change (redraw when it moved)
+  },
+
+  // Reading the model.
+  next: { context: "", data: null, error: "", version: 0 }, // next-character probabilities
+  testLoss: null, // {step, test_loss, test_examples, ms}
+  testLossError: "",
+  testLossBusy: false,
+
+  datasets: [], // GET /api/datasets
+  upload: { busy: false, text: "", error: false },
+
+  view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null }, // xRange: the user's zoom, or null
+
+  samples: { names: [], new: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
 };

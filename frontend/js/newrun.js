@@ -1,0 +1,173 @@
+// The New-run form (a dialog opened by "New run"): the network's shape, its initialisation and
+// optimizer, the data, and the starting hyperparameters and schedule -> POST /api/runs. The
+// server validates; its 422 details are shown next to the button.
+
+import { createRun } from "./api.js";
+import { refreshDatasets } from "./datasets.js";
+import * as fmt from "./format.js";
+import { invalidate } from "./render.js";
+import { state } from "./state.js";
+
+const $ = (id) => document.getElementById(id);
+
+// The lecture's run (the server's defaults).
+const DEFAULTS = {
+  block_size: 3,
+  n_embd: 10,
+  n_hidden: 200,
+  init: "lecture",
+  optimizer: "sgd",
+  momentum: 0.9,
+  dataset: "builtin",
+  lr: 0.1,
+  batch_size: 32,
+  max_steps: 200000,
+  eval_every: 1000,
+  seed: 2147483647,
+  schedule: { kind: "constant" },
+};
+
+const NUMBERS = [
+  ["block_size", "nr-block-size", "block size", true],
+  ["n_embd", "nr-n-embd", "embedding size", true],
+  ["n_hidden", "nr-n-hidden", "hidden units", true],
+  ["lr", "nr-lr", "learning rate", false],
+  ["batch_size", "nr-batch-size", "batch size", true],
+  ["max_steps", "nr-max-steps", "max steps", true],
+  ["eval_every", "nr-eval-every", "evaluate every", true],
+  ["seed", "nr-seed", "seed", true],
+];
+
+function fill(v) {
+  for (const [key, id] of NUMBERS) $(id).value = String(v[key]);
+  $("nr-init").value = v.init;
+  $("nr-optimizer").value = v.optimizer;
+  $("nr-momentum").value = String(v.momentum ?? 0.9);
+  const s = v.schedule || { kind: "constant" };
+  $("nr-schedule-kind").value = s.kind;
+  $("nr-schedule-at").value = String(s.at ?? Math.round(v.max_steps / 2));
+  $("nr-schedule-factor").value = String(s.factor ?? 0.1);
+  $("nr-schedule-min-lr").value = String(s.min_lr ?? 0);
+  fillDatasets(v.dataset);
+  showDependent();
+}
+
+/** The current run's settings as it started: "New run" then "Create" trains the same again. */
+function currentValues() {
+  const run = state.run;
+  if (!run) return DEFAULTS;
+  const h = state.initialHparams || run.hparams;
+  return {
+    ...run.config,
+    momentum: run.config.momentum ?? 0.9,
+    lr: h.lr,
+    batch_size: h.batch_size,
+    eval_every: h.eval_every,
+    max_steps: h.max_steps ?? run.config.max_steps,
+    schedule: h.schedule || run.hparams.schedule,
+  };
+}
+
+function fillDatasets(selected) {
+  const select = $("nr-dataset");
+  const want = selected ?? select.value;
+  const list = state.datasets.length ? state.datasets : [{ id: "builtin", name: "built-in names", words: 0, vocab_size: 0, builtin: true }];
+  select.replaceChildren(
+    ...list.map((d) => {
+      const o = document.createElement("option");
+      o.value = d.id;
+      const size = d.words ? ` · ${fmt.int(d.words)} words, ${d.vocab_size - 1} chars` : "";
+      o.textContent = `${d.name}${d.builtin ? " (built-in)" : ""}${size}`;
+      return o;
+    }),
+  );
+  select.value = list.some((d) => d.id === want) ? want : list[0].id;
+}
+
+function showDependent() {
+  $("nr-momentum-row").hidden = $("nr-optimizer").value !== "momentum";
+  const kind = $("nr-schedule-kind").value;
+  for (const el of document.querySelectorAll("#new-run-form .nr-step")) el.hidden = kind !== "step";
+  for (const el of document.querySelectorAll("#new-run-form .nr-cosine")) el.hidden = kind !== "cosine";
+}
+
+function readNumber(id, label, problems) {
+  const input = $(id);
+  const text = input.value.trim();
+  const n = Number(text);
+  if (text === "" || input.validity.badInput || !Number.isFinite(n)) {
+    problems.push(`${label}: enter a number`);
+    return undefined;
+  }
+  return n;
+}
+
+function readForm() {
+  const problems = [];
+  const body = { start: true };
+  for (const [key, id, label] of NUMBERS) body[key] = readNumber(id, label, problems);
+  body.init = $("nr-init").value;
+  body.optimizer = $("nr-optimizer").value;
+  if (body.optimizer === "momentum") body.momentum = readNumber("nr-momentum", "momentum", problems);
+  body.dataset = $("nr-dataset").value;
+  const kind = $("nr-schedule-kind").value;
+  if (kind === "step") {
+    body.schedule = {
+      kind,
+      at: readNumber("nr-schedule-at", "schedule: at step", problems),
+      factor: readNumber("nr-schedule-factor", "schedule: factor", problems),
+    };
+  } else if (kind === "cosine") {
+    body.schedule = { kind, min_lr: readNumber("nr-schedule-min-lr", "schedule: min lr", problems) };
+  } else {
+    body.schedule = { kind: "constant" };
+  }
+  return { body, problems };
+}
+
+function showError(text) {
+  const el = $("nr-error");
+  el.hidden = !text;
+  el.textContent = text;
+}
+
+async function create(event) {
+  event.preventDefault();
+  const { body, problems } = readForm();
+  if (problems.length) {
+    showError(problems.join("; "));
+    return;
+  }
+  const button = $("nr-create");
+  button.disabled = true;
+  button.textContent = "Creating…";
+  showError("");
+  try {
+    await createRun(body); // the websocket then brings the new run's snapshot
+    $("new-run-dialog").close();
+  } catch (e) {
+    showError(e.why || e.message);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Create";
+    invalidate();
+  }
+}
+
+export async function openNewRun() {
+  showError("");
+  fill(currentValues());
+  const dialog = $("new-run-dialog");
+  if (!dialog.open) dialog.showModal();
+  await refreshDatasets(); // the uploads of other tabs too
+  fillDatasets();
+}
+
+export function initNewRun() {
+  $("new-run").addEventListener("click", openNewRun);
+  $("new-run-form").addEventListener("submit", create);
+  $("nr-cancel").addEventListener("click", () => $("new-run-dialog").close());
+  $("nr-defaults").addEventListener("click", () => fill(DEFAULTS));
+  $("nr-optimizer").addEventListener("change", showDependent);
+  $("nr-schedule-kind").addEventListener("change", showDependent);
+}

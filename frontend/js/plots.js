@@ -1,0 +1,91 @@
+// What every plot shares: colours, the base layout (dark, transparent), the config, and a
+// Plotly.react that does nothing when plotly.js did not load (main.js told the user).
+
+export const COLORS = {
+  raw: "rgba(122, 162, 255, 0.28)",
+  smooth: "#7aa2ff",
+  train: "#ffb454",
+  dev: "#4fd1a5",
+  lr: "#c792ea",
+  noise: "#f78c6c",
+  change: "rgba(216, 222, 234, 0.45)",
+  grid: "rgba(138, 148, 168, 0.15)",
+  text: "#c9d1e0",
+  muted: "#8a94a8",
+  mark: "#ffcb6b",
+};
+
+export const FONT = { color: COLORS.text, family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12 };
+
+export const CONFIG = {
+  responsive: true,
+  displaylogo: false,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+};
+
+/** A small plot's config: no mode bar. */
+export const SMALL_CONFIG = { responsive: true, displaylogo: false, displayModeBar: false };
+
+export function baseLayout(extra = {}) {
+  return {
+    autosize: true,
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: FONT,
+    hovermode: "closest",
+    showlegend: false,
+    ...extra,
+  };
+}
+
+export function axis(extra = {}) {
+  return { gridcolor: COLORS.grid, zeroline: false, ...extra };
+}
+
+export function react(id, data, layout, config = CONFIG) {
+  if (!window.Plotly) return null;
+  const el = document.getElementById(id);
+  return window.Plotly.react(el, data, layout, config);
+}
+
+/**
+ * Ticks for a log axis over [lo, hi] (data units) that read well in a small plot: 1-2-5 per
+ * decade over a short range, powers of ten over a long one. Returns {tickvals, ticktext}.
+ */
+export function logTicks(lo, hi, format = (v) => String(v)) {
+  if (!(lo > 0) || !(hi >= lo)) return {};
+  const d0 = Math.floor(Math.log10(lo)), d1 = Math.ceil(Math.log10(hi));
+  const decades = Math.log10(hi / lo);
+  const steps = decades < 1 ? [1, 1.5, 2, 3, 5, 7] : decades <= 2.2 ? [1, 2, 5] : decades <= 4 ? [1, 3] : [1];
+  const tickvals = [];
+  for (let d = d0; d <= d1; d++) {
+    for (const m of steps) {
+      const v = Number((m * 10 ** d).toPrecision(3));
+      if (v >= lo * 0.999 && v <= hi * 1.001) tickvals.push(v);
+    }
+  }
+  return { tickmode: "array", tickvals, ticktext: tickvals.map(format) };
+}
+
+/** A log range [log10 lo, log10 hi] around finite positive values, padded by `pad` decades. */
+export function logRange(values, pad = 0.15, minDecades = 0.6) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) {
+    if (v === null || !(v > 0) || !Number.isFinite(v)) continue;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  if (!Number.isFinite(lo)) return null;
+  let a = Math.log10(lo), b = Math.log10(hi);
+  if (b - a < minDecades) {
+    const mid = (a + b) / 2;
+    [a, b] = [mid - minDecades / 2, mid + minDecades / 2];
+  }
+  return [a - pad, b + pad];
+}
+
+/** Axis settings for a log axis over the given range (log10 units). */
+export function logAxis(range, format) {
+  if (!range) return { type: "log" };
+  return { type: "log", range, autorange: false, ...logTicks(10 ** range[0], 10 ** range[1], format) };
+}
