@@ -36,19 +36,10 @@ from websockets.asyncio.client import connect
 
 from bench.client import call
 from bench.stats import Figure
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
 from tests.server import ROOT, running_server
 
 RESULTS = ROOT / "bench" / "results" / "long_run.json"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [  # the same as tests/test_browser.py
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 TARGET_STEPS = 2_000_000  # the figure, for the projection of the snapshot size
 MB = 1_000_000

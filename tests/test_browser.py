@@ -21,19 +21,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
 from tests.server import ROOT, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 WAIT_MS = 20_000  # for anything the trainer must do first (steps, an evaluation)
 
 pytestmark = [
