@@ -40,8 +40,9 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         registry = RunRegistry(DatasetRegistry(data), asyncio.get_running_loop(), settings.keep_runs, max_threads)
         app.state.settings = settings
         app.state.registry = registry
-        # The page is ready with one click: a default run, paused at step 0.
-        await registry.create(RunCreate(start=False))
+        # The page is ready with one click: a default run, paused at step 0. It is built while the
+        # server starts answering; a request for the current run waits for it.
+        registry.start_default(RunCreate(start=False))
         log.info("serving %s (%d words) on http://%s:%d", data.name, len(data.words), settings.host, settings.port)
         try:
             yield

@@ -36,6 +36,8 @@ def loss_list(values: list[float], digits: int = 5) -> list[float | None]:
 
 
 def sig_list(values: list[float], digits: int = 6) -> list[float | None]:
+    if len(values) > 1 and all(v == values[0] for v in values):  # a constant rate: round once
+        return sig_list(values[:1], digits) * len(values)
     return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in values]
 
 

@@ -51,7 +51,11 @@ class MLP:
 
     def __init__(self, shape: ModelShape, C: Tensor, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor):
         self.shape = shape
-        self.C, self.W1, self.b1, self.W2, self.b2 = C, W1, b1, W2, b2
+        self.C, self.W1, self.b1 = C, W1, b1
+        # The output layer lives in one tensor, W2 on top of b2: with a column of ones after h,
+        # one matrix product gives the logits, and one updates both (SGDStep).
+        self.W2b = torch.cat([W2, b2.view(1, -1)])  # (n_hidden + 1, vocab_size)
+        self.W2, self.b2 = self.W2b[:-1], self.W2b[-1]  # views
 
     @classmethod
     def lecture_init(cls, shape: ModelShape, seed: int = LECTURE_SEED) -> MLP:
@@ -111,8 +115,9 @@ class MLP:
 class SGDStep:
     """One minibatch SGD step, `p -= lr * grad`, with the backward pass written out by hand.
 
-    Buffers are allocated once per batch size and reused. The arithmetic is the lecture's, with
-    two rewrites that give the same numbers up to float rounding:
+    Buffers are allocated once per batch size and reused; the output layer's weights and bias are
+    one matrix product forward and one update backward (MLP.W2b). The arithmetic is the
+    lecture's, with two rewrites that give the same numbers up to float rounding:
     - tanh(x) = 2 * sigmoid(2x) - 1 (see `tanh`): at batch 4,096 torch.tanh dominated the step;
     - the 1/B of the mean loss is folded into the step size, so gradients stay sums over the batch.
     """
@@ -122,8 +127,11 @@ class SGDStep:
         # For another optimizer: write the gradients of the mean loss into `grads` (attached to
         # the parameters as .grad, for torch.optim) instead of updating the parameters.
         self.grads: list[Tensor] | None = None
+        self._gW2b: Tensor | None = None
         if keep_gradients:
-            self.grads = [torch.zeros_like(p) for p in model.parameters()]
+            self._gW2b = torch.zeros_like(model.W2b)  # W2's and b2's gradients, as one tensor
+            self.grads = [torch.zeros_like(model.C), torch.zeros_like(model.W1), torch.zeros_like(model.b1)]
+            self.grads += [self._gW2b[:-1], self._gW2b[-1]]
             for p, g in zip(model.parameters(), self.grads, strict=True):
                 p.grad = g
         # Transposed views are made once: they track the parameters, which are updated in place.
@@ -154,8 +162,9 @@ class SGDStep:
         self.emb = torch.empty((B, s.n_in))
         self._emb_rows = self.emb.view(B * s.block_size, s.n_embd)
         self._emb_t = self.emb.t()
-        self.h = torch.empty((B, s.n_hidden))
-        self._h_t = self.h.t()
+        self._h1 = torch.ones((B, s.n_hidden + 1))  # [h, 1]: the last column stays 1
+        self.h = self._h1[:, :-1]  # (B, n_hidden), a view
+        self._h1_t = self._h1.t()
         self.logits = torch.empty((B, s.vocab_size))
         self.dh = torch.empty((B, s.n_hidden))
         self.demb = torch.empty((B, s.n_in))
@@ -173,7 +182,7 @@ class SGDStep:
         emb = self.emb  # (B, n_in)
         torch.index_select(m.C, 0, self._X_flat, out=self._emb_rows)
         h = self._hidden(emb)  # (B, n_hidden)
-        logp = torch.addmm(m.b2, h, m.W2, out=self.logits)  # (B, vocab_size)
+        logp = torch.mm(self._h1, m.W2b, out=self.logits)  # (B, vocab_size) = h @ W2 + b2
         torch._log_softmax(logp, 1, False, out=logp)
         loss = F.nll_loss(logp, Y)  # mean over the batch
         # backward: dloss/dlogits = softmax - onehot(Y), summed over the batch; 1/B goes in `a`
@@ -184,16 +193,15 @@ class SGDStep:
         torch.mm(dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
         if self.grads is None:  # plain SGD: p -= lr/B * (sum of the batch's gradients), fused
             a = -lr / B
-            m.W2.addmm_(self._h_t, dlogits, alpha=a)
-            m.b2.addmv_(dlogits.t(), self._ones, alpha=a)
+            m.W2b.addmm_(self._h1_t, dlogits, alpha=a)  # W2 and b2 at once
             m.W1.addmm_(self._emb_t, dz, alpha=a)
             m.b1.addmv_(dz.t(), self._ones, alpha=a)
             m.C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)
         else:  # the gradients of the mean loss, for torch.optim to apply
-            gC, gW1, gb1, gW2, gb2 = self.grads
+            gC, gW1, gb1, gW2b = self.grads[0], self.grads[1], self.grads[2], self._gW2b
+            assert gW2b is not None
             s = 1.0 / B
-            torch.addmm(gW2, self._h_t, dlogits, beta=0, alpha=s, out=gW2)
-            torch.addmv(gb2, dlogits.t(), self._ones, beta=0, alpha=s, out=gb2)
+            torch.addmm(gW2b, self._h1_t, dlogits, beta=0, alpha=s, out=gW2b)
             torch.addmm(gW1, self._emb_t, dz, beta=0, alpha=s, out=gW1)
             torch.addmv(gb1, dz.t(), self._ones, beta=0, alpha=s, out=gb1)
             gC.zero_().index_add_(0, self._X_flat, self._demb_rows, alpha=s)

@@ -7,6 +7,7 @@ place where the trainer thread reaches the event loop: `_emitter`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections import OrderedDict
@@ -111,6 +112,7 @@ class RunRegistry:
         self._runs: OrderedDict[str, Run] = OrderedDict()  # oldest first
         self._followers: set[Subscriber] = set()  # viewers of /ws/runs/current
         self._create_lock = asyncio.Lock()
+        self._default: asyncio.Task[Run] | None = None
 
     def build(self, spec: RunCreate, dataset: Dataset) -> Run:
         """Make a run, not yet started. Blocking (builds examples): call it off the loop."""
@@ -164,6 +166,19 @@ class RunRegistry:
         log.info("run %s created (%s)", run.id, run.spec.model_dump())
         return run
 
+    def start_default(self, spec: RunCreate) -> None:
+        """Create the first run in the background (building examples takes a few hundred ms)."""
+        self._default = asyncio.create_task(self.create(spec))
+
+    async def find(self, run_id: str) -> Run | None:
+        """A run by id; "current" is the newest, waited for while the first one is being built."""
+        if run_id != "current":
+            return self.get(run_id)
+        if not self._runs and self._default is not None:
+            with contextlib.suppress(Exception):  # a failure is logged by the task; the answer is "none"
+                await asyncio.shield(self._default)
+        return self.current()
+
     def current(self) -> Run | None:
         return next(reversed(self._runs.values()), None)
 
@@ -178,6 +193,8 @@ class RunRegistry:
 
     def close(self) -> None:
         """Stop every trainer (at shutdown)."""
+        if self._default is not None:
+            self._default.cancel()
         for run in self.active():
             run.trainer.stop("stopped: the server is shutting down")
 

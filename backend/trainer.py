@@ -155,6 +155,27 @@ class Update:
         return any(v is not None for v in (self.lr, self.batch_size, self.eval_every, self.max_steps, self.schedule))
 
 
+class Minibatches:
+    """Row indices of random minibatches, drawn with replacement from n rows.
+
+    One torch.randint per block of steps instead of one per step: the generator gives exactly the
+    same numbers either way (tests/test_trainer.py checks), and a step costs one tensor op less."""
+
+    def __init__(self, n: int, batch_size: int, gen: torch.Generator, block_rows: int = 65_536) -> None:
+        self.n, self.batch_size, self._gen = n, batch_size, gen
+        self._steps = max(1, block_rows // batch_size)  # steps per block
+        self._block = torch.empty((self._steps, batch_size), dtype=torch.long)
+        self._next = self._steps  # the block is used up: draw at the first call
+
+    def __call__(self) -> torch.Tensor:
+        if self._next == self._steps:
+            torch.randint(0, self.n, (self._steps, self.batch_size), generator=self._gen, out=self._block)
+            self._next = 0
+        row = self._block[self._next]  # (batch_size,), contiguous
+        self._next += 1
+        return row
+
+
 @dataclass(frozen=True)
 class _Stop:
     detail: str
@@ -204,7 +225,7 @@ class Trainer:
         self._opt = Optimizer(model, optimizer)
         self._gen = torch.Generator().manual_seed(seed)
         self._noise_gen = torch.Generator().manual_seed(seed + 1)
-        self._idx = torch.empty(0, dtype=torch.long)
+        self._batches = Minibatches(len(splits.train), hparams.batch_size, self._gen)
         self._lock = threading.Lock()  # guards the weights against a torn read mid-step
         self._inbox: queue.SimpleQueue[tuple[Command, Future[None]]] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
@@ -337,13 +358,16 @@ class Trainer:
             self._train_until(min(next_eval, self.max_steps))
 
     def _train_until(self, stop: int) -> None:
-        """Run steps up to `stop`, returning early for a command or divergence."""
-        X, Y, idx, gen, opt, lock = self._train.X, self._train.Y, self._idx, self._gen, self._opt, self._lock
-        n, B, base, max_steps = len(self._train), self.hparams.batch_size, self.hparams.lr, self.max_steps
-        schedule = self.hparams.schedule
+        """Run steps up to `stop`, returning early for a command or divergence. The hot loop:
+        everything it touches is a local variable."""
+        X, Y, batches, lock, inbox = self._train.X, self._train.Y, self._batches, self._lock, self._inbox
+        # plain SGD calls its fused step directly; other optimizers go through torch.optim
+        train = self._opt.step if self._opt.torch_optim is None else self._opt
+        base, max_steps, schedule = self.hparams.lr, self.max_steps, self.hparams.schedule
         constant = schedule.kind == "constant"
-        pending, pending_lr, inbox = self._pending, self._pending_lr, self._inbox
+        pending, pending_lr = self._pending, self._pending_lr
         beta = DIVERGENCE_BETA
+        ema, ema_weight, best = self._ema, self._ema_weight, self._best_smoothed
         step = self.step
         if not pending:
             self._flushed_at = time.perf_counter()  # do not count a pause as training time
@@ -352,27 +376,29 @@ class Trainer:
         while step < stop:
             if not constant:
                 lr = schedule.lr(base, step, max_steps)
-            torch.randint(0, n, (B,), generator=gen, out=idx)
+            idx = batches()
             with lock:
-                loss = opt(X, Y, idx, lr).item()
+                loss = train(X, Y, idx, lr).item()
             step += 1
             self.step = step
             pending.append(loss)
             pending_lr.append(lr)
             # divergence: NaN/inf, or the smoothed loss past 10x its best
-            self._ema = beta * self._ema + (1 - beta) * loss
-            self._ema_weight = beta * self._ema_weight + (1 - beta)
-            smoothed = self._ema / self._ema_weight
-            if not math.isfinite(loss) or smoothed > DIVERGENCE_FACTOR * self._best_smoothed:
-                self._diverge(step - 1, loss, smoothed)
+            ema = beta * ema + (1 - beta) * loss
+            ema_weight = beta * ema_weight + (1 - beta)
+            smoothed = ema / ema_weight
+            if not math.isfinite(loss) or smoothed > DIVERGENCE_FACTOR * best:
+                self._best_smoothed = best
+                self._diverge(step - 1, loss, smoothed)  # resets the EMA
                 return
-            self._best_smoothed = min(self._best_smoothed, smoothed)
+            best = min(best, smoothed)
             if not inbox.empty():
-                return
+                break
             if time.perf_counter() >= deadline:
                 self._flush()
                 pending, pending_lr = self._pending, self._pending_lr
                 deadline = self._flushed_at + FLUSH_SECONDS
+        self._ema, self._ema_weight, self._best_smoothed = ema, ema_weight, best
 
     def _apply(self, u: Update) -> None:
         check_update(self.status, self.step, self.max_steps, u)
@@ -394,7 +420,10 @@ class Trainer:
             self._set_status(Status.PAUSED, "paused by a user")
 
     def _apply_batch_size(self, B: int) -> None:
-        self._idx = torch.empty(B, dtype=torch.long)
+        self._batches = Minibatches(len(self._train), B, self._gen)
+        self._set_threads(B)
+
+    def _set_threads(self, B: int) -> None:
         torch.set_num_threads(self._max_threads if B >= BIG_BATCH else 1)
 
     def _evaluate(self) -> EvalResult:
@@ -403,7 +432,7 @@ class Trainer:
         try:
             return self._evaluate_now(t0)
         finally:
-            torch.set_num_threads(self._max_threads if self.hparams.batch_size >= BIG_BATCH else 1)
+            self._set_threads(self.hparams.batch_size)
 
     def _evaluate_now(self, t0: float) -> EvalResult:
         train_loss, dev_loss = evaluate(self.model, self._eval_set, gradient=False).losses
@@ -486,7 +515,7 @@ class Trainer:
                 torch.randint(0, n, (B,), generator=gen, out=idx)
                 return float(opt(X, Y, idx, lr).item())
 
-            torch.set_num_threads(self._max_threads if B >= BIG_BATCH else 1)
+            self._set_threads(B)
             try:
                 result = sweep(
                     train_step,
@@ -497,7 +526,7 @@ class Trainer:
                     B,
                 )
             finally:
-                self._apply_batch_size(self.hparams.batch_size)
+                self._set_threads(self.hparams.batch_size)
             self.last_lrfind = result
             self._emit(LrFindDone(result))
             if was_running and not self._interrupt.is_set():

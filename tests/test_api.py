@@ -202,6 +202,7 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
 
 def test_no_runs_yet_is_404(make_client: Callable[..., TestClient]) -> None:
     c = make_client()
+    assert c.get("/api/runs/current").status_code == 200  # the default run, once built
     registry = c.app.state.registry  # type: ignore[attr-defined]
     registry._runs.clear()
     assert c.get("/api/runs/current").status_code == 404

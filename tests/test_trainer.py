@@ -18,6 +18,7 @@ from backend.trainer import (
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
+    Minibatches,
     NoiseEstimate,
     Status,
     StatusChanged,
@@ -124,10 +125,12 @@ def test_change_applies_at_the_reported_step(small_dataset: Dataset) -> None:
     sgd = SGDStep(model)
     gen = torch.Generator().manual_seed(SEED)
     reported = all_losses(rec)
+    batches = Minibatches(len(ex), 32, gen)
     for step in range(end):
-        lr, B = (0.1, 32) if step < change.step else (0.05, 8)
-        idx = torch.randint(0, len(ex), (B,), generator=gen)
-        assert float(sgd(ex.X, ex.Y, idx, lr)) == reported[step], step
+        if step == change.step:
+            batches = Minibatches(len(ex), 8, gen)  # a new batch size starts a new block of draws
+        lr = 0.1 if step < change.step else 0.05
+        assert float(sgd(ex.X, ex.Y, batches(), lr)) == reported[step], step
     for mine, theirs in zip(model.parameters(), t.weights().parameters(), strict=True):
         assert torch.equal(mine, theirs)
     t.stop()
@@ -304,3 +307,12 @@ def test_other_optimizers_train(small_dataset: Dataset, kind: str) -> None:
     evals = rec.of(EvalResult)
     assert evals[0].train_loss == pytest.approx(math.log(27), abs=0.2)
     assert evals[-1].train_loss < 2.6
+
+
+def test_minibatches_are_the_generators_draws_step_by_step() -> None:
+    """Drawing a block of steps at once gives the very numbers of one draw per step."""
+    a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    batches = Minibatches(1000, 32, a, block_rows=32 * 5)  # blocks of 5 steps
+    for _ in range(12):
+        assert torch.equal(batches(), torch.randint(0, 1000, (32,), generator=b))
+    assert all(0 <= int(i) < 1000 for i in batches())

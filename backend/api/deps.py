@@ -33,20 +33,16 @@ DatasetsDep = Annotated[DatasetRegistry, Depends(get_datasets)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def find_run(registry: RunRegistry, run_id: str) -> Run | None:
-    return registry.current() if run_id == "current" else registry.get(run_id)
-
-
-def get_run(run_id: str, registry: RegistryDep) -> Run:
+async def get_run(run_id: str, registry: RegistryDep) -> Run:
     """`current` names the newest run."""
-    run = find_run(registry, run_id)
+    run = await registry.find(run_id)
     if run is None:
         raise HTTPException(404, "no runs yet" if run_id == "current" else f"no run with id {run_id!r}")
     return run
 
 
-def get_current_run(registry: RegistryDep) -> Run:
-    return get_run("current", registry)
+async def get_current_run(registry: RegistryDep) -> Run:
+    return await get_run("current", registry)
 
 
 RunDep = Annotated[Run, Depends(get_run)]

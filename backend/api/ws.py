@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from backend.api.deps import RegistryDep, SettingsDep, batch_size_error, find_run
+from backend.api.deps import RegistryDep, SettingsDep, batch_size_error
 from backend.channel import Subscriber
 from backend.config import Settings
 from backend.messages import error
@@ -88,7 +88,7 @@ async def run_socket(ws: WebSocket, run_id: str, registry: RegistryDep, settings
     if not origin_allowed(ws, settings):
         await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
         return
-    run = find_run(registry, run_id)
+    run = await registry.find(run_id)
     if run is None:
         await ws.close(code=NOT_FOUND, reason=f"no run with id {run_id!r}")
         return
