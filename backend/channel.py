@@ -31,7 +31,6 @@ class Channel:
         # a snapshot carries them all (2,001 of them after 2,000,000 steps at the defaults)
         self.evals: list[list[float | None]] = []
         self.changes: list[Message] = []
-        self._early_noise: dict[int, float | None] = {}  # a noise estimate whose evaluation is on its way
         self.embeddings: Message | None = None  # the latest embedding map
         self.lrfind: Message | None = None  # the latest learning-rate sweep, without its points
         self.subscribers: set[Subscriber] = set()
@@ -44,17 +43,15 @@ class Channel:
             self.history.extend(event.first, event.losses, event.lrs, event.time)
         elif isinstance(event, EvalResult):  # 4 decimals: every evaluation goes into every snapshot
             train, dev = loss_list([event.train_loss, event.dev_loss], 4)
-            self.evals.append([event.step, train, dev, self._early_noise.pop(event.step, None)])
+            self.evals.append([event.step, train, dev, None])
         elif kind == "hparams":
             change = {k: v for k, v in msg.items() if k != "type"}
             if not self.changes or _values(self.changes[-1]) != _values(change):  # not a mere confirmation
                 self.changes.append(change)
-        elif kind == "noise":  # fill in its evaluation's b_noise; it may come first (its own thread)
+        elif kind == "noise":  # it follows its evaluation: fill in that evaluation's b_noise
             match = next((e for e in reversed(self.evals[-8:]) if e[0] == msg["step"]), None)
             if match is not None:
                 match[3] = msg["b_noise"]
-            else:
-                self._early_noise = {msg["step"]: msg["b_noise"]}
         elif kind == "embeddings":
             self.embeddings = msg
         elif kind == "lrfind_done":  # its points can be many: GET /api/runs/{id}/lr-find has them

@@ -167,6 +167,7 @@ class SGDStep:
         self._h1_t = self._h1.t()
         self.logits = torch.empty((B, s.vocab_size))
         self.dh = torch.empty((B, s.n_hidden))
+        self.dz = torch.empty((B, s.n_hidden))
         self.demb = torch.empty((B, s.n_in))
         self._demb_rows = self.demb.view(B * s.block_size, s.n_embd)
         self._ones = torch.ones(B)
@@ -189,7 +190,7 @@ class SGDStep:
         dlogits = logp.exp_()
         dlogits.scatter_(1, self._Y_col, -1.0, reduce="add")
         dh = torch.mm(dlogits, self._W2t, out=self.dh)  # (B, n_hidden), with W2 before its update
-        dz = torch.ops.aten.tanh_backward(dh, h)  # dh * (1 - h^2)
+        dz = torch.ops.aten.tanh_backward.grad_input(dh, h, grad_input=self.dz)  # dh * (1 - h^2)
         torch.mm(dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
         if self.grads is None:  # plain SGD: p -= lr/B * (sum of the batch's gradients), fused
             a = -lr / B

@@ -23,6 +23,7 @@ from backend.datasets import DatasetRegistry
 from backend.evaluate import CountedExamples
 from backend.messages import finite, hparams_public
 from backend.model import MLP, ModelShape
+from backend.openmp import run_in_own_thread
 from backend.optim import OptimizerSpec
 from backend.schemas import ConstantSchedule, RunCreate, RunPublic, schedule_of
 from backend.trainer import Event, HParams, Status, Trainer
@@ -146,7 +147,7 @@ class RunRegistry:
         if entry is None:
             raise KeyError(spec.dataset)
         async with self._create_lock:
-            run = await run_in_threadpool(self.build, spec, entry.dataset)
+            run = await run_in_own_thread(self.build, spec, entry.dataset)
             check(run)
             for other in self.active():
                 await run_in_threadpool(other.trainer.stop, "stopped: a new run was created")

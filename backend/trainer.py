@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -41,7 +41,8 @@ DIVERGENCE_BETA = 0.9  # EMA of the step loss used for that test (~10-step memor
 CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x the best train loss
 BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use every thread
 NOISE_BATCH = 32  # the small batch of the noise-scale estimate
-NOISE_DRAWS = 16  # small batches averaged per estimate (at each evaluation, unless one is under way)
+NOISE_DRAWS = 16  # small batches averaged per estimate
+NOISE_SHARE = 0.05  # at most this share of the trainer's time goes to noise-scale estimates
 
 
 class Status(StrEnum):
@@ -216,8 +217,7 @@ class Trainer:
         self._train = splits.train
         self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], len(chars))
         self._noise_set = CountedExamples.from_splits([splits.train], len(chars))
-        self._noise_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="noise")
-        self._noise_job: Future[None] | None = None
+        self._noise_due = 0.0  # perf_counter time from which the next estimate may run
         self._emit_event = emit
         self._max_threads = max_threads
         self._seed = seed
@@ -312,7 +312,6 @@ class Trainer:
             log.exception("trainer failed")
             self._set_status(Status.STOPPED, f"internal error: {e}")
         finally:
-            self._noise_pool.shutdown(wait=False)
             with self._submit_lock:
                 self._closed = True
             while True:
@@ -439,14 +438,14 @@ class Trainer:
         finite = math.isfinite(train_loss) and math.isfinite(dev_loss)
         if finite:
             self.embeddings = embedding_map(self.model.C, self.embeddings)
-            if self._noise_job is None or self._noise_job.done():  # else this evaluation goes without
-                self._noise_job = self._noise_pool.submit(self._estimate_noise, self.model.clone(), self.step)
         result = EvalResult(self.step, train_loss, dev_loss, (time.perf_counter() - t0) * 1000)
         self._last_eval_step = self.step
         self.last_eval = result
         self._emit(result, defer=True)
         if finite and self.embeddings is not None:
             self._emit(EmbeddingsChanged(self.step, self.chars, self.embeddings), defer=True)
+        if finite and (time.perf_counter() >= self._noise_due or self.step >= self.max_steps):
+            self._estimate_noise()
         if not finite:
             self._diverge(self.step, train_loss, train_loss)
         elif train_loss <= CHECKPOINT_SLACK * self._best_train:
@@ -454,21 +453,28 @@ class Trainer:
             self._checkpoint = (self.model.clone(), self._opt.state(), result)
         return result
 
-    def _estimate_noise(self, weights: MLP, step: int) -> None:
-        """On the noise thread, from a copy of the weights: the exact full-split gradient costs
-        three times the evaluation itself, and the second core is free to do it while the trainer
-        goes on (torch releases the GIL in its kernels)."""
+    def _estimate_noise(self) -> None:
+        """With the evaluation, on this thread: the exact full-split gradient costs about three
+        evaluations, so at small batches it runs at most once every 1/NOISE_SHARE times its own
+        duration (the others go without). Not on a thread of its own: a second thread that runs
+        parallel torch kernels gives it a second OpenMP pool, and with more OpenMP threads than
+        cores libgomp stops spinning and puts its workers to sleep between kernels, which cost
+        big batches about a third of their speed on two cores."""
+        t0 = time.perf_counter()
         try:
-            g2 = evaluate(weights, self._noise_set, gradient=True).grad_sq_norm
+            g2 = evaluate(self.model, self._noise_set, gradient=True).grad_sq_norm
             if g2 is None:
                 return
             X, Y = self._train.X, self._train.Y
-            b_noise = noise.estimate(weights, X, Y, g2, NOISE_BATCH, NOISE_DRAWS, self._noise_gen)
+            b_noise = noise.estimate(self.model, X, Y, g2, NOISE_BATCH, NOISE_DRAWS, self._noise_gen)
             if math.isfinite(b_noise):
-                self.noise = (step, b_noise)
-                self._emit_event(NoiseEstimate(step, b_noise))
+                self.noise = (self.step, b_noise)
+                self._emit(NoiseEstimate(self.step, b_noise), defer=True)
         except Exception:  # the estimate is a figure on the page: never worth the run
             log.exception("noise-scale estimate failed")
+        finally:
+            now = time.perf_counter()
+            self._noise_due = now + (now - t0) / NOISE_SHARE
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
         what = (

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -175,7 +176,7 @@ def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]
         samples: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(rounds):
             for name, fn in variants.items():
-                samples[name].append(fn(ex, batch, secs))
+                samples[name].append(_in_fresh_thread(fn, ex, batch, secs))
         base = samples[next(iter(variants))]
         print(f"  batch {batch}:")
         table = {}
@@ -187,6 +188,13 @@ def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]
         out[str(batch)] = table
     torch.set_num_threads(default_threads)
     return out
+
+
+def _in_fresh_thread(fn: Callable[[Examples, int, float], float], ex: Examples, b: int, s: float) -> float:
+    """Each variant on a thread of its own, which ends with it: an OpenMP pool left behind by one
+    variant would slow the next one's parallel kernels (backend/openmp.py)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, ex, b, s).result()
 
 
 def _run_lecture(ex: Examples, batch: int, seconds: float, threads: int) -> float:

@@ -88,10 +88,12 @@ def test_non_finite_loss_is_null() -> None:
     assert snap["history"]["loss"] == [1.0, None, None]
 
 
-def test_noise_before_its_evaluation_is_kept() -> None:
+def test_noise_estimates_fill_in_their_evaluations() -> None:
     ch = make_channel()
-    ch.publish(NoiseEstimate(1000, 250.0))  # the noise thread can beat the deferred evaluation
     ch.publish(EvalResult(1000, 2.5, 2.6, 5.0))
-    ch.publish(EvalResult(2000, 2.4, 2.5, 5.0))
-    ch.publish(NoiseEstimate(2000, 300.0))
-    assert json.loads(ch.snapshot("connect"))["evals"] == [[1000, 2.5, 2.6, 250.0], [2000, 2.4, 2.5, 300.0]]
+    ch.publish(NoiseEstimate(1000, 250.0))
+    ch.publish(EvalResult(2000, 2.4, 2.5, 5.0))  # this one went without an estimate
+    ch.publish(EvalResult(3000, 2.3, 2.4, 5.0))
+    ch.publish(NoiseEstimate(3000, 300.0))
+    evals = json.loads(ch.snapshot("connect"))["evals"]
+    assert evals == [[1000, 2.5, 2.6, 250.0], [2000, 2.4, 2.5, None], [3000, 2.3, 2.4, 300.0]]
