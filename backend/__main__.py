@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from backend.boot import Boot
 from backend.config import Settings
 from backend.words import DatasetError, read_words
 
@@ -49,12 +51,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"makemore live: cannot start: {e}\n")
         return 2
 
-    # torch loads only now: a bad file fails in a fraction of a second
-    from backend.app import create_app  # noqa: PLC0415
-    from backend.data import Dataset  # noqa: PLC0415
+    def load() -> ASGIApp:
+        """On Boot's worker thread: torch loads only now, while the server already answers."""
+        from backend.app import create_app  # noqa: PLC0415
+        from backend.data import Dataset  # noqa: PLC0415
+
+        return create_app(settings, Dataset(settings.data.name, words))
 
     config = uvicorn.Config(
-        create_app(settings, Dataset(settings.data.name, words)),
+        Boot(load),
         host=settings.host,
         port=settings.port,
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)

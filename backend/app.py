@@ -12,9 +12,8 @@ import torch
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.staticfiles import StaticFiles
 
-from backend.api import datasets, pages, runs, ws
+from backend.api import datasets, meta, pages, runs, ws
 from backend.api.errors import validation_error
 from backend.config import Settings
 from backend.data import Dataset
@@ -56,9 +55,9 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.include_router(meta.router)
     app.include_router(runs.router)
     app.include_router(datasets.router)
     app.include_router(ws.router)
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.FRONTEND), name="static")
+    pages.add_page(app)
     return app

@@ -235,10 +235,6 @@ class DatasetInfo(BaseModel):
     builtin: bool
 
 
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-
-
 # ---- client -> server websocket messages -------------------------------------------------------
 class SetMessage(HParamsFields):
     type: Literal["set"]

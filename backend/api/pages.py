@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 
@@ -31,3 +32,9 @@ async def plotly() -> FileResponse:
     if not path.exists():
         raise HTTPException(500, "plotly.min.js is missing from the plotly package")
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def add_page(app: FastAPI) -> None:
+    """The page's routes and its static files, on `app`."""
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=FRONTEND), name="static")

@@ -15,7 +15,6 @@ from backend.readout import UnknownCharacterError, next_probs, sample_names, tes
 from backend.runs import Run
 from backend.schemas import (
     EmbeddingsPublic,
-    Health,
     HParamsUpdate,
     LrFindCreate,
     LrFindPublic,
@@ -33,11 +32,6 @@ from backend.trainer import ConflictError, Status, check_update
 router = APIRouter(prefix="/api")
 
 PATCH_TIMEOUT = 30.0  # seconds; a change waits at most for the step (or evaluation, or sweep) under way
-
-
-@router.get("/health", tags=["meta"])
-async def health() -> Health:
-    return Health()
 
 
 @router.post("/runs", status_code=201, tags=["runs"])

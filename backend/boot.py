@@ -1,0 +1,142 @@
+"""Answering while PyTorch loads.
+
+`import torch` alone takes 2.5-3.5 s of CPU on a small machine, more than everything else the
+server does before it can answer. So `python -m backend` serves `Boot` at once: it answers
+/api/health and serves the page and plotly.js itself (none of that needs torch), while a worker
+thread builds the real application (`load`, which imports torch; the thread ends with it,
+see openmp.py). When that is done, Boot runs the
+real application's lifespan and hands every request to it; a request for anything else that
+arrives before then (the page's first API call, its websocket) waits for it.
+
+Only ASGI plumbing lives here; no module imported by this one imports torch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.api import meta, pages
+from backend.openmp import run_in_own_thread
+
+log = logging.getLogger(__name__)
+
+
+def front_app() -> FastAPI:
+    """What the server can serve before torch is loaded: its health, the page and its files."""
+    app = FastAPI(openapi_url=None)
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.include_router(meta.router)
+    pages.add_page(app)
+    return app
+
+
+class _Lifespan:
+    """Drives an ASGI application's lifespan from inside ours: startup now, shutdown later."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._started: asyncio.Future[None] = loop.create_future()
+        self._stopped: asyncio.Future[None] = loop.create_future()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _send(self, message: Message) -> None:
+        kind, text = message["type"], message.get("message", "")
+        fut = self._started if kind.startswith("lifespan.startup") else self._stopped
+        if not fut.done():
+            fut.set_result(None) if kind.endswith(".complete") else fut.set_exception(RuntimeError(text))
+
+    async def startup(self) -> None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        self._task = asyncio.create_task(self._run(scope))
+        self._task.add_done_callback(self._ended)
+        await self._inbox.put({"type": "lifespan.startup"})
+        await self._started
+
+    async def _run(self, scope: Scope) -> None:
+        await self._app(scope, self._inbox.get, self._send)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        for fut in (self._started, self._stopped):
+            if not fut.done():  # the app returned (or raised) without answering
+                fut.set_exception(error or RuntimeError("the application's lifespan ended early"))
+
+    async def shutdown(self) -> None:
+        await self._inbox.put({"type": "lifespan.shutdown"})
+        await self._stopped
+
+
+class Boot:
+    """The ASGI application `python -m backend` serves; see the module's docstring."""
+
+    def __init__(self, load: Callable[[], ASGIApp]) -> None:
+        self._load = load
+        self._front = front_app()
+        self._app: ASGIApp | None = None
+        self._error: str | None = None
+        self._ready: asyncio.Event | None = None
+        self._lifespan: _Lifespan | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._serve_lifespan(receive, send)
+            return
+        if self._app is None and self._error is None:
+            if self._front_serves(scope):
+                await self._front(scope, receive, send)
+                return
+            assert self._ready is not None, "the lifespan starts before any request"
+            await self._ready.wait()
+        if self._app is None:
+            await self._unavailable(scope, receive, send)
+            return
+        await self._app(scope, receive, send)
+
+    def _front_serves(self, scope: Scope) -> bool:
+        return any(route.matches(scope)[0] is Match.FULL for route in self._front.router.routes)
+
+    async def _serve_lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        self._ready = asyncio.Event()
+        loading = asyncio.create_task(self._start())
+        await send({"type": "lifespan.startup.complete"})  # listen now; the application follows
+        await receive()  # lifespan.shutdown
+        await loading  # a thread importing torch cannot be interrupted; it takes seconds at most
+        if self._lifespan is not None:
+            try:
+                await self._lifespan.shutdown()
+            except Exception:
+                log.exception("the application's shutdown failed")
+        await send({"type": "lifespan.shutdown.complete"})
+
+    async def _start(self) -> None:
+        assert self._ready is not None
+        try:
+            app = await run_in_own_thread(self._load)
+            lifespan = _Lifespan(app)
+            await lifespan.startup()
+        except Exception as e:
+            log.exception("the application failed to start")
+            self._error = f"the server failed to start: {e}"
+        else:
+            self._lifespan, self._app = lifespan, app
+        finally:
+            self._ready.set()
+
+    async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail: dict[str, Any] = {"detail": self._error}
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011, "reason": str(self._error)[:120]})
+        elif scope["type"] == "http":
+            await JSONResponse(detail, status_code=503)(scope, receive, send)

@@ -1,0 +1,66 @@
+"""Boot: the server answers while the application (torch) loads, then hands everything to it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from backend.boot import Boot
+
+DEADLINE = 30.0  # seconds; generous, for a loaded machine
+
+
+def slow_app(release: threading.Event, events: list[str]) -> FastAPI:
+    """An application that takes until `release` to load, and records its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/api/thing")
+    async def thing() -> dict[str, list[str]]:
+        return {"events": list(events)}
+
+    def load() -> FastAPI:
+        assert release.wait(DEADLINE)
+        events.append("loaded")
+        return app
+
+    return load  # type: ignore[return-value]
+
+
+def test_health_and_page_answer_while_the_application_loads_then_it_takes_over() -> None:
+    release, events = threading.Event(), []
+    with TestClient(Boot(slow_app(release, events))) as client, ThreadPoolExecutor(1) as pool:
+        assert client.get("/api/health").json() == {"status": "ok"}
+        page = client.get("/")
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert client.get("/static/js/main.js").status_code == 200
+        assert events == []  # all of that without the application
+        waiting = pool.submit(client.get, "/api/thing")  # waits for the application...
+        release.set()
+        answer = waiting.result(DEADLINE)
+        assert answer.status_code == 200
+        assert answer.json() == {"events": ["loaded", "startup"]}  # ...and its lifespan
+        assert client.get("/api/thing").status_code == 200
+        assert client.get("/api/nothing").status_code == 404  # the application's own 404
+    assert events == ["loaded", "startup", "shutdown"]
+
+
+def test_a_failed_load_gives_503_with_the_reason_and_health_says_so() -> None:
+    def load() -> FastAPI:
+        raise RuntimeError("no torch here")
+
+    with TestClient(Boot(load)) as client:
+        answer = client.get("/api/runs")  # waits for the load, which fails
+        assert answer.status_code == 503 and "no torch here" in answer.json()["detail"]
+        assert client.get("/api/health").status_code == 503
