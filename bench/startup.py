@@ -1,16 +1,27 @@
-"""Target 7: `python -m backend` answers /api/health within 4 s of start, on the default data."""
+"""Target 7: `python -m backend` answers /api/health within 4 s of start, on the default data.
+
+Health answers as soon as the server listens (backend/boot.py); the API follows once torch is
+loaded and the default run is built. Both are measured: the second is what a user waits for."""
 
 from __future__ import annotations
+
+import time
+import urllib.request
 
 from bench.stats import Figure
 from tests.server import running_server
 
 
 def startup(repeats: int = 5) -> dict[str, object]:
-    took = []
+    health, api = [], []
     for _ in range(repeats):
         with running_server() as server:
-            took.append(server.started_in)
-    fig = Figure(took)
-    print(f"  python -m backend -> /api/health: {fig.fmt(2, ' s')} over {repeats} starts (limit 4 s)")
-    return {"seconds": fig.as_dict()}
+            t0 = time.monotonic()
+            with urllib.request.urlopen(f"{server.url}/api/runs/current", timeout=60) as r:
+                assert r.status == 200  # the server answers it once the default run is built
+            health.append(server.started_in)
+            api.append(server.started_in + time.monotonic() - t0)
+    h, a = Figure(health), Figure(api)
+    print(f"  python -m backend -> /api/health: {h.fmt(2, ' s')} over {repeats} starts (limit 4 s)")
+    print(f"  python -m backend -> /api/runs/current (torch loaded, default run built): {a.fmt(2, ' s')}")
+    return {"seconds": h.as_dict(), "api_seconds": a.as_dict()}

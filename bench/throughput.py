@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -152,12 +153,30 @@ def _trainer_thread(ex: Examples, batch: int, seconds: float) -> float:
     return rate
 
 
+T = TypeVar("T")
 DEFAULT_THREADS = torch.get_num_threads()  # before anything in this process changes it
 
 
 def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]:
-    """Each variant in turn, `rounds` times round-robin; medians and ratios to the lecture loop."""
-    ex = Dataset.from_file(DEFAULT_DATA).splits(3).train
+    """Each variant in turn, `rounds` times round-robin; medians and ratios to the lecture loop.
+
+    In a process of its own whose main thread runs no parallel kernel, and each variant on a
+    thread that ends with it: an OpenMP pool left behind by anything else (this process's other
+    benchmarks, an earlier variant) makes libgomp put its workers to sleep between kernels, which
+    would slow every two-thread variant, the lecture's included (backend/openmp.py)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.throughput", json.dumps([batches, seconds, rounds])],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,  # the table goes to stderr, as it is measured
+        text=True,
+        check=True,
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+def _levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]:
+    ex = _on_fresh_thread(lambda: Dataset.from_file(DEFAULT_DATA).splits(3).train)
     default_threads = DEFAULT_THREADS
     variants: dict[str, Callable[[Examples, int, float], float]] = {
         f"lecture loop, default threads ({default_threads})": lambda e, b, s: _run_lecture(e, b, s, default_threads),
@@ -176,25 +195,23 @@ def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]
         samples: dict[str, list[float]] = {k: [] for k in variants}
         for _ in range(rounds):
             for name, fn in variants.items():
-                samples[name].append(_in_fresh_thread(fn, ex, batch, secs))
+                samples[name].append(_on_fresh_thread(fn, ex, batch, secs))
         base = samples[next(iter(variants))]
-        print(f"  batch {batch}:")
+        print(f"  batch {batch}:", file=sys.stderr, flush=True)
         table = {}
         for name, xs in samples.items():
             fig = Figure(xs)
             ratio = Figure([x / b for x, b in zip(xs, base, strict=True)])
-            print(f"    {name:<72} {fig.fmt(0):>22} steps/s  {ratio.fmt(2)}x")
+            print(f"    {name:<72} {fig.fmt(0):>22} steps/s  {ratio.fmt(2)}x", file=sys.stderr, flush=True)
             table[name] = {"steps_per_s": fig.as_dict(), "ratio_to_lecture": ratio.as_dict()}
         out[str(batch)] = table
-    torch.set_num_threads(default_threads)
     return out
 
 
-def _in_fresh_thread(fn: Callable[[Examples, int, float], float], ex: Examples, b: int, s: float) -> float:
-    """Each variant on a thread of its own, which ends with it: an OpenMP pool left behind by one
-    variant would slow the next one's parallel kernels (backend/openmp.py)."""
+def _on_fresh_thread(fn: Callable[..., T], *args: object) -> T:
+    """`fn(*args)` on a thread that ends with it, and its OpenMP pool with it."""
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(fn, ex, b, s).result()
+        return pool.submit(fn, *args).result()
 
 
 def _run_lecture(ex: Examples, batch: int, seconds: float, threads: int) -> float:
@@ -208,3 +225,7 @@ def _with_threads(threads: int, fn: Callable[[Examples, int, float], float], ex:
         return fn(ex, b, s)
     finally:
         torch.set_num_threads(before)
+
+
+if __name__ == "__main__":  # python -m bench.throughput '[[32, 4096], 5, 3]': the levers, as JSON
+    print(json.dumps(_levers(*json.loads(sys.argv[1]))))
