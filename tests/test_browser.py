@@ -649,11 +649,16 @@ def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None
         "() => Number(document.getElementById('embedding-info').dataset.step) >= 2000", timeout=WAIT_MS
     )
     wait_steps(page, 4000)
+    # Redraws are throttled (render.js: the embedding map at most once a second), and on a fast
+    # machine 4,000 steps take less than that: wait for the first redraw of each chart we assert on.
+    page.wait_for_function(
+        "() => ['chart', 'embedding-chart'].every(id => (window.redraws[id] || 0) >= 1)", timeout=WAIT_MS
+    )
     redraws, seconds = page.evaluate("() => [window.redraws, (performance.now() - window.countingSince) / 1000]")
     assert "lrfind-chart" not in redraws  # no sweep: not redrawn
-    assert 1 <= redraws["chart"] <= 5 * seconds + 2  # throttled (render.js)
-    assert redraws["lr-chart"] <= 2.5 * seconds + 2
-    assert 1 <= redraws["embedding-chart"] <= seconds + 2
+    assert redraws["chart"] <= 5 * seconds + 2  # throttled (render.js)
+    assert redraws.get("lr-chart", 0) <= 2.5 * seconds + 2
+    assert redraws["embedding-chart"] <= seconds + 2
     assert redraws.get("noise-chart", 0) <= seconds / 2 + 2
     page.wait_for_function(
         "() => Number(document.getElementById('embedding-chart').layout.datarevision) >= 2000", timeout=WAIT_MS
