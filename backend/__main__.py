@@ -11,9 +11,9 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
-from backend.boot import Boot
-from backend.config import Settings
-from backend.words import DatasetError, read_words
+from backend.core.words import DatasetError, read_words
+from backend.server.boot import Boot
+from backend.server.config import Settings
 
 SEND_BUFFER = 64 * 1024  # bytes of kernel send buffer per connection (Linux doubles it)
 
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def load() -> ASGIApp:
         """On Boot's worker thread: torch loads only now, while the server already answers."""
-        from backend.app import create_app  # noqa: PLC0415
-        from backend.data import Dataset  # noqa: PLC0415
+        from backend.core.data import Dataset  # noqa: PLC0415
+        from backend.server.app import create_app  # noqa: PLC0415
 
         return create_app(settings, Dataset(settings.data.name, words))
 

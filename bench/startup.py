@@ -1,6 +1,6 @@
 """Target 7: `python -m backend` answers /api/health within 4 s of start, on the default data.
 
-Health answers as soon as the server listens (backend/boot.py); the API follows once torch is
+Health answers as soon as the server listens (backend/server/boot.py); the API follows once torch is
 loaded and the default run is built. Both are measured: the second is what a user waits for."""
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 
-from backend.config import DEFAULT_DATA
-from backend.data import Dataset, Examples, Splits
-from backend.model import MLP, ModelShape, SGDStep
-from backend.trainer import HParams, Trainer
+from backend.core.data import Dataset, Examples, Splits
+from backend.core.model import MLP, ModelShape, SGDStep
+from backend.server.config import DEFAULT_DATA
+from backend.training.trainer import HParams, Trainer
 from bench.lecture import lecture_loop
 from bench.live import open_viewers
 from bench.server import Bench, bench_server
@@ -163,7 +163,7 @@ def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]
     In a process of its own whose main thread runs no parallel kernel, and each variant on a
     thread that ends with it: an OpenMP pool left behind by anything else (this process's other
     benchmarks, an earlier variant) makes libgomp put its workers to sleep between kernels, which
-    would slow every two-thread variant, the lecture's included (backend/openmp.py)."""
+    would slow every two-thread variant, the lecture's included (backend/server/openmp.py)."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.throughput", json.dumps([batches, seconds, rounds])],
         cwd=ROOT,

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.app import create_app
-from backend.config import DEFAULT_DATA, Settings
-from backend.data import Dataset
-from backend.trainer import Event
+from backend.core.data import Dataset
+from backend.server.app import create_app
+from backend.server.config import DEFAULT_DATA, Settings
+from backend.training.trainer import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE_NAMES = ROOT.parent / "shared" / "data" / "names.txt"  # makemore's names.txt, never committed

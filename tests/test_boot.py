@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from backend.boot import Boot
+from backend.server.boot import Boot
 
 DEADLINE = 30.0  # seconds; generous, for a loaded machine
 

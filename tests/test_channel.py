@@ -1,8 +1,8 @@
 import asyncio
 import json
 
-from backend.channel import Channel, Subscriber
-from backend.trainer import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
+from backend.server.channel import Channel, Subscriber
+from backend.training.trainer import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
 
 
 def run(coro):  # type: ignore[no-untyped-def]

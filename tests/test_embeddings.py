@@ -1,6 +1,6 @@
 import torch
 
-from backend.embeddings import embedding_map
+from backend.core.embeddings import embedding_map
 
 
 def test_raw_when_two_dimensions() -> None:

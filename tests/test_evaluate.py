@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from backend.data import Dataset
-from backend.evaluate import CountedExamples, _distinct_rows, exact_losses, naive_loss
-from backend.model import MLP, ModelShape
+from backend.core.data import Dataset
+from backend.core.evaluate import CountedExamples, _distinct_rows, exact_losses, naive_loss
+from backend.core.model import MLP, ModelShape
 
 
 @pytest.mark.parametrize("block_size", [1, 3, 8, 16])
@@ -20,7 +20,7 @@ def test_exact_loss_equals_naive(default_dataset: Dataset, block_size: int) -> N
 
 
 def test_exact_loss_across_chunks(monkeypatch: pytest.MonkeyPatch, small_dataset: Dataset) -> None:
-    import backend.evaluate as ev
+    import backend.core.evaluate as ev
 
     monkeypatch.setattr(ev, "CHUNK", 100)  # many chunks, some pairs at the edges
     ex = small_dataset.splits(3).train

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from backend.history import LossHistory
+from backend.server.history import LossHistory
 
 
 def fill(h: LossHistory, values: list[float], seed: int = 0) -> None:

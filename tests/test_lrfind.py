@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from backend.lrfind import LrFindSpec, rates, smooth, sweep, valley
+from backend.core.lrfind import LrFindSpec, rates, smooth, sweep, valley
 
 
 def test_rates_are_exponential() -> None:

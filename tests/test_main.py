@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.config import Settings
+from backend.server.config import Settings
 from tests.server import ROOT, running_server
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.data import Dataset
-from backend.model import MLP, ModelShape, SGDStep, tanh
+from backend.core.data import Dataset
+from backend.core.model import MLP, ModelShape, SGDStep, tanh
 
 
 def lecture_forward(params: list[torch.Tensor], X: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.data import Dataset
-from backend.evaluate import CountedExamples, evaluate
-from backend.model import MLP, ModelShape
-from backend.noise import batch_sq_norms, noise_scale
+from backend.core.data import Dataset
+from backend.core.evaluate import CountedExamples, evaluate
+from backend.core.model import MLP, ModelShape
+from backend.core.noise import batch_sq_norms, noise_scale
 from tests.test_model import lecture_forward
 
 

@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from backend.data import Dataset
-from backend.model import MLP, ModelShape
-from backend.optim import Optimizer, OptimizerSpec
+from backend.core.data import Dataset
+from backend.core.model import MLP, ModelShape
+from backend.core.optim import Optimizer, OptimizerSpec
 from tests.test_model import lecture_forward
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from backend.data import Dataset
-from backend.model import MLP, ModelShape
-from backend.trainer import EvalResult, HParams, Status, Trainer
+from backend.core.data import Dataset
+from backend.core.model import MLP, ModelShape
+from backend.training.trainer import EvalResult, HParams, Status, Trainer
 from tests.conftest import Recorder, wait_for
 
 

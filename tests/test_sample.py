@@ -1,7 +1,7 @@
 import torch
 
-from backend.model import MLP, ModelShape
-from backend.sample import sample_ids
+from backend.core.model import MLP, ModelShape
+from backend.core.sample import sample_ids
 
 
 def test_same_seed_same_names_and_no_end_token() -> None:

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from backend.schedule import Schedule
+from backend.core.schedule import Schedule
 
 
 def test_constant_step_and_cosine() -> None:

@@ -4,13 +4,13 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from backend.data import Dataset
-from backend.evaluate import CountedExamples, exact_losses
-from backend.lrfind import LrFindSpec
-from backend.model import MLP, ModelShape, SGDStep
-from backend.optim import OptimizerSpec
-from backend.schedule import Schedule
-from backend.trainer import (
+from backend.core.data import Dataset
+from backend.core.evaluate import CountedExamples, exact_losses
+from backend.core.lrfind import LrFindSpec
+from backend.core.model import MLP, ModelShape, SGDStep
+from backend.core.optim import OptimizerSpec
+from backend.core.schedule import Schedule
+from backend.training.trainer import (
     ConflictError,
     EmbeddingsChanged,
     EvalResult,

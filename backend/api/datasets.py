@@ -8,9 +8,9 @@ from fastapi import APIRouter, File, HTTPException, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import DatasetsDep
-from backend.datasets import UPLOAD_LIMITS, DatasetEntry, parse_upload
-from backend.schemas import DatasetInfo
-from backend.words import DatasetError
+from backend.core.words import DatasetError
+from backend.server.datasets import UPLOAD_LIMITS, DatasetEntry, parse_upload
+from backend.server.schemas import DatasetInfo
 
 router = APIRouter(prefix="/api", tags=["datasets"])
 

@@ -8,9 +8,9 @@ from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
-from backend.config import Settings
-from backend.datasets import DatasetRegistry
-from backend.runs import Run, RunRegistry
+from backend.server.config import Settings
+from backend.server.datasets import DatasetRegistry
+from backend.server.registry import Run, RunRegistry
 
 
 def get_registry(conn: HTTPConnection) -> RunRegistry:

@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from backend.api.deps import CurrentRunDep, RegistryDep, RunDep, batch_size_error
-from backend.lrfind import LrFindSpec
-from backend.messages import lrfind_message
-from backend.readout import UnknownCharacterError, next_probs, sample_names, test_loss
-from backend.runs import Run
-from backend.schemas import (
+from backend.core.lrfind import LrFindSpec
+from backend.core.readout import UnknownCharacterError, next_probs, sample_names, test_loss
+from backend.server.messages import lrfind_message
+from backend.server.registry import Run
+from backend.server.schemas import (
     EmbeddingsPublic,
     HParamsUpdate,
     LrFindCreate,
@@ -27,7 +27,7 @@ from backend.schemas import (
     SampleQuery,
     TestEvalPublic,
 )
-from backend.trainer import ConflictError, Status, check_update
+from backend.training.trainer import ConflictError, Status, check_update
 
 router = APIRouter(prefix="/api")
 

@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_error
-from backend.channel import Subscriber
-from backend.config import Settings
-from backend.messages import error
-from backend.runs import Run
-from backend.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
-from backend.trainer import ConflictError, Status, Update, check_update
+from backend.server.channel import Subscriber
+from backend.server.config import Settings
+from backend.server.messages import error
+from backend.server.registry import Run
+from backend.server.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
+from backend.training.trainer import ConflictError, Status, Update, check_update
 
 log = logging.getLogger(__name__)
 router = APIRouter()

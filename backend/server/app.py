@@ -15,11 +15,11 @@ from fastapi.middleware.gzip import GZipMiddleware
 
 from backend.api import datasets, meta, pages, runs, ws
 from backend.api.errors import validation_error
-from backend.config import Settings
-from backend.data import Dataset
-from backend.datasets import DatasetRegistry
-from backend.runs import RunRegistry
-from backend.schemas import RunCreate
+from backend.core.data import Dataset
+from backend.server.config import Settings
+from backend.server.datasets import DatasetRegistry
+from backend.server.registry import RunRegistry
+from backend.server.schemas import RunCreate
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from backend.lrfind import LrFindResult
-from backend.trainer import (
+from backend.core.lrfind import LrFindResult
+from backend.training.trainer import (
     EmbeddingsChanged,
     EvalResult,
     Event,

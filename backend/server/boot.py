@@ -25,7 +25,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api import meta, pages
-from backend.openmp import run_in_own_thread
+from backend.server.openmp import run_in_own_thread
 
 log = logging.getLogger(__name__)
 

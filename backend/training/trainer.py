@@ -24,14 +24,14 @@ from typing import Any
 
 import torch
 
-from backend import noise
-from backend.data import Splits
-from backend.embeddings import EmbeddingMap, embedding_map
-from backend.evaluate import CountedExamples, evaluate
-from backend.lrfind import LrFindResult, LrFindSpec, sweep
-from backend.model import MLP
-from backend.optim import Optimizer, OptimizerSpec
-from backend.schedule import Schedule
+from backend.core import noise
+from backend.core.data import Splits
+from backend.core.embeddings import EmbeddingMap, embedding_map
+from backend.core.evaluate import CountedExamples, evaluate
+from backend.core.lrfind import LrFindResult, LrFindSpec, sweep
+from backend.core.model import MLP
+from backend.core.optim import Optimizer, OptimizerSpec
+from backend.core.schedule import Schedule
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from backend.model import MLP
+from backend.core.model import MLP
 
 
 def sample_ids(model: MLP, n: int, temperature: float, seed: int, max_len: int) -> list[list[int]]:

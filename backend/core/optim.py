@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import torch
 
-from backend.model import MLP, SGDStep
+from backend.core.model import MLP, SGDStep
 
 OptimizerKind = Literal["sgd", "momentum", "adam"]
 

@@ -2,7 +2,7 @@
 every event to the viewers, each through a bounded queue of its own.
 
 Everything here runs on the event loop thread; the trainer's events arrive through the single
-crossing in `runs.py`. A message is encoded to JSON once and the same string is queued for every
+crossing in `registry.py`. A message is encoded to JSON once and the same string is queued for every
 subscriber. A subscriber that stops reading (its queue fills up) loses its backlog and, when it
 reads again, gets a `lagged` notice and a fresh snapshot instead: it costs the others and the
 trainer nothing, and its memory stays bounded.
@@ -15,9 +15,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from backend.history import LossHistory
-from backend.messages import Message, encode, event_message, loss_list, sig_list
-from backend.trainer import EvalResult, Event, Steps
+from backend.server.history import LossHistory
+from backend.server.messages import Message, encode, event_message, loss_list, sig_list
+from backend.training.trainer import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
 SNAPSHOT_POINTS = 2000

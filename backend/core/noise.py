@@ -19,7 +19,7 @@ import math
 import torch
 from torch import Tensor
 
-from backend.model import MLP, tanh
+from backend.core.model import MLP, tanh
 
 
 def noise_scale(b_small: float, g2_small: float, b_big: float, g2_big: float) -> tuple[float, float, float]:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from backend.data import Dataset, Vocab
-from backend.evaluate import CountedExamples, exact_losses
-from backend.model import MLP
-from backend.sample import sample_ids
+from backend.core.data import Dataset, Vocab
+from backend.core.evaluate import CountedExamples, exact_losses
+from backend.core.model import MLP
+from backend.core.sample import sample_ids
 
 
 @dataclass(frozen=True)

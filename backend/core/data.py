@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from backend.words import BOUNDARY, DEFAULT_LIMITS, Limits, read_words
+from backend.core.words import BOUNDARY, DEFAULT_LIMITS, Limits, read_words
 
 SPLIT_SEED = 42  # the lecture's random.seed(42)
 

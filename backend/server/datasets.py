@@ -9,8 +9,8 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from backend.data import Dataset
-from backend.words import Limits, parse_words
+from backend.core.data import Dataset
+from backend.core.words import Limits, parse_words
 
 BUILTIN = "builtin"
 UPLOAD_LIMITS = Limits(max_bytes=5_000_000, max_chars=64)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from backend.data import Examples
-from backend.model import MLP
+from backend.core.data import Examples
+from backend.core.model import MLP
 
 CHUNK = 32_768  # contexts per forward pass, to bound the memory of large splits
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.schedule import Schedule
-from backend.trainer import Status, Update
+from backend.core.schedule import Schedule
+from backend.training.trainer import Status, Update
 
 # Strict numbers: JSON `true` or "0.1" is not a number. No NaN, no infinity anywhere.
 LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, description="learning rate, in (0, 10]")]

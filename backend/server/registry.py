@@ -17,16 +17,16 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from backend.channel import Channel, Subscriber
-from backend.data import Dataset
-from backend.datasets import DatasetRegistry
-from backend.evaluate import CountedExamples
-from backend.messages import finite, hparams_public
-from backend.model import MLP, ModelShape
-from backend.openmp import run_in_own_thread
-from backend.optim import OptimizerSpec
-from backend.schemas import ConstantSchedule, RunCreate, RunPublic, schedule_of
-from backend.trainer import Event, HParams, Status, Trainer
+from backend.core.data import Dataset
+from backend.core.evaluate import CountedExamples
+from backend.core.model import MLP, ModelShape
+from backend.core.optim import OptimizerSpec
+from backend.server.channel import Channel, Subscriber
+from backend.server.datasets import DatasetRegistry
+from backend.server.messages import finite, hparams_public
+from backend.server.openmp import run_in_own_thread
+from backend.server.schemas import ConstantSchedule, RunCreate, RunPublic, schedule_of
+from backend.training.trainer import Event, HParams, Status, Trainer
 
 log = logging.getLogger(__name__)
 

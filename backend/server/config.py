@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATA = Path(__file__).resolve().parent.parent / "data" / "names.txt"
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "names.txt"
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,1 @@
+"""The server process: application, registry of runs, fan-out to viewers, settings."""

@@ -1,0 +1,1 @@
+"""The store: one SQLite database and checkpoint files under the home directory."""
