@@ -17,8 +17,13 @@ COPY backend/ backend/
 COPY frontend/ frontend/
 COPY data/names.txt data/names.txt
 
-RUN groupadd --gid 10001 makemore && useradd --uid 10001 --gid 10001 --create-home makemore
+RUN groupadd --gid 10001 makemore && useradd --uid 10001 --gid 10001 --create-home makemore \
+    && mkdir /data && chown 10001:10001 /data
 USER 10001:10001
+
+# Runs last in /data (the database and checkpoints): docker run -v makemore:/data ...
+ENV MAKEMORE_HOME=/data
+VOLUME /data
 
 # Inside the container the server must listen on every interface to be reachable via -p.
 ENV MAKEMORE_HOST=0.0.0.0 \

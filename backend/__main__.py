@@ -1,4 +1,4 @@
-"""python -m backend [--host H] [--port P] [--data FILE]"""
+"""python -m backend [--host H] [--port P] [--data FILE] [--home DIR]"""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (env MAKEMORE_PORT, default 8000)")
     parser.add_argument(
         "--data", type=Path, help="word list, one per line (env MAKEMORE_DATA, default: built-in names)"
+    )
+    parser.add_argument(
+        "--home", type=Path, help="where runs are kept (env MAKEMORE_HOME, default ~/.local/share/makemore-live)"
     )
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from backend.core.data import Dataset
 from backend.server.app import create_app
 from backend.server.config import DEFAULT_DATA, Settings
-from backend.training.trainer import Event
+from backend.training.protocol import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE_NAMES = ROOT.parent / "shared" / "data" / "names.txt"  # makemore's names.txt, never committed
@@ -62,10 +62,14 @@ def small_dataset(default_dataset: Dataset) -> Dataset:
 
 
 @pytest.fixture
-def make_client(small_dataset: Dataset) -> Iterator[Callable[..., TestClient]]:
+def make_client(
+    small_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., TestClient]]:
+    """An app under TestClient; its store in a fresh temporary home unless `home` is given."""
     clients: list[TestClient] = []
 
     def make(dataset: Dataset | None = None, **settings: Any) -> TestClient:
+        settings.setdefault("home", tmp_path_factory.mktemp("home"))
         app = create_app(Settings(**settings), dataset or small_dataset)
         client = TestClient(app)
         client.__enter__()
@@ -79,4 +83,8 @@ def make_client(small_dataset: Dataset) -> Iterator[Callable[..., TestClient]]:
 
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
-    return make_client()
+    """An app whose default run has its worker and its step-0 evaluation (so that what a test
+    sees next is what it caused)."""
+    c = make_client()
+    wait_for(lambda: c.get("/api/runs/current").json()["last_eval"], what="the default run's step-0 evaluation")
+    return c

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -48,9 +50,12 @@ class ServerProcess:
 @contextmanager
 def running_server(*args: str, env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[ServerProcess]:
     """`python -m backend --port <free> *args`, until /api/health answers.
-    An empty value in `env` removes that variable. The server's output goes to `log`, if given."""
+    An empty value in `env` removes that variable. The server's output goes to `log`, if given.
+    Its store is a fresh temporary directory unless `env` names MAKEMORE_HOME (never the user's)."""
     port = free_port()
+    home = tempfile.mkdtemp(prefix="makemore-home-")
     full_env = {k: v for k, v in {**os.environ, **(env or {})}.items() if v != ""}
+    full_env.setdefault("MAKEMORE_HOME", home)
     with open(log or os.devnull, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "backend", "--port", str(port), *args],
@@ -74,3 +79,4 @@ def running_server(*args: str, env: dict[str, str] | None = None, log: Path | No
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+        shutil.rmtree(home, ignore_errors=True)

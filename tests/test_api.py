@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.core.data import Dataset
 from tests.conftest import wait_for
 
 
@@ -12,6 +13,12 @@ def current(client: TestClient) -> dict[str, Any]:
     assert r.status_code == 200
     body: dict[str, Any] = r.json()
     return body
+
+
+def builtin_id(client: TestClient) -> str:
+    ids = [d["id"] for d in client.get("/api/datasets").json() if d["builtin"]]
+    assert len(ids) == 1
+    return ids[0]
 
 
 def test_health_and_default_run(client: TestClient) -> None:
@@ -27,10 +34,11 @@ def test_health_and_default_run(client: TestClient) -> None:
         "init": "lecture",
         "optimizer": "sgd",
         "momentum": None,
-        "dataset": "builtin",
+        "dataset": builtin_id(client),
     }
     assert run["hparams"] == {"lr": 0.1, "batch_size": 32, "eval_every": 1000, "schedule": {"kind": "constant"}}
     assert run["params"] == 11_897
+    assert run["name"] == "lr 0.1 · b 32" and run["parent"] is None and run["created_at"] > 0
     ds = run["dataset"]
     assert ds["name"] == "small" and ds["words"] == 2000 and ds["vocab_size"] == 27
     assert ds["train_examples"] + ds["dev_examples"] + ds["test_examples"] > 10_000
@@ -38,20 +46,25 @@ def test_health_and_default_run(client: TestClient) -> None:
     assert evaluated["step"] == 0 and evaluated["train_loss"] > 15
 
 
-def test_create_list_get_and_stop_previous(client: TestClient) -> None:
+def test_create_list_get_side_by_side(client: TestClient) -> None:
     first = current(client)
-    r = client.post("/api/runs", json={"lr": 0.05, "batch_size": 64, "max_steps": 5000, "start": False})
+    r = client.post("/api/runs", json={"lr": 0.05, "batch_size": 64, "max_steps": 5000, "start": False, "name": "slow"})
     assert r.status_code == 201
     second = r.json()
     assert second["status"] == "paused" and second["hparams"]["lr"] == 0.05 and second["config"]["max_steps"] == 5000
-    assert client.get(f"/api/runs/{first['id']}").json()["status"] == "stopped"
-    r = client.post("/api/runs")  # no body at all: the defaults, started
+    assert second["name"] == "slow"
+    client.patch(f"/api/runs/{first['id']}", json={"status": "running"})
+    r = client.post("/api/runs")  # no body at all: the defaults, started; the first goes on
     assert r.status_code == 201
     third = r.json()
     assert third["status"] == "running"
     assert [run["id"] for run in client.get("/api/runs").json()] == [third["id"], second["id"], first["id"]]
     assert current(client)["id"] == third["id"]
     wait_for(lambda: current(client)["step"] > 100, what="training")
+    wait_for(lambda: client.get(f"/api/runs/{first['id']}").json()["step"] > 100, what="the first run training too")
+    assert client.get(f"/api/runs/{first['id']}").json()["status"] == "running"
+    assert client.get("/api/runs", params={"status": "paused"}).json()[0]["id"] == second["id"]
+    assert [r["id"] for r in client.get("/api/runs", params={"limit": 1, "offset": 1}).json()] == [second["id"]]
     assert client.get("/api/runs/nope").status_code == 404
 
 
@@ -144,12 +157,14 @@ def test_patch_rejects_bad_values(client: TestClient, body: dict[str, Any], fiel
     assert field in r.json()["detail"][0]["loc"]
 
 
-def test_patch_stopped_run_conflicts(client: TestClient) -> None:
-    old = current(client)["id"]
-    client.post("/api/runs", json={"start": False})
-    for body in ({"status": "running"}, {"lr": 0.5}):
-        r = client.patch(f"/api/runs/{old}", json=body)
-        assert r.status_code == 409 and "stopped" in r.json()["detail"]
+def test_resume_at_max_steps_conflicts_until_raised(client: TestClient) -> None:
+    run = client.post("/api/runs", json={"max_steps": 300}).json()
+    wait_for(lambda: client.get(f"/api/runs/{run['id']}").json()["status"] == "finished", what="max_steps")
+    r = client.patch(f"/api/runs/{run['id']}", json={"status": "running"})
+    assert r.status_code == 409 and "max_steps" in r.json()["detail"]
+    r = client.patch(f"/api/runs/{run['id']}", json={"status": "running", "max_steps": 600, "name": "longer"})
+    assert r.status_code == 200 and r.json()["name"] == "longer"
+    wait_for(lambda: client.get(f"/api/runs/{run['id']}").json()["step"] == 600, what="the raised max_steps")
     assert client.patch("/api/runs/nope", json={"lr": 0.5}).status_code == 404
 
 
@@ -197,16 +212,17 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in ("/api/health", "/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/sample", "/api/sample"):
         assert path in paths
-    assert set(paths["/api/runs/{run_id}"]) == {"get", "patch"}
+    assert set(paths["/api/runs/{run_id}"]) == {"get", "patch", "delete"}
 
 
 def test_no_runs_yet_is_404(make_client: Callable[..., TestClient]) -> None:
     c = make_client()
-    assert c.get("/api/runs/current").status_code == 200  # the default run, once built
-    registry = c.app.state.registry  # type: ignore[attr-defined]
-    registry._runs.clear()
+    run_id = current(c)["id"]  # the default run, once built
+    assert c.delete(f"/api/runs/{run_id}").status_code == 204
     assert c.get("/api/runs/current").status_code == 404
     assert c.get("/api/sample").status_code == 404
+    assert c.get(f"/api/runs/{run_id}").status_code == 404
+    assert c.delete(f"/api/runs/{run_id}").status_code == 404
 
 
 def test_model_choices(client: TestClient) -> None:
@@ -217,7 +233,7 @@ def test_model_choices(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     config = r.json()["config"]
     assert config["init"] == "scaled" and config["optimizer"] == "momentum" and config["momentum"] == 0.8
-    assert config["dataset"] == "builtin"
+    assert config["dataset"] == builtin_id(client)
     first = wait_for(lambda: current(client)["last_eval"], what="the step-0 evaluation")
     assert abs(first["train_loss"] - 3.2958) < 0.2  # scaled init: ~ln 27, not ~27
     assert current(client)["hparams"]["schedule"] == {"kind": "constant"}
@@ -246,7 +262,7 @@ def test_create_rejects_bad_choices(client: TestClient, body: dict[str, Any], fi
 
 def test_unknown_dataset_is_422(client: TestClient) -> None:
     r = client.post("/api/runs", json={"dataset": "nope"})
-    assert r.status_code == 422 and "dataset" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "dataset"]
 
 
 def test_schedule_through_patch(client: TestClient) -> None:
@@ -268,15 +284,15 @@ def test_next_character_probabilities(client: TestClient) -> None:
     assert client.get("/api/runs/current/next").json()["window"] == "..."
     assert client.get("/api/runs/current/next", params={"context": "e"}).json()["window"] == "..e"
     bad = client.get("/api/runs/current/next", params={"context": "em3"})
-    assert bad.status_code == 422 and "'3'" in bad.json()["detail"]
+    assert bad.status_code == 422 and "'3'" in bad.json()["detail"][0]["msg"]
+    assert bad.json()["detail"][0]["loc"] == ["query", "context"]
     assert client.get("/api/runs/current/next", params={"context": "x" * 101}).status_code == 422
 
 
-def test_samples_say_which_names_are_new(client: TestClient) -> None:
+def test_samples_say_which_names_are_new(client: TestClient, small_dataset: Dataset) -> None:
     body = client.get("/api/sample", params={"n": 200, "seed": 1}).json()
     assert len(body["new"]) == 200 and body["new_share"] == pytest.approx(sum(body["new"]) / 200)
-    registry = client.app.state.registry  # type: ignore[attr-defined]
-    train = registry.current().dataset.train_words
+    train = set(small_dataset.parts[0])
     assert all(new == (name not in train) for name, new in zip(body["names"], body["new"], strict=True))
 
 
@@ -329,7 +345,19 @@ def test_lr_find_rejects_bad_values(client: TestClient, body: dict[str, Any], fi
     assert field in str(r.json()["detail"])
 
 
-def test_lr_find_on_a_stopped_run_conflicts(client: TestClient) -> None:
-    old = current(client)["id"]
-    client.post("/api/runs", json={"start": False})
-    assert client.post(f"/api/runs/{old}/lr-find").status_code == 409
+def test_lr_find_one_at_a_time_cancellable_and_bounded(client: TestClient) -> None:
+    run_id = current(client)["id"]
+    assert client.delete(f"/api/runs/{run_id}/lr-find").status_code == 409  # none under way
+    # small rates: it would run all 5,000 steps
+    assert (
+        client.post(f"/api/runs/{run_id}/lr-find", json={"min_lr": 1e-4, "max_lr": 1e-3, "steps": 5000}).status_code
+        == 202
+    )
+    assert client.post(f"/api/runs/{run_id}/lr-find").status_code == 409  # one at a time
+    assert client.delete(f"/api/runs/{run_id}/lr-find").status_code == 204
+    result = wait_for(
+        lambda: (x := client.get(f"/api/runs/{run_id}/lr-find")).status_code == 200 and x.json(), what="the end"
+    )
+    assert result["stopped_early"] and len(result["lr"]) < 5000
+    too_much = client.post(f"/api/runs/{run_id}/lr-find", json={"steps": 5000, "batch_size": 8192})
+    assert too_much.status_code == 422 and "examples per sweep" in too_much.json()["detail"][0]["msg"]

@@ -740,7 +740,8 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
     page.select_option("#nr-optimizer", "momentum")
     expect(page.locator("#nr-momentum")).to_be_visible()
     page.locator("#nr-momentum").fill("0.8")
-    page.select_option("#nr-dataset", "builtin")
+    builtin = next(d["id"] for d in server.get("/api/datasets") if d["builtin"])
+    page.select_option("#nr-dataset", builtin)
     page.select_option("#nr-schedule-kind", "cosine")
     page.locator("#nr-schedule-min-lr").fill("0.001")
     page.click("#nr-create")
@@ -756,7 +757,7 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
         "init": "scaled",
         "optimizer": "momentum",
         "momentum": 0.8,
-        "dataset": "builtin",
+        "dataset": builtin,
     }
     assert run["hparams"] == {
         "lr": 0.05,

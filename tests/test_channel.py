@@ -1,8 +1,9 @@
 import asyncio
 import json
 
-from backend.server.channel import Channel, Subscriber
-from backend.training.trainer import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
+from backend.server.channel import MERGE_SECONDS, Channel, Subscriber, Timeline
+from backend.server.messages import event_message
+from backend.training.protocol import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -10,9 +11,12 @@ def run(coro):  # type: ignore[no-untyped-def]
 
 
 def make_channel() -> Channel:
-    ch = Channel()
-    ch.describe = lambda: {"id": "r1"}
-    return ch
+    return Channel("r1", lambda: {"id": "r1"})
+
+
+def change(step: int, lr: float) -> dict[str, object]:
+    msg = event_message(HParamsChanged(step, HParams(lr, 32, 1000), 5000))
+    return {k: v for k, v in msg.items() if k != "type"}
 
 
 async def _fan_out() -> None:
@@ -23,6 +27,8 @@ async def _fan_out() -> None:
     ch.publish(Steps(0, [3.0, 2.5], [0.1, 0.1], 1.0, 100.0, 3200.0))
     ch.publish(EvalResult(2, 2.4, 2.5, 3.0))
     ch.publish(NoiseEstimate(2, 12.34))
+    ch.timeline.add(change(0, 0.1))
+    ch.timeline.add(change(2, 0.01))
     ch.publish(HParamsChanged(2, HParams(0.01, 64, 500), 1000))
     got = [json.loads(m) for _ in range(4) for m in await a.next_batch()]
     assert [m["type"] for m in got] == ["steps", "eval", "noise", "hparams"]
@@ -31,12 +37,11 @@ async def _fan_out() -> None:
     snap = json.loads((await b.next_batch())[0])
     assert snap["history"] == {"step": [0, 1], "loss": [3.0, 2.5], "lr": [0.1, 0.1], "time": [0.5, 1.0], "n_steps": 2}
     assert snap["evals"] == [[2, 2.4, 2.5, 12.3]]
-    assert snap["changes"][0]["lr"] == 0.01
+    assert [c["lr"] for c in snap["changes"]] == [0.1, 0.01]
     ch.publish(Steps(2, [2.0], [0.1], 1.5, 100.0, 3200.0))
     assert json.loads((await b.next_batch())[0])["step"] == [2]
     ch.publish(HParamsChanged(3, HParams(0.01, 64, 500), 1000))  # a confirmation of the same values
     assert json.loads((await b.next_batch())[0])["type"] == "hparams"  # is sent
-    assert len(ch.changes) == 1  # but is not a change
 
 
 def test_fan_out_and_snapshot() -> None:
@@ -97,3 +102,22 @@ def test_noise_estimates_fill_in_their_evaluations() -> None:
     ch.publish(NoiseEstimate(3000, 300.0))
     evals = json.loads(ch.snapshot("connect"))["evals"]
     assert evals == [[1000, 2.5, 2.6, 250.0], [2000, 2.4, 2.5, None], [3000, 2.3, 2.4, 300.0]]
+
+
+def test_timeline_skips_confirmations_and_merges_quick_changes() -> None:
+    t = Timeline()
+    assert t.add(change(0, 0.1), now=0.0) == "new"
+    assert t.add(change(10, 0.1), now=0.1) == "same"  # a confirmation: nothing changed
+    assert t.add(change(20, 0.2), now=5.0) == "new"
+    # a slider dragged: changes closer than MERGE_SECONDS are one, at the first one's step
+    for i in range(300):
+        kind = t.add(change(30 + i, 0.3 + i / 1000), now=5.0 + (i + 1) * MERGE_SECONDS / 10)
+        assert kind == "merged"
+    assert len(t.changes) == 2
+    assert t.changes[-1]["step"] == 20 and t.changes[-1]["lr"] == 0.3 + 299 / 1000
+    assert t.add(change(400, 0.05), now=1000.0) == "new"
+    assert [c["step"] for c in t.changes] == [0, 20, 400]
+    # the run's own starting values are never merged away
+    fresh = Timeline()
+    fresh.add(change(0, 0.1), now=0.0)
+    assert fresh.add(change(1, 0.5), now=0.01) == "new"

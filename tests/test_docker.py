@@ -67,6 +67,7 @@ def test_dockerfile_promises() -> None:
     assert user.split(":")[0] not in ("0", "root")
     assert args_of("EXPOSE") == ["8000"]
     assert env_of()["MAKEMORE_HOST"] == "0.0.0.0"
+    assert env_of()["MAKEMORE_HOME"] == "/data" and args_of("VOLUME") == ["/data"]  # runs last in a volume
     runs = " ".join(args_of("RUN"))
     assert f"pip install --no-cache-dir {CPU_INDEX} torch==" in runs
     healthcheck = args_of("HEALTHCHECK")[0]
@@ -100,7 +101,8 @@ def test_image_command_serves_health(tmp_path: Path) -> None:
     assert sorted(p.name for p in app.iterdir()) == ["backend", "data", "frontend", "requirements.txt"]
 
     port = free_port()
-    run_env = {**env, **env_of(), "MAKEMORE_PORT": str(port)}
+    # the image's /data volume is a directory of the test's own here
+    run_env = {**env, **env_of(), "MAKEMORE_PORT": str(port), "MAKEMORE_HOME": str(tmp_path / "data")}
     cmd = exec_form(args_of("CMD")[-1])
     assert shutil.which(cmd[0], path=env["PATH"]) == str(venv / "bin" / cmd[0])  # the clean venv's python
     proc = subprocess.Popen(cmd, cwd=app, env=run_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -3,17 +3,17 @@
 import pytest
 
 from backend.core.data import Dataset
-from backend.core.model import MLP, ModelShape
-from backend.training.trainer import EvalResult, HParams, Status, Trainer
+from backend.training.protocol import EvalResult, Status
+from backend.training.spec import RunSpec
+from backend.training.trainer import Trainer
 from tests.conftest import Recorder, wait_for
 
 
 @pytest.mark.slow
 def test_20k_steps_reach_dev_loss_below_2_6(default_dataset: Dataset) -> None:
     rec = Recorder()
-    model = MLP.lecture_init(ModelShape(default_dataset.vocab.size))
-    chars = default_dataset.vocab.chars
-    t = Trainer(model, default_dataset.splits(3), chars, HParams(0.1, 32, 5000), 20_000, 2147483647, rec)
+    spec = RunSpec(lr=0.1, batch_size=32, eval_every=5000, max_steps=20_000)
+    t = Trainer(spec, default_dataset.splits(3), default_dataset.vocab.chars, rec)
     t.start(running=True)
     wait_for(lambda: t.status is Status.FINISHED, timeout=300, what="20,000 steps")
     evals = rec.of(EvalResult)

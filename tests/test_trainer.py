@@ -10,7 +10,8 @@ from backend.core.lrfind import LrFindSpec
 from backend.core.model import MLP, ModelShape, SGDStep
 from backend.core.optim import OptimizerSpec
 from backend.core.schedule import Schedule
-from backend.training.trainer import (
+from backend.training.protocol import (
+    CheckpointTaken,
     ConflictError,
     EmbeddingsChanged,
     EvalResult,
@@ -18,15 +19,15 @@ from backend.training.trainer import (
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
-    Minibatches,
     NoiseEstimate,
     Status,
     StatusChanged,
     Steps,
-    Trainer,
     Update,
     check_update,
 )
+from backend.training.spec import RunSpec
+from backend.training.trainer import Minibatches, Trainer
 from tests.conftest import Recorder, wait_for
 
 SEED = 2147483647
@@ -55,8 +56,9 @@ def make_trainer(
     optimizer: OptimizerSpec | None = None,
 ) -> Trainer:
     hp = HParams(lr, batch_size, eval_every, schedule or Schedule())
-    model = model or MLP.lecture_init(ModelShape(ds.vocab.size))
-    trainer = Trainer(model, ds.splits(3), ds.vocab.chars, hp, max_steps, SEED, rec, 2, optimizer or OptimizerSpec())
+    opt = optimizer or OptimizerSpec()
+    spec = RunSpec(seed=SEED, optimizer=opt.kind, momentum=opt.momentum, max_steps=max_steps)
+    trainer = Trainer(spec, ds.splits(3), ds.vocab.chars, rec, 2, model=model, hparams=hp, max_steps=max_steps)
     _started.append(trainer)
     return trainer
 
@@ -99,7 +101,8 @@ def test_paused_run_evaluates_step_zero_and_waits(small_dataset: Dataset) -> Non
     assert ev.step == 0 and ev.train_loss > 15  # the lecture's init: far above ln 27
     assert t.step == 0 and t.status is Status.PAUSED
     t.stop()
-    assert t.status is Status.STOPPED
+    assert t.status is Status.PAUSED
+    assert rec.of(CheckpointTaken)[-1].step == 0  # the state it stopped in went out
     with pytest.raises(ConflictError):
         t.submit(Update(lr=0.5))
 
@@ -192,8 +195,8 @@ def test_nan_weights_diverge_immediately(small_dataset: Dataset) -> None:
 
 def test_check_update_rules() -> None:
     check_update(Status.PAUSED, 10, 100, Update(status=Status.RUNNING))
-    with pytest.raises(ConflictError, match="stopped"):
-        check_update(Status.STOPPED, 10, 100, Update(lr=0.1))
+    for status in (Status.DIVERGED, Status.INTERRUPTED, Status.QUEUED):
+        check_update(status, 10, 100, Update(status=Status.RUNNING, lr=0.01))
     with pytest.raises(ConflictError, match="max_steps"):
         check_update(Status.FINISHED, 100, 100, Update(status=Status.RUNNING))
     check_update(Status.FINISHED, 100, 100, Update(status=Status.RUNNING, max_steps=200))
@@ -245,7 +248,7 @@ def test_evaluations_bring_noise_scale_and_embeddings(small_dataset: Dataset) ->
     # the first and the last evaluation always bring one; the middle one unless the first was too recent
     assert {0, 2000} <= {n.step for n in noise} <= {0, 1000, 2000} and all(n.b_noise > 0 for n in noise)
     assert [m.step for m in maps] == [0, 1000, 2000]
-    assert maps[0].chars == small_dataset.vocab.chars and maps[0].map.method == "pca"
+    assert maps[0].chars == small_dataset.vocab.chars and maps[0].method == "pca"
     assert t.noise == (2000, noise[-1].b_noise)
 
 

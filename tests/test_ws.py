@@ -9,11 +9,12 @@ from starlette.websockets import WebSocketDisconnect
 from tests.conftest import wait_for
 
 
-def until(ws: WebSocketTestSession, kind: str, limit: int = 10_000) -> dict[str, Any]:
-    """The next message of a type, skipping others (a bounded number of them)."""
+def until(ws: WebSocketTestSession, kind: str, limit: int = 10_000, **fields: Any) -> dict[str, Any]:
+    """The next message of a type (with these field values, if given), skipping others (a
+    bounded number of them)."""
     for _ in range(limit):
         msg: dict[str, Any] = ws.receive_json()
-        if msg["type"] == kind:
+        if msg["type"] == kind and all(msg.get(k) == v for k, v in fields.items()):
             return msg
     raise AssertionError(f"no {kind!r} message in {limit} messages")
 
@@ -75,7 +76,8 @@ def test_set_is_confirmed_with_its_step(client: TestClient) -> None:
         ('{"type": "set", "lr": Infinity}', "lr: Input should be a finite number"),
         ('{"type": "set", "lr": "0.1"}', "lr: Input should be a valid number"),
         ('{"type": "set", "batch_size": 0}', "batch_size"),
-        ('{"type": "set", "batch_size": 99999999}', "the number of training examples"),
+        ('{"type": "set", "batch_size": 99999}', "the number of training examples"),
+        ('{"type": "set", "batch_size": 99999999}', "less than or equal to 10000000"),
         ('{"type": "set", "eval_every": 1000001}', "eval_every"),
         ('{"type": "set", "max_steps": 0}', "max_steps"),
         ('{"type": "set", "momentum": 0.9}', "momentum: Extra inputs are not permitted"),
@@ -92,7 +94,7 @@ def test_bad_messages_get_an_error_and_the_socket_stays(client: TestClient, mess
         err = until(ws, "error")
         assert detail in err["detail"], err
         ws.send_json({"type": "set", "lr": 0.07})  # still open and working
-        assert until(ws, "hparams")["lr"] == 0.07
+        until(ws, "hparams", lr=0.07)
     assert client.get("/api/runs/current").json()["hparams"]["batch_size"] == 32
 
 
@@ -103,13 +105,13 @@ def test_binary_message_is_an_error(client: TestClient) -> None:
         assert "text" in until(ws, "error")["detail"]
 
 
-def test_resume_a_stopped_run_is_an_error(client: TestClient) -> None:
-    old = client.get("/api/runs/current").json()["id"]
-    client.post("/api/runs", json={"start": False})
-    with client.websocket_connect(f"/ws/runs/{old}") as ws:
-        assert ws.receive_json()["run"]["status"] == "stopped"
+def test_resume_at_max_steps_is_an_error(client: TestClient) -> None:
+    run = client.post("/api/runs", json={"max_steps": 200}).json()
+    wait_for(lambda: client.get(f"/api/runs/{run['id']}").json()["status"] == "finished", what="max_steps")
+    with client.websocket_connect(f"/ws/runs/{run['id']}") as ws:
+        assert ws.receive_json()["run"]["status"] == "finished"
         ws.send_json({"type": "resume"})
-        assert "stopped" in until(ws, "error")["detail"]
+        assert "max_steps" in until(ws, "error")["detail"]
 
 
 def test_message_over_4_kib_closes_with_1009(client: TestClient) -> None:
@@ -178,16 +180,19 @@ def test_current_followers_move_to_a_new_run(client: TestClient) -> None:
     with client.websocket_connect("/ws/runs/current") as follower, client.websocket_connect(f"/ws/runs/{old}") as fixed:
         follower.receive_json()
         fixed.receive_json()
+        fixed.send_json({"type": "resume"})
+        until(fixed, "status", status="running")
         new = client.post("/api/runs", json={"lr": 0.2}).json()
-        assert until(fixed, "status")["status"] == "stopped"
         snap = until(follower, "snapshot")
         assert snap["reason"] == "new_run" and snap["run"]["id"] == new["id"]
         follower.send_json({"type": "set", "lr": 0.15})  # steers the new run
-        change = until(follower, "hparams")
-        if change["step"] == 0 and change["lr"] == 0.2:  # the new run's start, if it came after the snapshot
-            change = until(follower, "hparams")
-        assert change["lr"] == 0.15
+        until(follower, "hparams", lr=0.15)
+        then = client.get(f"/api/runs/{old}").json()["step"]
+        while until(fixed, "steps")["step"][-1] <= then:  # the old run trains on, side by side
+            pass
+        assert client.get(f"/api/runs/{old}").json()["status"] == "running"
     wait_for(lambda: client.get(f"/api/runs/{new['id']}").json()["hparams"]["lr"] == 0.15)
+    assert client.get(f"/api/runs/{old}").json()["hparams"]["lr"] == 0.1
 
 
 def test_evaluations_noise_embeddings_and_lr_find_stream(client: TestClient) -> None:

@@ -25,3 +25,18 @@ def _finite(value: Any) -> Any:
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})
+
+
+async def not_found(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=404, content={"detail": str(exc.args[0]) if exc.args else "not found"})
+
+
+async def conflict(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def worker_error(request: Request, exc: Exception) -> JSONResponse:
+    """A refusal or failure that the run's worker reported."""
+    kind = getattr(exc, "kind", "failed")
+    status = {"conflict": 409, "invalid": 422, "failed": 500}.get(kind, 500)
+    return JSONResponse(status_code=status, content={"detail": str(exc)})

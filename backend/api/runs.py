@@ -1,166 +1,130 @@
-"""REST endpoints for runs: create, list, steer; sample and read the model; find the learning rate."""
+"""REST endpoints for runs: create, list, steer, branch, delete; their history and checkpoints."""
 
 from __future__ import annotations
 
-import secrets
-import time
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
 
-from backend.api.deps import CurrentRunDep, RegistryDep, RunDep, batch_size_error
-from backend.core.lrfind import LrFindSpec
-from backend.core.readout import UnknownCharacterError, next_probs, sample_names, test_loss
-from backend.server.messages import lrfind_message
-from backend.server.registry import Run
+from backend.api.deps import RegistryDep, batch_size_error, invalid
+from backend.api.responses import CONFLICT, NOT_FOUND, UNPROCESSABLE
+from backend.server import export
 from backend.server.schemas import (
-    EmbeddingsPublic,
+    BranchCreate,
+    CheckpointPublic,
     HParamsUpdate,
-    LrFindCreate,
-    LrFindPublic,
-    LrFindStarted,
-    NextPublic,
-    NextQuery,
     RunCreate,
     RunPublic,
-    SamplePublic,
-    SampleQuery,
-    TestEvalPublic,
 )
-from backend.training.trainer import ConflictError, Status, check_update
+from backend.training.protocol import Status
 
-router = APIRouter(prefix="/api")
-
-PATCH_TIMEOUT = 30.0  # seconds; a change waits at most for the step (or evaluation, or sweep) under way
+router = APIRouter(prefix="/api", tags=["runs"])
 
 
-@router.post("/runs", status_code=201, tags=["runs"])
+@router.post("/runs", status_code=201, responses=UNPROCESSABLE)
 async def create_run(registry: RegistryDep, body: RunCreate | None = None) -> RunPublic:
-    """Create a run (stopping the one training now). It starts at once unless `start` is false."""
-    spec = body or RunCreate()
-
-    def check(run: Run) -> None:
-        if (error := batch_size_error(spec.batch_size, run, ("body",))) is not None:
-            raise error
-
-    try:
-        run = await registry.create(spec, check)
-    except KeyError:
-        raise HTTPException(422, f"dataset: no dataset with id {spec.dataset!r} (see GET /api/datasets)") from None
-    return run.public()
-
-
-@router.get("/runs", tags=["runs"])
-async def list_runs(registry: RegistryDep) -> list[RunPublic]:
-    """Every run kept in memory, newest first."""
-    return [run.public() for run in registry.all()]
+    """Create a run. It starts at once unless `start` is false (queued while every training slot
+    is taken); the runs already training go on."""
+    body = body or RunCreate()
+    ds = registry.datasets.record(body.dataset)
+    if ds is None:
+        raise invalid(
+            ("body",), "dataset", f"no dataset with id {body.dataset!r} (see GET /api/datasets)", body.dataset
+        )
+    if (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
+        raise error
+    record = await registry.create(body.spec(), body.start, name=body.name)
+    return RunPublic.model_validate(registry.public(record))
 
 
-@router.get("/runs/{run_id}", tags=["runs"])
-async def get_run(run: RunDep) -> RunPublic:
+@router.get("/runs")
+async def list_runs(
+    registry: RegistryDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> list[RunPublic]:
+    """Stored runs, newest first."""
+    return [RunPublic.model_validate(registry.public(r)) for r in await registry.runs(status, limit, offset)]
+
+
+@router.get("/runs/{run_id}", responses=NOT_FOUND)
+async def get_run(registry: RegistryDep, run_id: str) -> RunPublic:
     """A run by id; `current` is the newest (404 when there is none)."""
-    return run.public()
+    return RunPublic.model_validate(registry.public(await registry.record(run_id)))
 
 
-@router.patch("/runs/{run_id}", tags=["runs"])
-def update_run(run: RunDep, body: HParamsUpdate) -> RunPublic:
+@router.patch("/runs/{run_id}", responses=NOT_FOUND | CONFLICT | UNPROCESSABLE)
+async def update_run(registry: RegistryDep, run_id: str, body: HParamsUpdate) -> RunPublic:
     """Change the learning rate (the base rate of the schedule), batch size, schedule, evaluation
-    period or max_steps of a run, or pause or resume it. Applied between two steps; the answer
-    shows the run once the change is in."""
-    if (error := batch_size_error(body.batch_size, run, ("body",))) is not None:
+    period or max_steps of a run, rename it, or pause or resume it (any status can be resumed,
+    with max_steps raised where it is reached). A running run applies the change between two
+    steps; the answer shows the run once the change is in."""
+    record = await registry.record(run_id)
+    ds = registry.datasets.record(record.spec.dataset)
+    if ds is not None and (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
         raise error
-    t = run.trainer
     update = body.update(Status(body.status) if body.status else None)
-    try:
-        check_update(t.status, t.step, t.max_steps, update)
-        t.submit(update).result(PATCH_TIMEOUT)
-    except ConflictError as e:
-        raise HTTPException(409, str(e)) from None
-    except TimeoutError:
-        raise HTTPException(503, "the trainer did not take the change in time; try again") from None
-    return run.public()
+    record = await registry.update(run_id, update, name=body.name)
+    return RunPublic.model_validate(registry.public(record))
 
 
-def _sample(run: Run, q: SampleQuery) -> SamplePublic:
-    seed = q.seed if q.seed is not None else secrets.randbits(48)
-    step = run.trainer.step
-    s = sample_names(run.trainer.weights(), run.dataset, q.n, q.temperature, seed)
-    return SamplePublic(names=s.names, new=s.new, new_share=s.new_share, seed=seed, step=step)
+@router.delete("/runs/{run_id}", status_code=204, responses=NOT_FOUND)
+async def delete_run(registry: RegistryDep, run_id: str) -> Response:
+    """Delete a run (stopping it first if it trains): its record, history and checkpoints."""
+    await registry.delete(run_id)
+    return Response(status_code=204)
 
 
-@router.get("/runs/{run_id}/sample", tags=["reading the model"])
-def sample_run(run: RunDep, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
-    """Names drawn from the run's weights as they are now, each marked new if it is not one of
-    the training words. The same seed gives the same names from the same weights."""
-    return _sample(run, q)
+@router.get("/runs/{run_id}/checkpoints", responses=NOT_FOUND)
+async def list_checkpoints(registry: RegistryDep, run_id: str) -> list[CheckpointPublic]:
+    """The run's checkpoints, oldest first: the latest and up to 50 earlier ones, spread evenly
+    over the run (a branch can start from any of them)."""
+    record = await registry.record(run_id)
+    rows = await registry.checkpoints(record.id)
+    return [
+        CheckpointPublic(
+            step=c.step, train_loss=c.train_loss, dev_loss=c.dev_loss, created_at=c.created_at, bytes=c.bytes
+        )
+        for c in rows
+    ]
 
 
-@router.get("/sample", tags=["reading the model"])
-def sample_current(run: CurrentRunDep, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
-    """As /api/runs/current/sample."""
-    return _sample(run, q)
-
-
-@router.get("/runs/{run_id}/next", tags=["reading the model"])
-def next_char(run: RunDep, q: Annotated[NextQuery, Query()]) -> NextPublic:
-    """The probability of each next character after `context` (its last block_size characters,
-    padded with '.' as in training)."""
-    step = run.trainer.step
-    try:
-        window, probs = next_probs(run.trainer.weights(), run.dataset.vocab, q.context)
-    except UnknownCharacterError as e:
-        raise HTTPException(422, f"context: {e}") from None
-    return NextPublic(context=q.context, window=window, chars=list(run.dataset.vocab.chars), probs=probs, step=step)
-
-
-@router.post("/runs/{run_id}/evaluate-test", tags=["reading the model"])
-def evaluate_test(run: RunDep) -> TestEvalPublic:
-    """The exact loss on the test split, for the end of an experiment (the test split plays no
-    part in training or in the evaluations)."""
-    step = run.trainer.step
-    weights = run.trainer.weights()
-    t0 = time.perf_counter()
-    counted = run.test_set()
-    loss = test_loss(weights, counted)
-    ms = (time.perf_counter() - t0) * 1000
-    return TestEvalPublic(step=step, test_loss=loss, test_examples=counted.splits[0].n, ms=round(ms, 2))
-
-
-@router.get("/runs/{run_id}/embeddings", tags=["reading the model"])
-def embeddings(run: RunDep) -> EmbeddingsPublic:
-    """Each character's embedding in 2-D: raw when n_embd is 2, else the first two principal
-    components. As of the last evaluation; also pushed over the websocket at each one."""
-    m, step = run.trainer.embeddings, run.trainer.last_eval
-    if m is None or step is None:
-        raise HTTPException(404, "no evaluation yet")
-    return EmbeddingsPublic(step=step.step, chars=list(run.trainer.chars), x=m.x, y=m.y, method=m.method)
-
-
-@router.post("/runs/{run_id}/lr-find", status_code=202, tags=["learning-rate finder"])
-def lr_find(run: RunDep, body: LrFindCreate | None = None) -> LrFindStarted:
-    """Sweep the learning rate exponentially from min_lr to max_lr, one step per rate, on a copy
-    of the run's weights (the run pauses meanwhile and resumes after; its own weights and random
-    draws are untouched). Stops early once the smoothed loss passes 4x its best. Progress streams
-    over the websocket (`lrfind`, then `lrfind_done` with the suggestion)."""
-    spec = body or LrFindCreate()
-    if (error := batch_size_error(spec.batch_size, run, ("body",))) is not None:
+@router.post("/runs/{run_id}/branch", status_code=201, responses=NOT_FOUND | CONFLICT | UNPROCESSABLE)
+async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | None = None) -> RunPublic:
+    """A new run from one of this run's checkpoints (default: the latest), with any of `lr`,
+    `batch_size`, `schedule`, `max_steps`, `eval_every` changed. Its history begins with its
+    parent's up to that step; with nothing changed it continues exactly as the parent would."""
+    body = body or BranchCreate()
+    parent = await registry.record(run_id)
+    ds = registry.datasets.record(parent.spec.dataset)
+    if ds is None:
+        raise HTTPException(409, "the run's dataset is gone")
+    if (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
         raise error
-    batch = spec.batch_size or run.trainer.hparams.batch_size
-    if run.trainer.status is Status.STOPPED:
-        raise HTTPException(409, "the run is stopped; create a new run")
     try:
-        run.trainer.submit(LrFindSpec(spec.min_lr, spec.max_lr, spec.steps, spec.batch_size))
-    except ConflictError as e:
-        raise HTTPException(409, str(e)) from None
-    return LrFindStarted(min_lr=spec.min_lr, max_lr=spec.max_lr, steps=spec.steps, batch_size=batch)
+        record = await registry.branch(run_id, body.step, body.update(), body.name, body.start)
+    except KeyError:
+        raise HTTPException(404, f"step: no checkpoint of run {parent.id} at step {body.step}") from None
+    return RunPublic.model_validate(registry.public(record))
 
 
-@router.get("/runs/{run_id}/lr-find", tags=["learning-rate finder"])
-def lr_find_result(run: RunDep) -> LrFindPublic:
-    """The last finished sweep of this run."""
-    result = run.trainer.last_lrfind
-    if result is None:
-        raise HTTPException(404, "no learning-rate sweep yet: POST to this address to start one")
-    msg = lrfind_message(result)
-    del msg["type"]
-    return LrFindPublic.model_validate(msg)
+@router.get(
+    "/runs/{run_id}/history",
+    responses=NOT_FOUND
+    | {200: {"content": {"application/json": {}, "text/csv": {}}, "description": "every stored step (streamed)"}},
+)
+async def run_history(registry: RegistryDep, run_id: str, format: Literal["json", "csv"] = "json") -> StreamingResponse:
+    """Every stored step (`step`, `loss`, `lr`, `batch_size`), every evaluation and every change.
+    JSON: {"steps": {"step": [...], "loss": [...], "lr": [...], "batch_size": [...]}, "evals":
+    [...], "changes": [...]}; CSV: a header line, then a row per step (with the losses of the
+    evaluation made at that step, if any). Streamed. Up to 2,000,000 steps are kept one by one;
+    past that, the minimum and maximum of groups of steps."""
+    record = await registry.record(run_id)
+    data = await registry.history_data(record)
+    name = f"run-{record.id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if format == "csv":
+        return StreamingResponse(export.csv_rows(data), media_type="text/csv", headers=headers)
+    return StreamingResponse(export.json_chunks(data), media_type="application/json", headers=headers)

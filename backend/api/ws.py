@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_error
-from backend.server.channel import Subscriber
+from backend.server.channel import Subscriber, ViewerEndedError
 from backend.server.config import Settings
 from backend.server.messages import error
-from backend.server.registry import Run
+from backend.server.registry import RunNotFoundError, RunRegistry
 from backend.server.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
-from backend.training.trainer import ConflictError, Status, Update, check_update
+from backend.training.protocol import ConflictError, Status, Update
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -31,6 +31,7 @@ MAX_MESSAGE_BYTES = 4096
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
 NOT_FOUND = 4404  # application close code: no such run
+COMMANDS_QUEUED = 64  # a connection's commands waiting to be applied
 
 
 def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
@@ -52,11 +53,11 @@ def describe_errors(e: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def command_for(text: str, run: Run) -> Update:
-    """Parse and check one client message; raise ValueError with the reason."""
+def command_for(text: str, train_examples: int) -> Update:
+    """Parse one client message; raise ValueError with the reason."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"not JSON: {e}") from None
     try:
         msg = ClientMessage.model_validate({"msg": data}).msg
@@ -64,21 +65,23 @@ def command_for(text: str, run: Run) -> Update:
         raise ValueError(describe_errors(e)) from None
     match msg:
         case SetMessage():
-            if (bad := batch_size_error(msg.batch_size, run, ())) is not None:
+            if (bad := batch_size_error(msg.batch_size, train_examples, ())) is not None:
                 raise ValueError(f"batch_size: {bad.errors()[0]['msg']}")
-            update = msg.update()
+            return msg.update()
         case PauseMessage():
-            update = Update(status=Status.PAUSED)
+            return Update(status=Status.PAUSED)
         case ResumeMessage():
-            update = Update(status=Status.RUNNING)
-    t = run.trainer
-    check_update(t.status, t.step, t.max_steps, update)
-    return update
+            return Update(status=Status.RUNNING)
 
 
 async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
     while True:
-        for text in await sub.next_batch():
+        try:
+            batch = await sub.next_batch()
+        except ViewerEndedError as e:
+            await ws.close(code=e.code, reason=e.reason)
+            return
+        for text in batch:
             await ws.send_text(text)
 
 
@@ -88,14 +91,15 @@ async def run_socket(ws: WebSocket, run_id: str, registry: RegistryDep, settings
     if not origin_allowed(ws, settings):
         await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
         return
-    run = await registry.find(run_id)
-    if run is None:
+    try:
+        sub = await registry.subscribe(run_id)
+    except RunNotFoundError:
         await ws.close(code=NOT_FOUND, reason=f"no run with id {run_id!r}")
         return
     await ws.accept()
-    follow = run_id == "current"
-    sub = registry.subscribe(run, follow_current=follow)
     sender = asyncio.create_task(_send_loop(ws, sub))
+    commands: asyncio.Queue[tuple[str, Update]] = asyncio.Queue(COMMANDS_QUEUED)
+    steerer = asyncio.create_task(_steer_loop(registry, commands, sub))
     try:
         while True:
             message = await ws.receive()
@@ -109,15 +113,38 @@ async def run_socket(ws: WebSocket, run_id: str, registry: RegistryDep, settings
                 sender.cancel()
                 await ws.close(code=MESSAGE_TOO_BIG, reason=f"messages are limited to {MAX_MESSAGE_BYTES} bytes")
                 break
-            target = (registry.current() if follow else None) or run
+            run = sub.channel.run_id
+            ds = registry.datasets.record((await registry.record(run)).spec.dataset)
             try:
-                target.trainer.submit(command_for(text, target))
-            except (ValueError, ConflictError) as e:
+                update = command_for(text, ds.train_examples if ds is not None else 0)
+                commands.put_nowait((run, update))
+            except ValueError as e:
                 sub.reply(error(str(e)))
+            except asyncio.QueueFull:
+                sub.reply(error(f"too many commands waiting ({COMMANDS_QUEUED}); this one was dropped"))
     except WebSocketDisconnect:
         pass
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
+        for task in (sender, steerer):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         registry.unsubscribe(sub)
+
+
+async def _steer_loop(registry: RunRegistry, commands: asyncio.Queue[tuple[str, Update]], sub: Subscriber) -> None:
+    """A connection's commands, applied one after the other in the order they came."""
+    while True:
+        run, update = await commands.get()
+        await _steer(registry, run, update, sub)
+
+
+async def _steer(registry: RunRegistry, run_id: str, update: Update, sub: Subscriber) -> None:
+    """Apply a client's command; a refusal goes back to that client alone."""
+    try:
+        await registry.update(run_id, update)
+    except (ConflictError, RunNotFoundError) as e:
+        sub.reply(error(str(e)))
+    except Exception as e:
+        log.exception("a websocket command failed")
+        sub.reply(error(f"the command failed: {e}"))

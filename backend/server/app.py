@@ -8,20 +8,32 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import torch
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 
-from backend.api import datasets, meta, pages, runs, ws
-from backend.api.errors import validation_error
+from backend.api import datasets, lrfind, meta, model, pages, runs, ws
+from backend.api.errors import conflict, not_found, validation_error, worker_error
 from backend.core.data import Dataset
+from backend.runtime.handle import WorkerError
+from backend.runtime.runtime import LocalRuntime, Runtime
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
-from backend.server.registry import RunRegistry
-from backend.server.schemas import RunCreate
+from backend.server.registry import RunNotFoundError, RunRegistry
+from backend.store.store import Store
+from backend.training.protocol import ConflictError
+from backend.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
+
+
+def make_runtime(settings: Settings) -> Runtime:
+    if settings.ray_address:
+        from backend.runtime.ray import RayRuntime  # noqa: PLC0415 (ray is optional)
+
+        runtime: Runtime = RayRuntime(settings.ray_address)
+        return runtime
+    return LocalRuntime()
 
 
 def create_app(settings: Settings | None = None, dataset: Dataset | None = None) -> FastAPI:
@@ -30,23 +42,39 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # The trainer thread and the event loop share the GIL. Handing it over every 1 ms instead
-        # of 5 lets the loop's bursts of websocket sends interleave with the trainer's GIL-free
-        # torch kernels: with 100 viewers the trainer keeps ~90% of its speed instead of ~85%.
+        # The readers of worker pipes and the event loop share the GIL; handing it over every
+        # 1 ms instead of 5 keeps the loop's bursts of websocket sends from delaying them.
         sys.setswitchinterval(0.001)
         data = dataset or Dataset.from_file(settings.data)
-        max_threads = torch.get_num_threads()
-        registry = RunRegistry(DatasetRegistry(data), asyncio.get_running_loop(), settings.keep_runs, max_threads)
+        runtime = make_runtime(settings)
+        warm = asyncio.create_task(asyncio.to_thread(runtime.warm_up))  # the forkserver imports torch
+        store = Store(settings.home)
+        await asyncio.to_thread(store.open)
+        datasets = DatasetRegistry(store, data)
+        await asyncio.to_thread(datasets.open)
+        cpus = runtime.cpus()
+        registry = RunRegistry(
+            store,
+            datasets,
+            runtime,
+            max_running=settings.max_running or cpus,
+            threads=settings.torch_threads,
+            max_sweeps=settings.max_sweeps,
+        )
         app.state.settings = settings
         app.state.registry = registry
-        # The page is ready with one click: a default run, paused at step 0. It is built while the
-        # server starts answering; a request for the current run waits for it.
-        registry.start_default(RunCreate(start=False))
-        log.info("serving %s (%d words) on http://%s:%d", data.name, len(data.words), settings.host, settings.port)
+        # With no run at all, the page is ready with one click: a default run, paused at step 0.
+        await registry.open(default=RunSpec())
+        log.info(
+            "serving %s (%d words) on http://%s:%d; runs kept in %s; %d train at once (%s)",
+            data.name, len(data.words), settings.host, settings.port, settings.home, registry.max_running, runtime.name,
+        )  # fmt: skip
         try:
             yield
         finally:
-            registry.close()
+            await registry.close()
+            warm.cancel()
+            runtime.close()
 
     app = FastAPI(
         title="makemore live",
@@ -55,8 +83,13 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(RunNotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(WorkerError, worker_error)
     app.include_router(meta.router)
     app.include_router(runs.router)
+    app.include_router(model.router)
+    app.include_router(lrfind.router)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     pages.add_page(app)

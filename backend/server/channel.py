@@ -1,8 +1,8 @@
 """The event-loop side of one run: the state a new viewer's snapshot needs, and the fan-out of
 every event to the viewers, each through a bounded queue of its own.
 
-Everything here runs on the event loop thread; the trainer's events arrive through the single
-crossing in `registry.py`. A message is encoded to JSON once and the same string is queued for every
+Everything here runs on the event loop thread; the worker's events arrive through the registry.
+A message is encoded to JSON once and the same string is queued for every
 subscriber. A subscriber that stops reading (its queue fills up) loses its backlog and, when it
 reads again, gets a `lagged` notice and a fresh snapshot instead: it costs the others and the
 trainer nothing, and its memory stays bounded.
@@ -11,43 +11,75 @@ trainer nothing, and its memory stays bounded.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from backend.server.history import LossHistory
 from backend.server.messages import Message, encode, event_message, loss_list, sig_list
-from backend.training.trainer import EvalResult, Event, Steps
+from backend.training.protocol import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
 SNAPSHOT_POINTS = 2000
+SNAPSHOT_CHANGES = 1000  # a snapshot carries the latest changes only
+MERGE_SECONDS = 1.0  # changes that follow each other closer than this are one change (a slider dragged)
+
+
+class Timeline:
+    """The intervention timeline: the hyperparameters in effect from each step on.
+
+    A confirmation of the values already in effect is not a change. Changes that come within
+    MERGE_SECONDS of the previous one merge into it (its step, the new values): dragging a slider
+    or a client sending thousands of `set`s a second makes one change, not thousands."""
+
+    def __init__(self, changes: list[Message] | None = None) -> None:
+        self.changes: list[Message] = changes or []
+        self._last_at = -float("inf")  # when the last change was made (monotonic)
+
+    def add(self, change: Message, now: float | None = None) -> Literal["same", "merged", "new"]:
+        now = time.monotonic() if now is None else now
+        if self.changes and _values(self.changes[-1]) == _values(change):
+            return "same"
+        if len(self.changes) > 1 and now - self._last_at < MERGE_SECONDS:
+            self.changes[-1] = {**change, "step": self.changes[-1]["step"]}
+            self._last_at = now
+            return "merged"
+        self.changes.append(change)
+        self._last_at = now
+        return "new"
 
 
 class Channel:
-    def __init__(self) -> None:
-        self.describe: Callable[[], dict[str, Any]] = dict  # the run's RunPublic, set by its Run
+    def __init__(self, run_id: str = "", describe: Callable[[], dict[str, Any]] = dict) -> None:
+        self.run_id = run_id
+        self.describe = describe  # the run's RunPublic
         self.history = LossHistory()
         # every evaluation, as [step, train_loss, dev_loss, b_noise]: tuples, not objects, because
         # a snapshot carries them all (2,001 of them after 2,000,000 steps at the defaults)
         self.evals: list[list[float | None]] = []
-        self.changes: list[Message] = []
+        self.timeline = Timeline()
         self.embeddings: Message | None = None  # the latest embedding map
         self.lrfind: Message | None = None  # the latest learning-rate sweep, without its points
         self.subscribers: set[Subscriber] = set()
 
+    @property
+    def changes(self) -> list[Message]:
+        return self.timeline.changes
+
     def publish(self, event: Event) -> None:
-        """Record an event and fan it out. Runs on the event loop, in event order."""
-        msg = event_message(event)
+        """Record an event and fan it out. Runs on the event loop, in event order. (A change goes
+        into the timeline through `timeline.add`, by the registry, which also stores it.)"""
+        self.send(event_message(event), event)
+
+    def send(self, msg: Message, event: Event | None = None) -> None:
+        """Record a message (and its event, if it came from one) and fan it out."""
         kind = msg["type"]
         if isinstance(event, Steps):
             self.history.extend(event.first, event.losses, event.lrs, event.time)
         elif isinstance(event, EvalResult):  # 4 decimals: every evaluation goes into every snapshot
             train, dev = loss_list([event.train_loss, event.dev_loss], 4)
             self.evals.append([event.step, train, dev, None])
-        elif kind == "hparams":
-            change = {k: v for k, v in msg.items() if k != "type"}
-            if not self.changes or _values(self.changes[-1]) != _values(change):  # not a mere confirmation
-                self.changes.append(change)
         elif kind == "noise":  # it follows its evaluation: fill in that evaluation's b_noise
             match = next((e for e in reversed(self.evals[-8:]) if e[0] == msg["step"]), None)
             if match is not None:
@@ -59,6 +91,16 @@ class Channel:
         text = encode(msg)
         for sub in list(self.subscribers):
             sub.put(text)
+
+    def resync(self, reason: str) -> None:
+        """Every viewer gets a fresh snapshot next (the history was rewritten)."""
+        for sub in list(self.subscribers):
+            sub.resync(reason)
+
+    def close(self, code: int, reason: str) -> None:
+        """The run is gone: every viewer's connection is closed."""
+        for sub in list(self.subscribers):
+            sub.end(code, reason)
 
     def snapshot(self, reason: str) -> str:
         h = self.history.points(SNAPSHOT_POINTS)
@@ -75,7 +117,7 @@ class Channel:
                     "n_steps": self.history.n_steps,  # steps 0 .. n_steps - 1 are covered
                 },
                 "evals": self.evals,
-                "changes": self.changes,
+                "changes": self.changes[-SNAPSHOT_CHANGES:],
                 "embeddings": self.embeddings,
                 "lrfind": self.lrfind,
             }
@@ -84,6 +126,12 @@ class Channel:
 
 def _values(change: Message) -> dict[str, Any]:
     return {k: v for k, v in change.items() if k != "step"}
+
+
+class ViewerEndedError(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
 
 
 class Subscriber:
@@ -98,6 +146,7 @@ class Subscriber:
         self._wake = asyncio.Event()
         self._snapshot_reason: str | None = "connect"
         self._dropped = 0
+        self._ended: ViewerEndedError | None = None
         channel.subscribers.add(self)
 
     def put(self, text: str) -> None:
@@ -124,12 +173,26 @@ class Subscriber:
         self._snapshot_reason = "new_run"
         self._wake.set()
 
+    def resync(self, reason: str) -> None:
+        """Drop the backlog: the next message is a fresh snapshot."""
+        self._queue.clear()
+        self._snapshot_reason = reason
+        self._wake.set()
+
+    def end(self, code: int, reason: str) -> None:
+        """The connection is to be closed (the run was deleted): next_batch raises ViewerEndedError."""
+        self._ended = ViewerEndedError(code, reason)
+        self.close()
+        self._wake.set()
+
     def close(self) -> None:
         self.channel.subscribers.discard(self)
 
     async def next_batch(self) -> list[str]:
-        """Wait for the next messages to send, in order."""
+        """Wait for the next messages to send, in order; raises ViewerEndedError when the connection is to end."""
         while True:
+            if self._ended is not None:
+                raise self._ended
             if self._replies:
                 return [self._replies.popleft()]
             reason = self._snapshot_reason

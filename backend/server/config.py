@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,12 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "names.txt"
+
+
+def default_home() -> Path:
+    """$XDG_DATA_HOME/makemore-live, or ~/.local/share/makemore-live (the XDG default)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "makemore-live"
 
 
 class Settings(BaseSettings):
@@ -20,11 +27,20 @@ class Settings(BaseSettings):
     # Extra origins (scheme://host:port) whose pages may open our websockets; the server's own
     # origin is always allowed. Comma-separated in the environment.
     allowed_origins: Annotated[list[str], NoDecode] = []
-    # Intra-op threads for torch. One is fastest for the lecture's batch of 32 (REFERENCE §2)
-    # and leaves the second core to the event loop.
-    torch_threads: int = Field(default=1, ge=1, le=256)
-    # Finished and stopped runs kept in memory (their weights and history); older ones are dropped.
-    keep_runs: int = Field(default=20, ge=1, le=1000)
+    # Torch threads that the training runs share for big batches (batches under 256 use one
+    # each: per-op overhead, not arithmetic, sets their pace). Default: the cores.
+    torch_threads: int | None = Field(default=None, ge=1, le=1024)
+    # Where runs last: the database and checkpoint files.
+    home: Path = Field(default_factory=default_home)
+    # Runs that train at once; the others wait, queued. Default: the cores (or a Ray cluster's CPUs).
+    max_running: int | None = Field(default=None, ge=1, le=1024)
+    # Workers as Ray actors on a cluster: "auto", "host:port" or "ray://host:port". Unset: local processes.
+    ray_address: str | None = None
+    # Uploaded word lists kept at most (count, and their text in bytes in all).
+    max_uploads: int = Field(default=100, ge=1, le=10_000)
+    max_upload_bytes: int = Field(default=200_000_000, ge=1_000, le=10**11)
+    # Learning-rate sweeps under way at once (each takes a core while it lasts).
+    max_sweeps: int = Field(default=2, ge=1, le=64)
 
     @field_validator("allowed_origins", mode="before")
     @classmethod

@@ -1,26 +1,36 @@
-"""The word lists runs can train on: the built-in names and the users' uploads (kept in memory).
+"""The word lists runs train on: the built-in one (the server's --data) and the users' uploads.
 
-Lives on the event loop (built in the app's lifespan); parsing an upload is done off the loop.
+Every list is kept in the store with its text, under an id made from its words (the same list
+uploaded twice is one dataset), so a run from last week can be rebuilt exactly. "builtin" names
+whatever the server was started with. Only small records stay in memory; the word lists
+themselves are loaded when a run needs them, and a few are cached.
+
+Lives on the event loop (built in the app's lifespan); store I/O and parsing run off the loop.
 """
 
 from __future__ import annotations
 
-import secrets
+import asyncio
+import hashlib
+import time
 from collections import OrderedDict
-from dataclasses import dataclass
 
-from backend.core.data import Dataset
+from backend.core.data import Dataset, split_words
 from backend.core.words import Limits, parse_words
+from backend.store.records import DatasetRecord
+from backend.store.store import Store
 
 BUILTIN = "builtin"
 UPLOAD_LIMITS = Limits(max_bytes=5_000_000, max_chars=64)
+CACHED = 4  # word lists kept parsed in memory
 
 
-@dataclass(frozen=True)
-class DatasetEntry:
-    id: str
-    dataset: Dataset
-    builtin: bool
+class DatasetConflictError(Exception):
+    pass
+
+
+def dataset_id(words: list[str]) -> str:
+    return hashlib.sha256("\n".join(words).encode()).hexdigest()[:12]
 
 
 def parse_upload(raw: bytes, filename: str) -> Dataset:
@@ -29,23 +39,79 @@ def parse_upload(raw: bytes, filename: str) -> Dataset:
     return Dataset(name, parse_words(raw, name, UPLOAD_LIMITS))
 
 
+def record_of(ds: Dataset, created_at: float) -> DatasetRecord:
+    # an example per character of each word plus its end token, whatever the block size
+    train, dev, test = (sum(len(w) + 1 for w in part) for part in split_words(ds.words))
+    text_bytes = len("\n".join(ds.words).encode())
+    return DatasetRecord(
+        dataset_id(ds.words), ds.name, len(ds.words), ds.vocab.size, train, dev, test, text_bytes, created_at
+    )
+
+
 class DatasetRegistry:
-    def __init__(self, builtin: Dataset, keep_uploads: int = 20) -> None:
-        self._keep = keep_uploads
-        self._entries: OrderedDict[str, DatasetEntry] = OrderedDict({BUILTIN: DatasetEntry(BUILTIN, builtin, True)})
+    def __init__(self, store: Store, builtin: Dataset) -> None:
+        self._store = store
+        self._builtin = builtin
+        self.builtin_id = dataset_id(builtin.words)
+        self._records: dict[str, DatasetRecord] = {}
+        self._cache: OrderedDict[str, Dataset] = OrderedDict({self.builtin_id: builtin})
 
-    def add(self, dataset: Dataset) -> DatasetEntry:
-        """Keep an upload; past `keep_uploads`, the oldest upload is forgotten (runs that use it
-        keep their own reference)."""
-        entry = DatasetEntry(secrets.token_hex(6), dataset, False)
-        self._entries[entry.id] = entry
-        uploads = [k for k, e in self._entries.items() if not e.builtin]
-        for old in uploads[: max(0, len(uploads) - self._keep)]:
-            del self._entries[old]
-        return entry
+    def open(self) -> None:
+        """Keep the built-in list in the store; read the records of every stored list. Blocking."""
+        self._store.put_dataset(record_of(self._builtin, time.time()), "\n".join(self._builtin.words))
+        self._records = {r.id: r for r in self._store.datasets()}
 
-    def get(self, dataset_id: str) -> DatasetEntry | None:
-        return self._entries.get(dataset_id)
+    def resolve(self, dataset_id: str) -> str:
+        return self.builtin_id if dataset_id == BUILTIN else dataset_id
 
-    def all(self) -> list[DatasetEntry]:
-        return list(self._entries.values())
+    def record(self, dataset_id: str) -> DatasetRecord | None:
+        return self._records.get(self.resolve(dataset_id))
+
+    def all(self) -> list[DatasetRecord]:
+        """The built-in list first, then the uploads, oldest first."""
+        rest = [r for r in self._records.values() if r.id != self.builtin_id]
+        return [self._records[self.builtin_id], *sorted(rest, key=lambda r: (r.created_at, r.id))]
+
+    def uploads(self) -> list[DatasetRecord]:
+        return [r for r in self._records.values() if r.id != self.builtin_id]
+
+    async def dataset(self, dataset_id: str) -> Dataset:
+        """The word list itself (parsed, with its split); KeyError if there is none."""
+        key = self.resolve(dataset_id)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        record = self._records.get(key)
+        text = await asyncio.to_thread(self._store.dataset_text, key) if record is not None else None
+        if record is None or text is None:
+            raise KeyError(dataset_id)
+        ds = Dataset(record.name, text.split("\n"))
+        self._cache[key] = ds
+        while len(self._cache) > CACHED:
+            self._cache.popitem(last=False)
+        return ds
+
+    async def add(self, ds: Dataset) -> DatasetRecord:
+        """Keep an upload (the same words again: the dataset already kept)."""
+        record = record_of(ds, time.time())
+        if record.id in self._records:
+            return self._records[record.id]
+        await asyncio.to_thread(self._store.put_dataset, record, "\n".join(ds.words))
+        self._records[record.id] = record
+        return record
+
+    async def delete(self, dataset_id: str) -> None:
+        """KeyError if there is no such upload; DatasetConflictError if a stored run uses it."""
+        key = self.resolve(dataset_id)
+        if key == self.builtin_id:
+            raise DatasetConflictError("the built-in dataset cannot be deleted")
+        if key not in self._records:
+            raise KeyError(dataset_id)
+        users = await asyncio.to_thread(self._store.dataset_users, key)
+        if users:
+            raise DatasetConflictError(
+                f"{users} stored run{'s' if users > 1 else ''} use{'s' if users == 1 else ''} it: delete them first"
+            )
+        await asyncio.to_thread(self._store.delete_dataset, key)
+        self._records.pop(key, None)
+        self._cache.pop(key, None)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from backend.core.lrfind import LrFindResult
-from backend.training.trainer import (
+from backend.training.protocol import (
     EmbeddingsChanged,
     EvalResult,
     Event,
@@ -64,6 +64,19 @@ def lrfind_message(r: LrFindResult) -> Message:
     }
 
 
+def embeddings_message(
+    step: int, chars: tuple[str, ...] | list[str], x: list[float], y: list[float], method: str
+) -> Message:
+    return {
+        "type": "embeddings",
+        "step": step,
+        "chars": list(chars),
+        "x": loss_list(x, 4),
+        "y": loss_list(y, 4),
+        "method": method,
+    }
+
+
 def event_message(event: Event) -> Message:
     match event:
         case Steps():
@@ -96,15 +109,7 @@ def event_message(event: Event) -> Message:
         case NoiseEstimate():
             return {"type": "noise", "step": event.step, "b_noise": finite(event.b_noise, 1)}
         case EmbeddingsChanged():
-            m = event.map
-            return {
-                "type": "embeddings",
-                "step": event.step,
-                "chars": list(event.chars),
-                "x": loss_list(m.x, 4),
-                "y": loss_list(m.y, 4),
-                "method": m.method,
-            }
+            return embeddings_message(event.step, event.chars, event.x, event.y, event.method)
         case LrFindStarted():
             sp = event.spec
             return {

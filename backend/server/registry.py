@@ -1,7 +1,11 @@
-"""Runs: a trainer and its channel, and the registry that keeps them (one trains at a time).
+"""The registry of runs: every run is a record in the store; a run that trains (or was just asked
+something) has a worker; a run that trains or has viewers is live here, with its channel.
 
-The registry lives on the event loop (built in the app's lifespan). This module holds the one
-place where the trainer thread reaches the event loop: `_emitter`.
+It lives on the event loop (built in the app's lifespan). It decides where each run stands:
+which train (at most `max_running` at once; the others wait `queued`, first come first served),
+which hold a worker (a paused run keeps its worker a short while, then lets it go), what the store
+records (every event a worker sends, and its checkpoints), and what the viewers see. The server's
+memory holds the live runs only: a run from last week costs nothing until someone opens it.
 """
 
 from __future__ import annotations
@@ -10,201 +14,806 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections import OrderedDict, deque
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
-from backend.core.data import Dataset
-from backend.core.evaluate import CountedExamples
-from backend.core.model import MLP, ModelShape
-from backend.core.optim import OptimizerSpec
+from backend.core.embeddings import embedding_map
+from backend.core.lrfind import LrFindSpec
+from backend.runtime.handle import WorkerError, WorkerGoneError, WorkerHandle
+from backend.runtime.reads import Answer, Reader
+from backend.runtime.runtime import Runtime
+from backend.runtime.wire import CancelSweep, CheckpointData, Exited, Read, Ready, WorkerInit, WorkerMessage
 from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
-from backend.server.messages import finite, hparams_public
-from backend.server.openmp import run_in_own_thread
-from backend.server.schemas import ConstantSchedule, RunCreate, RunPublic, schedule_of
-from backend.training.trainer import Event, HParams, Status, Trainer
+from backend.server.export import HistoryData
+from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
+from backend.store.records import CheckpointRecord, RunRecord
+from backend.store.store import Store
+from backend.training.checkpoint import decode
+from backend.training.protocol import (
+    ConflictError,
+    EmbeddingsChanged,
+    EvalResult,
+    HParams,
+    HParamsChanged,
+    LrFindDone,
+    LrFindProgress,
+    LrFindStarted,
+    NoiseEstimate,
+    SetThreads,
+    Status,
+    StatusChanged,
+    Steps,
+    Update,
+    check_update,
+)
+from backend.training.spec import RunSpec, schedule_of
 
 log = logging.getLogger(__name__)
 
-
-def _emitter(loop: asyncio.AbstractEventLoop, channel: Channel) -> Callable[[Event], None]:
-    """THE thread -> event loop crossing: the trainer's events are handed to the loop, in order."""
-
-    def emit(event: Event) -> None:
-        loop.call_soon_threadsafe(channel.publish, event)
-
-    return emit
+IDLE_WORKERS = 4  # at most this many workers wait without training; the oldest go first
+SHUTDOWN_SECONDS = 3.0  # at shutdown, workers get this long to checkpoint and go
+RUN_DELETED = 4410  # websocket close code: the run was deleted
+CACHED_MODELS = 4  # runs without a worker whose weights stay loaded for reads
 
 
 @dataclass
-class Run:
-    id: str
-    spec: RunCreate
-    dataset: Dataset
-    trainer: Trainer
+class LiveRun:
+    record: RunRecord
     channel: Channel
-    _test_set: CountedExamples | None = None
+    worker: WorkerHandle | None = None
+    training: bool = False  # holds a training slot: its worker trains, or is starting to
+    checkpoint: tuple[int, bytes] | None = None  # the latest checkpoint its worker sent
+    sweeping: bool = False
+    idle_since: float | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    idle_timer: asyncio.TimerHandle | None = None
+    sweep: asyncio.Future[Any] | None = None  # a learning-rate sweep asked of its worker
 
-    def public(self) -> RunPublic:
-        t, spec, splits = self.trainer, self.spec, self.dataset.splits(self.spec.block_size)
-        e = t.last_eval
-        return RunPublic.model_validate(
-            {
-                "id": self.id,
-                "status": t.status,
-                "detail": t.detail,
-                "step": t.step,
-                "config": {
-                    "block_size": spec.block_size,
-                    "n_embd": spec.n_embd,
-                    "n_hidden": spec.n_hidden,
-                    "seed": spec.seed,
-                    "max_steps": t.max_steps,
-                    "init": spec.init,
-                    "optimizer": spec.optimizer,
-                    "momentum": spec.momentum if spec.optimizer == "momentum" else None,
-                    "dataset": spec.dataset,
-                },
-                "hparams": hparams_public(t.hparams),
-                "dataset": {
-                    "name": self.dataset.name,
-                    "words": len(self.dataset.words),
-                    "vocab_size": self.dataset.vocab.size,
-                    "train_examples": len(splits.train),
-                    "dev_examples": len(splits.dev),
-                    "test_examples": len(splits.test),
-                },
-                "params": t.model.shape.n_params,
-                "last_eval": None
-                if e is None
-                else {
-                    "step": e.step,
-                    "train_loss": finite(e.train_loss, 6),
-                    "dev_loss": finite(e.dev_loss, 6),
-                    "b_noise": finite(t.noise[1], 1) if t.noise is not None and t.noise[0] == e.step else None,
-                },
-                "train_seconds": round(t.train_seconds, 3),
-            }
-        )
 
-    def public_dict(self) -> dict[str, Any]:
-        return self.public().model_dump(mode="json")
-
-    def test_set(self) -> CountedExamples:
-        """The test split, counted (built on first use: most runs never look at it). Blocking."""
-        if self._test_set is None:
-            test = self.dataset.splits(self.spec.block_size).test
-            self._test_set = CountedExamples.from_splits([test], self.dataset.vocab.size)
-        return self._test_set
+class RunNotFoundError(KeyError):
+    pass
 
 
 class RunRegistry:
     def __init__(
-        self, datasets: DatasetRegistry, loop: asyncio.AbstractEventLoop, keep_runs: int, max_threads: int
+        self,
+        store: Store,
+        datasets: DatasetRegistry,
+        runtime: Runtime,
+        max_running: int,
+        threads: int | None = None,
+        max_sweeps: int = 2,
     ) -> None:
+        self.store = store
         self.datasets = datasets
-        self._loop = loop
-        self._keep = keep_runs
-        self._max_threads = max_threads
-        self._runs: OrderedDict[str, Run] = OrderedDict()  # oldest first
+        self.runtime = runtime
+        self.max_running = max_running
+        self.threads = threads  # torch threads all training workers together may use (None: the runtime's)
+        self.max_sweeps = max_sweeps  # learning-rate sweeps at once
+        self._live: dict[str, LiveRun] = {}
+        self._loading: dict[str, asyncio.Future[LiveRun]] = {}
+        self._queue: deque[str] = deque()
         self._followers: set[Subscriber] = set()  # viewers of /ws/runs/current
-        self._create_lock = asyncio.Lock()
-        self._default: asyncio.Task[Run] | None = None
+        self._newest: str | None = None
+        self._models: OrderedDict[str, tuple[int, Any, Reader]] = OrderedDict()  # reads from checkpoints
+        self._default: asyncio.Task[RunRecord] | None = None
+        self._closing = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def build(self, spec: RunCreate, dataset: Dataset) -> Run:
-        """Make a run, not yet started. Blocking (builds examples): call it off the loop."""
-        shape = ModelShape(dataset.vocab.size, spec.block_size, spec.n_embd, spec.n_hidden)
-        init = MLP.scaled_init if spec.init == "scaled" else MLP.lecture_init
-        channel = Channel()
-        trainer = Trainer(
-            init(shape, spec.seed),
-            dataset.splits(spec.block_size),
-            dataset.vocab.chars,
-            HParams(
-                spec.lr,
-                spec.batch_size,
-                spec.eval_every,
-                schedule_of(spec.schedule or ConstantSchedule(kind="constant")),
-            ),
-            spec.max_steps,
-            spec.seed,
-            _emitter(self._loop, channel),
-            self._max_threads,
-            OptimizerSpec(spec.optimizer, spec.momentum),
-        )
-        run = Run(secrets.token_hex(6), spec, dataset, trainer, channel)
-        channel.describe = run.public_dict
-        return run
+    # ---- start-up and shutdown -----------------------------------------------------------------------
+    async def open(self, default: RunSpec | None) -> None:
+        """Recover from a crash (runs that were training are `interrupted`), find the newest run,
+        and, when there is none at all, create `default` (in the background)."""
+        changed = await asyncio.to_thread(self.store.recover)
+        for r in changed:
+            log.info("run %s: %s", r.id, r.detail)
+        self._newest = await asyncio.to_thread(self.store.newest_run_id)
+        if self._newest is None and default is not None:
+            self._default = asyncio.create_task(self.create(default, start=False))
 
-    async def create(self, spec: RunCreate, check: Callable[[Run], None] = lambda run: None) -> Run:
-        """Build a run, stop the others, make it current and start it. `check` may reject the
-        built run (it raises) before anything else changes."""
-        entry = self.datasets.get(spec.dataset)
-        if entry is None:
-            raise KeyError(spec.dataset)
-        async with self._create_lock:
-            run = await run_in_own_thread(self.build, spec, entry.dataset)
-            check(run)
-            for other in self.active():
-                await run_in_threadpool(other.trainer.stop, "stopped: a new run was created")
-            self.install(run)
-            return run
-
-    def install(self, run: Run) -> Run:
-        """Make `run` the current one and start it; viewers of the current run follow it."""
-        self._runs[run.id] = run
-        while len(self._runs) > self._keep:
-            _, old = self._runs.popitem(last=False)
-            for sub in list(old.channel.subscribers):
-                sub.close()
-        run.trainer.start(running=run.spec.start)
-        for sub in self._followers:
-            sub.switch(run.channel)
-        log.info("run %s created (%s)", run.id, run.spec.model_dump())
-        return run
-
-    def start_default(self, spec: RunCreate) -> None:
-        """Create the first run in the background (building examples takes a few hundred ms)."""
-        self._default = asyncio.create_task(self.create(spec))
-
-    async def find(self, run_id: str) -> Run | None:
-        """A run by id; "current" is the newest, waited for while the first one is being built."""
-        if run_id != "current":
-            return self.get(run_id)
-        if not self._runs and self._default is not None:
-            with contextlib.suppress(Exception):  # a failure is logged by the task; the answer is "none"
-                await asyncio.shield(self._default)
-        return self.current()
-
-    def current(self) -> Run | None:
-        return next(reversed(self._runs.values()), None)
-
-    def get(self, run_id: str) -> Run | None:
-        return self._runs.get(run_id)
-
-    def all(self) -> list[Run]:
-        return list(reversed(self._runs.values()))
-
-    def active(self) -> list[Run]:
-        return [r for r in self._runs.values() if r.trainer.status is not Status.STOPPED]
-
-    def close(self) -> None:
-        """Stop every trainer (at shutdown)."""
+    async def close(self) -> None:
+        """Every worker checkpoints and goes (a running run is `paused`, saying why); queued runs
+        are paused; then the store commits. Bounded by SHUTDOWN_SECONDS."""
+        self._closing = True
         if self._default is not None:
             self._default.cancel()
-        for run in self.active():
-            run.trainer.stop("stopped: the server is shutting down")
+        for rid in list(self._queue):
+            live = self._live.get(rid)
+            if live is not None:
+                self._set_status(live, Status.PAUSED, "it was waiting in the queue when the server stopped")
+        self._queue.clear()
+        workers = [live.worker for live in self._live.values() if live.worker is not None]
+        for w in workers:
+            w.shutdown("paused: the server shut down")
+        deadline = time.monotonic() + SHUTDOWN_SECONDS
+        while any(w.exited is None for w in workers) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # poll: each Exited arrives through the loop
+        for w in workers:
+            if w.exited is None:
+                log.warning("a worker did not stop in time; killing it")
+                w.kill()
+        for live in self._live.values():
+            self.store.put_run(live.record)
+        await asyncio.to_thread(self.store.close)
 
-    def subscribe(self, run: Run, follow_current: bool) -> Subscriber:
-        sub = Subscriber(run.channel, follow_current)
-        if follow_current:
+    # ---- finding runs --------------------------------------------------------------------------------
+    async def resolve(self, run_id: str) -> str:
+        """ "current" is the newest run (waited for while the first one is being created)."""
+        if run_id != "current":
+            return run_id
+        if self._newest is None and self._default is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._default)
+        if self._newest is None:
+            raise RunNotFoundError("no runs yet")
+        return self._newest
+
+    async def record(self, run_id: str) -> RunRecord:
+        rid = await self.resolve(run_id)
+        if (live := self._live.get(rid)) is not None:
+            return live.record
+        record = await asyncio.to_thread(self.store.run, rid)
+        if record is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        return record
+
+    async def live(self, run_id: str) -> LiveRun:
+        """The run, live here (its channel built from the store if it was not)."""
+        rid = await self.resolve(run_id)
+        if (live := self._live.get(rid)) is not None:
+            return live
+        if rid in self._loading:
+            return await asyncio.shield(self._loading[rid])
+        loading: asyncio.Future[LiveRun] = asyncio.get_running_loop().create_future()
+        self._loading[rid] = loading
+        try:
+            live = await self._load(rid)
+            self._live[rid] = live
+            loading.set_result(live)
+            return live
+        except BaseException as e:
+            loading.set_exception(e)
+            loading.exception()  # retrieved: nobody else may be waiting
+            raise
+        finally:
+            del self._loading[rid]
+
+    async def _load(self, rid: str) -> LiveRun:
+        record = await asyncio.to_thread(self.store.run, rid)
+        if record is None:
+            raise RunNotFoundError(f"no run with id {rid!r}")
+        live = LiveRun(record, Channel(rid))
+        live.channel = await asyncio.to_thread(self._stored_channel, record)
+        live.channel.describe = lambda: self.public(live)
+        return live
+
+    def _stored_channel(self, record: RunRecord) -> Channel:
+        """A channel as the run left it: its history, evaluations, changes, last sweep and the
+        embedding map of its latest weights. Blocking (store reads)."""
+        self.store.flush()  # writes still queued for this run
+        ch = Channel(record.id)
+        for chunk in self.store.steps(record.id, upto=record.step):
+            ch.history.extend(chunk.first, chunk.losses.tolist(), chunk.lrs.tolist(), chunk.time_end)
+        h = self.store.history(record.id)
+        ch.evals = [[s, finite(t, 4), finite(d, 4), finite(b, 1)] for s, t, d, b in h.evals]
+        ch.timeline.changes = h.changes
+        if h.lrfind is not None:
+            ch.lrfind = {k: v for k, v in h.lrfind.items() if k not in ("lr", "loss", "smoothed")}
+        found = self.store.load_checkpoint(record.id)
+        if found is not None:
+            ck = decode(found[1])
+            m = embedding_map(ck.state.model.C)
+            ch.embeddings = embeddings_message(found[0], ck.vocab, m.x, m.y, m.method)
+        return ch
+
+    def _release_if_unused(self, live: LiveRun) -> None:
+        """A run with no worker, no viewers and no place in the queue leaves memory."""
+        rid = live.record.id
+        unused = live.worker is None and not live.channel.subscribers and rid not in self._queue
+        if unused and not live.lock.locked() and self._live.get(rid) is live:
+            del self._live[rid]
+
+    async def runs(
+        self, status: Status | None, limit: int, offset: int, sweep_id: str | None = None
+    ) -> list[RunRecord]:
+        """Stored runs, newest first; a live run as it stands now."""
+
+        def read() -> list[RunRecord]:
+            self.store.flush()  # the statuses and steps still queued
+            return self.store.runs(status, limit, offset, sweep_id)
+
+        rows = await asyncio.to_thread(read)
+        return [self._live[r.id].record if r.id in self._live else r for r in rows]
+
+    # ---- what the API shows ---------------------------------------------------------------------------------------
+    def public(self, live_or_record: LiveRun | RunRecord) -> dict[str, Any]:
+        """RunPublic as a dict."""
+        if isinstance(live_or_record, LiveRun):
+            r, worker = live_or_record.record, live_or_record.worker
+        else:
+            r = live_or_record
+            live = self._live.get(r.id)
+            worker = live.worker if live is not None else None
+        spec, ds = r.spec, self.datasets.record(r.spec.dataset)
+        return {
+            "id": r.id,
+            "name": r.name,
+            "status": r.status.value,
+            "detail": r.detail,
+            "step": r.step,
+            "config": {
+                "block_size": spec.block_size,
+                "n_embd": spec.n_embd,
+                "n_hidden": spec.n_hidden,
+                "seed": spec.seed,
+                "max_steps": r.max_steps,
+                "init": spec.init,
+                "optimizer": spec.optimizer,
+                "momentum": spec.momentum if spec.optimizer == "momentum" else None,
+                "dataset": spec.dataset,
+            },
+            "hparams": hparams_public(r.hparams),
+            "dataset": None
+            if ds is None
+            else {
+                "name": ds.name,
+                "words": ds.words,
+                "vocab_size": ds.vocab_size,
+                "train_examples": ds.train_examples,
+                "dev_examples": ds.dev_examples,
+                "test_examples": ds.test_examples,
+            },
+            "params": spec.shape(ds.vocab_size if ds is not None else 27).n_params,
+            "last_eval": r.last_eval,
+            "best_dev_loss": r.best_dev,
+            "test": r.test,
+            "train_seconds": round(r.train_seconds, 3),
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+            "parent": None if r.parent_id is None else {"id": r.parent_id, "step": r.parent_step},
+            "sweep": r.sweep_id,
+            "worker": worker.where if worker is not None and worker.exited is None else None,
+            "queue_position": self._queue.index(r.id) + 1 if r.id in self._queue else None,
+        }
+
+    # ---- creating ------------------------------------------------------------------------------------
+    async def create(
+        self,
+        spec: RunSpec,
+        start: bool,
+        name: str | None = None,
+        parent: tuple[str, int] | None = None,
+        sweep_id: str | None = None,
+        checkpoint: tuple[int, bytes] | None = None,
+        hparams: HParams | None = None,
+        max_steps: int | None = None,
+    ) -> RunRecord:
+        """A new run (or a branch: `parent` and the `checkpoint` it starts from). It trains at once
+        if `start` (queued while every slot is taken); otherwise its worker evaluates step 0 and
+        waits. KeyError: no such dataset."""
+        ds = self.datasets.record(spec.dataset)
+        if ds is None:
+            raise KeyError(spec.dataset)
+        spec = spec.model_copy(update={"dataset": ds.id})
+        now = time.time()
+        record = RunRecord(
+            id=secrets.token_hex(6),
+            name=name or spec.default_name(),
+            spec=spec,
+            status=Status.PAUSED,
+            detail="",
+            step=checkpoint[0] if checkpoint is not None else 0,
+            hparams=hparams or HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule)),
+            max_steps=max_steps or spec.max_steps,
+            created_at=now,
+            updated_at=now,
+            parent_id=parent[0] if parent else None,
+            parent_step=parent[1] if parent else None,
+            sweep_id=sweep_id,
+        )
+        live = LiveRun(record, Channel(record.id))
+        live.channel.describe = lambda: self.public(live)
+        live.checkpoint = checkpoint
+        await asyncio.to_thread(self.store.put_run, record, True)
+        if parent is not None and checkpoint is not None:
+            await asyncio.to_thread(self.store.copy_history, parent[0], record.id, checkpoint[0])
+            self.store.put_checkpoint(record.id, checkpoint[0], checkpoint[1], None, None)
+            live.channel = await asyncio.to_thread(self._stored_channel, record)
+            live.channel.describe = lambda: self.public(live)
+            live.record.train_seconds = decode(checkpoint[1]).state.train_seconds
+        self._live[record.id] = live
+        self._newest = record.id
+        for sub in self._followers:
+            sub.switch(live.channel)
+        log.info("run %s created (%s)", record.id, spec.model_dump_json())
+        async with live.lock:
+            if start:
+                await self._run(live)
+            else:
+                await self._spawn(live, running=False)
+        return record
+
+    def _spawn_task(self, work: Coroutine[Any, Any, None]) -> None:
+        """Background work of the registry's own, kept referenced until it ends."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- training slots ------------------------------------------------------------------------------
+    def _training(self) -> int:
+        return sum(1 for live in self._live.values() if live.training)
+
+    async def _run(self, live: LiveRun) -> None:
+        """Make the run train now, or queue it. The caller holds live.lock."""
+        if live.training:
+            return
+        if self._training() >= self.max_running:
+            if live.record.id not in self._queue:
+                self._queue.append(live.record.id)
+            self._set_status(live, Status.QUEUED, f"waiting for a free slot ({self.max_running} train at once)")
+            return
+        live.training = True
+        self._rebalance_threads()
+        if self._alive(live.worker):
+            assert live.worker is not None
+            try:
+                await live.worker.ask(Update(status=Status.RUNNING))
+                return
+            except WorkerGoneError:
+                pass  # it died meanwhile: a new one follows
+            except WorkerError as e:
+                live.training = False
+                raise ConflictError(str(e)) from None
+        await self._spawn(live, running=True)
+
+    @staticmethod
+    def _alive(worker: WorkerHandle | None) -> bool:
+        return worker is not None and worker.exited is None and not worker.shutting_down
+
+    def _fill_slots(self) -> None:
+        """Start queued runs while slots are free (first come, first served)."""
+        if self._closing:
+            return
+        while self._queue and self._training() < self.max_running:
+            live = self._live.get(self._queue.popleft())
+            if live is None or live.record.status is not Status.QUEUED:
+                continue
+            live.training = True
+            self._spawn_task(self._start_queued(live))
+
+    async def _start_queued(self, live: LiveRun) -> None:
+        async with live.lock:
+            live.training = False
+            try:
+                await self._run(live)
+            except Exception as e:
+                log.exception("run %s could not start", live.record.id)
+                self._set_status(live, Status.PAUSED, f"could not start: {e}")
+
+    def _share(self) -> int:
+        """Torch threads for each training worker's big batches: the cores shared among the runs
+        that train, never more in all than there are (oversubscribed OpenMP threads cost 5x)."""
+        training = max(1, self._training())
+        return max(1, self.threads // training) if self.threads else self.runtime.share(training)
+
+    def _rebalance_threads(self) -> None:
+        share = self._share()
+        for live in self._live.values():
+            if live.worker is not None and live.training:
+                live.worker.tell(SetThreads(share))
+
+    def _threads_for(self, live: LiveRun) -> int:
+        return self._share() if live.training else 1
+
+    # ---- workers -------------------------------------------------------------------------------------
+    async def _spawn(self, live: LiveRun, running: bool) -> None:
+        """Start a worker for the run, from its latest checkpoint. The caller holds live.lock."""
+        r = live.record
+        self._cancel_idle(live)
+        dataset = await self.datasets.dataset(r.spec.dataset)
+        checkpoint = live.checkpoint
+        if checkpoint is None and (r.step > 0 or r.parent_id is not None):
+            checkpoint = await asyncio.to_thread(self.store.load_checkpoint, r.id)
+        init = WorkerInit(
+            run_id=r.id,
+            spec=r.spec,
+            dataset_name=dataset.name,
+            words=dataset.words,
+            checkpoint=checkpoint[1] if checkpoint is not None else None,
+            hparams=r.hparams,
+            max_steps=r.max_steps,
+            threads=self._threads_for(live),
+            running=running,
+        )
+        worker = self.runtime.worker(lambda msg: self._received(live, worker, msg))
+        live.worker = worker
+        if running:
+            self._set_status(live, Status.RUNNING, "starting")
+        try:
+            await worker.start(init)
+        except Exception as e:
+            live.worker, live.training = None, False
+            log.exception("run %s: the worker did not start", r.id)
+            self._set_status(live, Status.PAUSED, f"could not start a worker: {e}")
+            self._fill_slots()
+            raise
+        if not running:  # it evaluates where it stands, checkpoints, and waits: idle from now on
+            self._idle(live)
+
+    def _received(self, live: LiveRun, worker: WorkerHandle, msg: WorkerMessage) -> None:
+        """Everything a worker sends, on the loop, in order."""
+        if live.worker is not worker:
+            return  # an old worker's last words
+        r, ch = live.record, live.channel
+        match msg:
+            case Steps():
+                r.step = msg.first + len(msg.losses)
+                r.train_seconds = msg.time
+                self.store.add_steps(r.id, msg.first, msg.losses, msg.lrs, msg.batch_size, msg.time)
+                ch.publish(msg)
+            case EvalResult():
+                r.last_eval = {
+                    "step": msg.step,
+                    "train_loss": finite(msg.train_loss, 6),
+                    "dev_loss": finite(msg.dev_loss, 6),
+                    "b_noise": None,
+                }
+                dev = r.last_eval["dev_loss"]
+                if dev is not None and (r.best_dev is None or dev < r.best_dev):
+                    r.best_dev = dev
+                self.store.add_eval(r.id, msg.step, msg.train_loss, msg.dev_loss)
+                ch.publish(msg)
+            case NoiseEstimate():
+                if r.last_eval is not None and r.last_eval["step"] == msg.step:
+                    r.last_eval["b_noise"] = finite(msg.b_noise, 1)
+                self.store.set_noise(r.id, msg.step, msg.b_noise)
+                ch.publish(msg)
+            case HParamsChanged():
+                r.hparams, r.max_steps = msg.hparams, msg.max_steps
+                self._record_change(live, event_message(msg))
+                ch.publish(msg)
+            case StatusChanged():
+                self._status_changed(live, msg)
+            case LrFindStarted():
+                live.sweeping = True
+                ch.publish(msg)
+            case LrFindDone():
+                live.sweeping = False
+                result = lrfind_message(msg.result)
+                self.store.add_lrfind(r.id, {k: v for k, v in result.items() if k != "type"})
+                ch.publish(msg)
+            case CheckpointData():
+                live.checkpoint = (msg.step, msg.data)
+                e = r.last_eval if r.last_eval is not None and r.last_eval["step"] == msg.step else None
+                self.store.put_checkpoint(
+                    r.id, msg.step, msg.data, e["train_loss"] if e else None, e["dev_loss"] if e else None
+                )
+                r.updated_at = time.time()
+                self.store.put_run(r)
+            case Ready():
+                log.info("run %s trains in %s", r.id, msg.where)
+            case Exited():
+                self._worker_exited(live, msg)
+            case EmbeddingsChanged() | LrFindProgress():
+                ch.publish(msg)
+
+    def _record_change(self, live: LiveRun, msg: dict[str, Any]) -> None:
+        change = {k: v for k, v in msg.items() if k != "type"}
+        kind = live.channel.timeline.add(change)
+        if kind != "same":
+            self.store.add_change(live.record.id, live.channel.changes[-1], replace_last=kind == "merged")
+
+    def _status_changed(self, live: LiveRun, msg: StatusChanged) -> None:
+        r = live.record
+        r.status, r.detail, r.step = msg.status, msg.detail, msg.step
+        r.updated_at = time.time()
+        self.store.put_run(r)
+        live.channel.publish(msg)
+        if msg.status is Status.RUNNING:
+            live.training = True
+            self._cancel_idle(live)
+            return
+        if live.sweeping:  # a learning-rate sweep pauses the run; it keeps its slot
+            return
+        was_training, live.training = live.training, False
+        if was_training:
+            self._fill_slots()
+            self._rebalance_threads()
+        self._idle(live)
+
+    def _set_status(self, live: LiveRun, status: Status, detail: str) -> None:
+        """A status the server decides (queued, and the like), published as a worker's would be."""
+        r = live.record
+        r.status, r.detail, r.updated_at = status, detail, time.time()
+        self.store.put_run(r)
+        live.channel.publish(StatusChanged(status, r.step, detail))
+
+    # ---- idle workers --------------------------------------------------------------------------------
+    def _idle(self, live: LiveRun) -> None:
+        """Its worker trains no more: let it go after a while (and at once past IDLE_WORKERS)."""
+        if live.worker is None:
+            return
+        live.idle_since = time.monotonic()
+        self._cancel_idle(live)
+        live.idle_timer = asyncio.get_running_loop().call_later(self.runtime.idle_seconds, self._let_go, live)
+        idle = sorted(
+            (x for x in self._live.values() if x.worker is not None and not x.training and x.idle_since is not None),
+            key=lambda x: x.idle_since or 0.0,
+        )
+        for old in idle[: max(0, len(idle) - IDLE_WORKERS)]:
+            self._let_go(old)
+
+    def _cancel_idle(self, live: LiveRun) -> None:
+        live.idle_since = None
+        if live.idle_timer is not None:
+            live.idle_timer.cancel()
+            live.idle_timer = None
+
+    def _let_go(self, live: LiveRun) -> None:
+        self._cancel_idle(live)
+        if live.worker is None or live.training or live.sweeping:
+            return
+        if live.lock.locked():  # someone is about to use it: ask again a little later
+            live.idle_since = time.monotonic()
+            live.idle_timer = asyncio.get_running_loop().call_later(1.0, self._let_go, live)
+            return
+        live.worker.shutdown("paused")
+
+    def _worker_exited(self, live: LiveRun, msg: Exited) -> None:
+        live.worker, live.sweeping = None, False
+        was_training, live.training = live.training, False
+        if self._closing:
+            return
+        r = live.record
+        at = live.checkpoint[0] if live.checkpoint is not None else None
+        if msg.clean or (not was_training and r.status is not Status.RUNNING and at == r.step):
+            log.info("run %s: its worker exited", r.id)
+        else:
+            log.warning("run %s: its worker died (%s)", r.id, msg.reason)
+            self._spawn_task(self._interrupted(live, msg.reason))
+        if was_training:
+            self._fill_slots()
+            self._rebalance_threads()
+        self._release_if_unused(live)
+
+    async def _interrupted(self, live: LiveRun, reason: str) -> None:
+        """Its worker died: the run stands at its last checkpoint, `interrupted`, its history cut."""
+        async with live.lock:
+            detail = f"interrupted at step {{step:,}}: its worker stopped ({reason}); resume it from there"
+            record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, Status.INTERRUPTED, detail)
+            if record is None:
+                return
+            live.record = record
+            live.checkpoint = None
+            channel = await asyncio.to_thread(self._stored_channel, record)
+            channel.describe = lambda: self.public(live)
+            for sub in list(live.channel.subscribers):
+                sub.switch(channel)
+                sub.resync("interrupted")
+            live.channel = channel
+            channel.publish(StatusChanged(record.status, record.step, record.detail))
+
+    # ---- steering ------------------------------------------------------------------------------------
+    async def update(self, run_id: str, update: Update, name: str | None = None) -> RunRecord:
+        """Change a run: its hyperparameters (applied by its worker between two steps, or to its
+        record when it has none), pause or resume it, rename it. Answers once applied. Raises
+        ConflictError (409) when its state does not allow the change."""
+        live = await self.live(run_id)
+        async with live.lock:
+            r = live.record
+            check_update(r.status, r.step, r.max_steps, update)
+            if name is not None:
+                r.name = name
+                r.updated_at = time.time()
+                self.store.put_run(r)
+            hp = replace(update, status=None)
+            if hp.changes_hparams():
+                await self._change(live, hp)
+            if update.status is Status.RUNNING:
+                await self._run(live)
+            elif update.status is Status.PAUSED:
+                await self._pause(live)
+            return live.record
+
+    async def _change(self, live: LiveRun, hp: Update) -> None:
+        if self._alive(live.worker):
+            assert live.worker is not None
+            try:
+                await live.worker.ask(hp)
+                return
+            except WorkerGoneError:
+                pass
+            except WorkerError as e:
+                raise ConflictError(str(e)) from None
+        # no worker: the record takes it, and the next worker starts with it
+        r = live.record
+        r.hparams = HParams(
+            hp.lr if hp.lr is not None else r.hparams.lr,
+            hp.batch_size if hp.batch_size is not None else r.hparams.batch_size,
+            hp.eval_every if hp.eval_every is not None else r.hparams.eval_every,
+            hp.schedule if hp.schedule is not None else r.hparams.schedule,
+        )
+        if hp.max_steps is not None:
+            r.max_steps = hp.max_steps
+        r.updated_at = time.time()
+        self.store.put_run(r)
+        event = HParamsChanged(r.step, r.hparams, r.max_steps)
+        self._record_change(live, event_message(event))
+        live.channel.publish(event)
+
+    async def _pause(self, live: LiveRun) -> None:
+        r = live.record
+        if r.status is Status.QUEUED:
+            with contextlib.suppress(ValueError):
+                self._queue.remove(r.id)
+            self._set_status(live, Status.PAUSED, "paused by a user")
+        elif live.worker is not None and live.worker.exited is None and r.status is Status.RUNNING:
+            with contextlib.suppress(WorkerError):
+                await live.worker.ask(Update(status=Status.PAUSED))
+
+    async def read(self, run_id: str, read: Read) -> Answer:
+        """A read of the run's model: by its worker if it has one, else from its latest checkpoint."""
+        live = self._live.get(await self.resolve(run_id))
+        if live is not None and self._alive(live.worker):
+            assert live.worker is not None
+            with contextlib.suppress(WorkerGoneError):
+                answer: Answer = await live.worker.ask(read)
+                return answer
+        record = await self.record(run_id)
+        model, reader = await self.stored_model(record)
+        return await asyncio.to_thread(reader.answer, read, model, record.step)
+
+    async def stored_model(self, record: RunRecord) -> tuple[Any, Reader]:
+        """The run's latest weights from its checkpoint (or its initial ones when it has none yet),
+        with a reader; a few are kept loaded."""
+        cached = self._models.get(record.id)
+        if cached is not None and cached[0] == record.step:
+            self._models.move_to_end(record.id)
+            return cached[1], cached[2]
+        dataset = await self.datasets.dataset(record.spec.dataset)
+        live = self._live.get(record.id)
+        found = live.checkpoint if live is not None and live.checkpoint is not None else None
+        if found is None:
+            found = await asyncio.to_thread(self.store.load_checkpoint, record.id)
+        if found is not None:
+            model = (await asyncio.to_thread(decode, found[1])).state.model
+        else:
+            model = await asyncio.to_thread(record.spec.init_model, dataset.vocab.size)
+        reader = cached[2] if cached is not None else Reader(record.spec, dataset)
+        self._models[record.id] = (record.step, model, reader)
+        while len(self._models) > CACHED_MODELS:
+            self._models.popitem(last=False)
+        return model, reader
+
+    async def set_test(self, run_id: str, test: dict[str, Any]) -> None:
+        live = self._live.get(await self.resolve(run_id))
+        record = live.record if live is not None else await self.record(run_id)
+        record.test = test
+        self.store.put_run(record)
+
+    # ---- branching and deleting ----------------------------------------------------------------------
+    async def branch(self, run_id: str, step: int | None, update: Update, name: str | None, start: bool) -> RunRecord:
+        """A new run that starts from one of this run's checkpoints (the latest by default), with
+        its history up to there, and the given changes. KeyError: no checkpoint at that step."""
+        parent = await self.record(run_id)
+        live = self._live.get(parent.id)
+        if step is None and live is not None and live.checkpoint is not None:
+            found: tuple[int, bytes] | None = live.checkpoint
+        else:
+            await asyncio.to_thread(self.store.flush)
+            found = await asyncio.to_thread(self.store.load_checkpoint, parent.id, step)
+        if found is None:
+            raise KeyError(step)
+        state = (await asyncio.to_thread(decode, found[1])).state
+        hp = state.hparams
+        hparams = HParams(
+            update.lr if update.lr is not None else hp.lr,
+            update.batch_size if update.batch_size is not None else hp.batch_size,
+            update.eval_every if update.eval_every is not None else hp.eval_every,
+            update.schedule if update.schedule is not None else hp.schedule,
+        )
+        max_steps = update.max_steps if update.max_steps is not None else max(state.max_steps, found[0] + 1)
+        if start:
+            check_update(Status.PAUSED, found[0], max_steps, Update(status=Status.RUNNING))
+        spec = parent.spec.model_copy(update={"lr": hparams.lr, "batch_size": hparams.batch_size})
+        return await self.create(
+            spec,
+            start,
+            name=name or f"{parent.name} ⑂ {found[0]:,}",
+            parent=(parent.id, found[0]),
+            checkpoint=found,
+            hparams=hparams,
+            max_steps=max_steps,
+        )
+
+    async def delete(self, run_id: str) -> None:
+        rid = await self.resolve(run_id)
+        live = self._live.get(rid)
+        if live is None and await asyncio.to_thread(self.store.run, rid) is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        if live is not None:
+            async with live.lock:
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(rid)
+                if live.worker is not None:
+                    live.worker.kill()
+                    live.worker = None
+                was_training, live.training = live.training, False
+                live.channel.close(RUN_DELETED, "the run was deleted")
+                self._live.pop(rid, None)
+                if was_training:
+                    self._fill_slots()
+        self._models.pop(rid, None)
+        await asyncio.to_thread(self.store.delete_run, rid)
+        if self._newest == rid:
+            self._newest = await asyncio.to_thread(self.store.newest_run_id)
+
+    # ---- viewers -------------------------------------------------------------------------------------
+    async def subscribe(self, run_id: str) -> Subscriber:
+        follow = run_id == "current"
+        live = await self.live(run_id)
+        sub = Subscriber(live.channel, follow)
+        if follow:
             self._followers.add(sub)
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self._followers.discard(sub)
         sub.close()
+        for live in list(self._live.values()):
+            if live.channel is sub.channel:
+                self._release_if_unused(live)
+
+    # ---- stored history ------------------------------------------------------------------------------
+    async def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
+        await asyncio.to_thread(self.store.flush)
+        return await asyncio.to_thread(self.store.checkpoints, run_id)
+
+    async def history_data(self, record: RunRecord) -> HistoryData:
+        """Everything stored of a run's history, read at once (the export streams it)."""
+
+        def read() -> HistoryData:
+            self.store.flush()
+            h = self.store.history(record.id)
+            return HistoryData(list(self.store.steps(record.id)), h.evals, h.changes)
+
+        return await asyncio.to_thread(read)
+
+    # ---- learning-rate sweeps ------------------------------------------------------------------------
+    async def start_sweep(self, run_id: str, spec: LrFindSpec) -> None:
+        """Start a sweep in the run's worker (one started for it if it has none); returns once it
+        is asked. ConflictError if one is already under way, or the server runs max_sweeps."""
+        live = await self.live(run_id)
+        if live.sweep is not None and not live.sweep.done():
+            raise ConflictError("a learning-rate sweep is already under way")
+        busy = sum(1 for x in self._live.values() if x.sweep is not None and not x.sweep.done())
+        if busy >= self.max_sweeps:
+            raise ConflictError(f"{busy} learning-rate sweeps are under way; at most {self.max_sweeps} at once")
+        async with live.lock:
+            if not self._alive(live.worker):
+                await self._spawn(live, running=False)
+            assert live.worker is not None
+            self._cancel_idle(live)
+            live.sweep = asyncio.ensure_future(live.worker.request(spec))
+        live.sweep.add_done_callback(lambda task: self._swept(live, task))
+
+    def _swept(self, live: LiveRun, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and (e := task.exception()) is not None and not isinstance(e, WorkerError):
+            log.error("a learning-rate sweep failed", exc_info=e)
+        if not live.training:
+            self._idle(live)
+
+    async def cancel_sweep(self, run_id: str) -> None:
+        live = await self.live(run_id)
+        if live.sweep is None or live.sweep.done() or live.worker is None:
+            raise ConflictError("no learning-rate sweep is under way")
+        live.worker.tell(CancelSweep())
+
+    async def last_sweep(self, run_id: str) -> dict[str, Any] | None:
+        record = await self.record(run_id)
+        await asyncio.to_thread(self.store.flush)
+        return (await asyncio.to_thread(self.store.history, record.id)).lrfind

@@ -6,72 +6,33 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from backend.core.schedule import Schedule
-from backend.training.trainer import Status, Update
+from backend.training.protocol import Status, Update
+from backend.training.spec import (
+    LR,
+    BatchSize,
+    EvalEvery,
+    MaxSteps,
+    RunSpec,
+    ScheduleIn,
+    Step,
+    Strict,
+    schedule_of,
+)
 
-# Strict numbers: JSON `true` or "0.1" is not a number. No NaN, no infinity anywhere.
-LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, description="learning rate, in (0, 10]")]
-BatchSize = Annotated[int, Field(ge=1, strict=True, description="1 to the number of training examples")]
-EvalEvery = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
-MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True)]
-Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
-DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-
-
-# ---- schedules ---------------------------------------------------------------------------------
-class ConstantSchedule(Strict):
-    kind: Literal["constant"]
-
-
-class StepSchedule(Strict):
-    """The lecture's: lr until step `at`, then lr * factor (0.1 -> 0.01 at 100,000)."""
-
-    kind: Literal["step"]
-    at: Step
-    factor: Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False)] = 0.1
-
-
-class CosineSchedule(Strict):
-    """From lr at step 0 down to min_lr at max_steps along half a cosine."""
-
-    kind: Literal["cosine"]
-    min_lr: Annotated[float, Field(ge=0, le=10, strict=True, allow_inf_nan=False)] = 0.0
-
-
-ScheduleIn = Annotated[ConstantSchedule | StepSchedule | CosineSchedule, Field(discriminator="kind")]
-
-
-def schedule_of(s: ConstantSchedule | StepSchedule | CosineSchedule) -> Schedule:
-    if isinstance(s, StepSchedule):
-        return Schedule("step", at=s.at, factor=s.factor)
-    if isinstance(s, CosineSchedule):
-        return Schedule("cosine", min_lr=s.min_lr)
-    return Schedule()
+RunName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 # ---- runs ----------------------------------------------------------------------------------------
-class RunCreate(Strict):
-    block_size: Annotated[int, Field(ge=1, le=16, strict=True)] = 3
-    n_embd: Annotated[int, Field(ge=2, le=64, strict=True)] = 10
-    n_hidden: Annotated[int, Field(ge=8, le=1024, strict=True)] = 200
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)] = 2147483647
-    max_steps: MaxSteps = 200_000
-    lr: LR = 0.1
-    batch_size: BatchSize = 32
-    eval_every: EvalEvery = 1000
-    schedule: ScheduleIn | None = None
-    init: Literal["lecture", "scaled"] = Field(
-        default="lecture",
-        description='"lecture": plain randn (first loss ~27); "scaled": part 3\'s fixes (first loss ~ln 27)',
-    )
-    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
-    momentum: Annotated[float, Field(ge=0, lt=1, strict=True, allow_inf_nan=False)] = 0.9
-    dataset: DatasetId = Field(default="builtin", description="an id from GET /api/datasets")
+class RunCreate(RunSpec):
+    """A run's settings (RunSpec), and what is not a setting: its name, whether to start now."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
+    name: RunName | None = Field(default=None, description='default: from its settings, e.g. "lr 0.1 · b 32"')
     start: Annotated[bool, Field(strict=True)] = True
+
+    def spec(self) -> RunSpec:
+        return RunSpec.model_validate(self.model_dump(exclude={"name", "start"}))
 
 
 class HParamsFields(Strict):
@@ -95,7 +56,18 @@ class HParamsFields(Strict):
 
 
 class HParamsUpdate(HParamsFields):
-    status: Literal["running", "paused"] | None = None
+    status: Literal["running", "paused"] | None = Field(
+        default=None, description="resume (any status; queued while every slot is taken) or pause"
+    )
+    name: RunName | None = None
+
+
+class BranchCreate(HParamsFields):
+    """A new run from one of this run's checkpoints, with its history up to there."""
+
+    step: Step | None = Field(default=None, description="a checkpoint's step (GET .../checkpoints); default the latest")
+    name: RunName | None = None
+    start: Annotated[bool, Field(strict=True)] = True
 
 
 class ConfigPublic(BaseModel):
@@ -133,17 +105,46 @@ class EvalPublic(BaseModel):
     b_noise: float | None = Field(description="gradient noise scale at that step (McCandlish et al. 2018)")
 
 
+class ParentPublic(BaseModel):
+    id: str
+    step: int
+
+
+class TestEvalPublic(BaseModel):
+    step: int
+    test_loss: float
+    test_examples: int
+    ms: float
+
+
 class RunPublic(BaseModel):
     id: str
+    name: str
     status: Status
     detail: str = Field(description="why the status is what it is (e.g. why a run diverged)")
     step: int
     config: ConfigPublic
     hparams: HParamsPublic
-    dataset: DatasetPublic
+    dataset: DatasetPublic | None = Field(description="null if its dataset is gone")
     params: int
     last_eval: EvalPublic | None
+    best_dev_loss: float | None = Field(description="the lowest dev loss of any evaluation so far")
+    test: TestEvalPublic | None = Field(description="the last evaluation on the test split, if any")
     train_seconds: float = Field(description="seconds spent training (pauses excluded)")
+    created_at: float = Field(description="Unix time")
+    updated_at: float = Field(description="Unix time")
+    parent: ParentPublic | None = Field(description="the run and step it was branched from")
+    sweep: str | None = Field(description="the sweep it belongs to")
+    worker: str | None = Field(description='where it trains now: "local:<pid>", "ray:<node id>", or null')
+    queue_position: int | None = Field(description="1 for the next to start, when queued")
+
+
+class CheckpointPublic(BaseModel):
+    step: int
+    train_loss: float | None
+    dev_loss: float | None
+    created_at: float
+    bytes: int
 
 
 # ---- sampling and reading the model ------------------------------------------------------------
@@ -175,13 +176,6 @@ class NextPublic(BaseModel):
     chars: list[str]
     probs: list[float]
     step: int
-
-
-class TestEvalPublic(BaseModel):
-    step: int
-    test_loss: float
-    test_examples: int
-    ms: float
 
 
 class EmbeddingsPublic(BaseModel):
@@ -233,6 +227,8 @@ class DatasetInfo(BaseModel):
     words: int
     vocab_size: int
     builtin: bool
+    bytes: int = Field(description="the size of its text")
+    created_at: float = Field(description="Unix time")
 
 
 # ---- client -> server websocket messages -------------------------------------------------------

@@ -1,11 +1,15 @@
-"""The training loop, in a thread of its own. It knows nothing of HTTP or asyncio.
+"""The training loop, in a thread of its own. It knows nothing of HTTP, asyncio or processes.
 
 Other threads talk to it through `submit` (a command, applied between two steps, answered with
 a Future) and read its public attributes; it talks back only through the `emit` callable it is
-given, with the events below. Every step is a real optimizer step on a fresh random minibatch
-drawn with replacement from the training split, at the learning rate (from the base rate and the
-schedule) and batch size current at that step; changes arrive between steps and are reported
-with the first step that used them.
+given, with the events of protocol.py. Every step is a real optimizer step on a fresh random
+minibatch drawn with replacement from the training split, at the learning rate (from the base
+rate and the schedule) and batch size current at that step; changes arrive between steps and are
+reported with the first step that used them.
+
+It checkpoints itself (a CheckpointTaken event with its whole state, see checkpoint.py) at every
+evaluation, pause, finish, divergence and stop, and at least every CHECKPOINT_SECONDS of
+training; a Trainer built from such a state continues exactly as the original would have.
 """
 
 from __future__ import annotations
@@ -18,8 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -30,189 +33,100 @@ from backend.core.embeddings import EmbeddingMap, embedding_map
 from backend.core.evaluate import CountedExamples, evaluate
 from backend.core.lrfind import LrFindResult, LrFindSpec, sweep
 from backend.core.model import MLP
-from backend.core.optim import Optimizer, OptimizerSpec
-from backend.core.schedule import Schedule
+from backend.core.optim import Optimizer
+from backend.training.checkpoint import GuardState, TrainerState
+from backend.training.protocol import (
+    CheckpointTaken,
+    Command,
+    ConflictError,
+    EmbeddingsChanged,
+    EvalResult,
+    Event,
+    HParams,
+    HParamsChanged,
+    LrFindDone,
+    LrFindProgress,
+    LrFindStarted,
+    NoiseEstimate,
+    Query,
+    SetThreads,
+    Status,
+    StatusChanged,
+    Steps,
+    Stop,
+    Update,
+    check_update,
+)
+from backend.training.spec import RunSpec, schedule_of
 
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.1  # step losses go out at most ~10 times a second
+CHECKPOINT_SECONDS = 2.0  # at most this much training is lost if the process dies
 DIVERGENCE_FACTOR = 10.0  # smoothed loss above 10x the best smoothed loss so far: diverged
 DIVERGENCE_BETA = 0.9  # EMA of the step loss used for that test (~10-step memory)
 CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x the best train loss
-BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use every thread
+BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use more threads
 NOISE_BATCH = 32  # the small batch of the noise-scale estimate
 NOISE_DRAWS = 16  # small batches averaged per estimate
 NOISE_SHARE = 0.05  # at most this share of the trainer's time goes to noise-scale estimates
-
-
-class Status(StrEnum):
-    PAUSED = "paused"
-    RUNNING = "running"
-    FINISHED = "finished"
-    DIVERGED = "diverged"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class HParams:
-    lr: float = 0.1  # the base rate; the schedule gives each step's rate from it
-    batch_size: int = 32
-    eval_every: int = 1000
-    schedule: Schedule = field(default_factory=Schedule)
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    step: int
-    train_loss: float
-    dev_loss: float
-    ms: float  # the losses on both splits and the embedding map (the noise scale follows apart)
-
-
-# Events, emitted in order. Steps cover consecutive step indices from `first`.
-@dataclass(frozen=True)
-class Steps:
-    first: int
-    losses: list[float]
-    lrs: list[float]  # the rate each step used
-    time: float  # seconds of training (pauses excluded) at the end of the last step
-    steps_per_s: float
-    examples_per_s: float
-
-
-@dataclass(frozen=True)
-class HParamsChanged:
-    """The hparams in effect from `step` on: sent at step 0, then after every `set` (even one that
-    changed nothing, as its confirmation)."""
-
-    step: int  # the first step that uses them
-    hparams: HParams
-    max_steps: int
-
-
-@dataclass(frozen=True)
-class StatusChanged:
-    status: Status
-    step: int
-    detail: str
-
-
-@dataclass(frozen=True)
-class NoiseEstimate:
-    step: int
-    b_noise: float
-
-
-@dataclass(frozen=True)
-class EmbeddingsChanged:
-    step: int
-    chars: tuple[str, ...]
-    map: EmbeddingMap
-
-
-@dataclass(frozen=True)
-class LrFindStarted:
-    step: int
-    spec: LrFindSpec
-    batch_size: int
-
-
-@dataclass(frozen=True)
-class LrFindProgress:
-    lr: list[float]
-    loss: list[float]
-
-
-@dataclass(frozen=True)
-class LrFindDone:
-    result: LrFindResult
-
-
-Event = (
-    Steps
-    | EvalResult
-    | HParamsChanged
-    | StatusChanged
-    | NoiseEstimate
-    | EmbeddingsChanged
-    | LrFindStarted
-    | LrFindProgress
-    | LrFindDone
-)
-
-
-@dataclass(frozen=True)
-class Update:
-    """A change requested by a user. None leaves a field as it is."""
-
-    lr: float | None = None
-    batch_size: int | None = None
-    eval_every: int | None = None
-    max_steps: int | None = None
-    schedule: Schedule | None = None
-    status: Status | None = None  # RUNNING or PAUSED
-
-    def changes_hparams(self) -> bool:
-        return any(v is not None for v in (self.lr, self.batch_size, self.eval_every, self.max_steps, self.schedule))
 
 
 class Minibatches:
     """Row indices of random minibatches, drawn with replacement from n rows.
 
     One torch.randint per block of steps instead of one per step: the generator gives exactly the
-    same numbers either way (tests/test_trainer.py checks), and a step costs one tensor op less."""
+    same numbers either way (tests/test_trainer.py checks), and a step costs one tensor op less.
+    `position()` and `restore()` save and put back where it stands, for exact resume."""
 
     def __init__(self, n: int, batch_size: int, gen: torch.Generator, block_rows: int = 65_536) -> None:
         self.n, self.batch_size, self._gen = n, batch_size, gen
         self._steps = max(1, block_rows // batch_size)  # steps per block
         self._block = torch.empty((self._steps, batch_size), dtype=torch.long)
         self._next = self._steps  # the block is used up: draw at the first call
+        self._state = gen.get_state()  # the generator's state before the current block was drawn
 
     def __call__(self) -> torch.Tensor:
         if self._next == self._steps:
+            self._state = self._gen.get_state()
             torch.randint(0, self.n, (self._steps, self.batch_size), generator=self._gen, out=self._block)
             self._next = 0
         row = self._block[self._next]  # (batch_size,), contiguous
         self._next += 1
         return row
 
+    def position(self) -> tuple[torch.Tensor, int]:
+        """(the generator's state before the current block, steps of it used)."""
+        if self._next == self._steps:  # no block in use: the next call draws from the state now
+            return self._gen.get_state(), self._steps
+        return self._state.clone(), self._next
 
-@dataclass(frozen=True)
-class _Stop:
-    detail: str
-
-
-Command = Update | LrFindSpec | _Stop
-
-
-class ConflictError(Exception):
-    """The request is valid but the run's state does not allow it (HTTP 409)."""
-
-
-def check_update(status: Status, step: int, max_steps: int, update: Update) -> None:
-    """Raise ConflictError if `update` cannot apply to a run in this state. Shared by every entry point."""
-    if status is Status.STOPPED:
-        raise ConflictError("the run is stopped; create a new run")
-    if update.status is Status.RUNNING and status is not Status.RUNNING:
-        limit = update.max_steps if update.max_steps is not None else max_steps
-        if step >= limit:
-            raise ConflictError(f"the run reached max_steps ({limit:,}); raise max_steps to continue")
+    def restore(self, state: torch.Tensor, cursor: int) -> None:
+        """Stand where `position()` stood: redraw the same block, skip its used steps."""
+        self._gen.set_state(state)
+        self._next = self._steps
+        if cursor < self._steps:
+            self()  # draws the block (and remembers the state it was drawn from)
+            self._next = cursor
 
 
 class Trainer:
     def __init__(
         self,
-        model: MLP,
+        spec: RunSpec,
         splits: Splits,
         chars: tuple[str, ...],
-        hparams: HParams,
-        max_steps: int,
-        seed: int,
         emit: Callable[[Event], None],
         max_threads: int = 1,
-        optimizer: OptimizerSpec = OptimizerSpec(),  # noqa: B008 (frozen)
+        state: TrainerState | None = None,
+        model: MLP | None = None,
+        hparams: HParams | None = None,
+        max_steps: int | None = None,
     ) -> None:
-        self.model = model
+        """A new run from `spec` (its model from `model` if given, else from the spec's init), or
+        one that continues from `state` (a checkpoint of a run with this spec); `hparams` and
+        `max_steps`, if given, replace the spec's or the checkpoint's."""
+        self.spec = spec
         self.chars = chars
         self._train = splits.train
         self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], len(chars))
@@ -220,26 +134,23 @@ class Trainer:
         self._noise_due = 0.0  # perf_counter time from which the next estimate may run
         self._emit_event = emit
         self._max_threads = max_threads
-        self._seed = seed
-        self._opt_spec = optimizer
-        self._opt = Optimizer(model, optimizer)
-        self._gen = torch.Generator().manual_seed(seed)
-        self._noise_gen = torch.Generator().manual_seed(seed + 1)
-        self._batches = Minibatches(len(splits.train), hparams.batch_size, self._gen)
         self._lock = threading.Lock()  # guards the weights against a torn read mid-step
-        self._inbox: queue.SimpleQueue[tuple[Command, Future[None]]] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[Command, Future[Any]]] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
         self._closed = False
         self._sweep_queued = False
         self._interrupt = threading.Event()  # ends a learning-rate sweep early (the run is stopping)
+        self._cancel = threading.Event()  # ends it early too (a user asked)
         self._thread = threading.Thread(target=self._run, name="trainer", daemon=True)
+        self._gen = torch.Generator().manual_seed(spec.seed)
+        self._noise_gen = torch.Generator().manual_seed(spec.seed + 1)
 
         # Public state: written by the trainer thread only, read by anyone.
         self.status = Status.PAUSED
         self.detail = ""
         self.step = 0  # steps done so far = index of the next step
-        self.hparams = hparams
-        self.max_steps = max_steps
+        self.hparams = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule))
+        self.max_steps = spec.max_steps
         self.last_eval: EvalResult | None = None
         self.embeddings: EmbeddingMap | None = None
         self.last_lrfind: LrFindResult | None = None
@@ -250,33 +161,63 @@ class Trainer:
         self._deferred: list[Event] = []  # events that go out with the next flush
         self._pending_first = 0
         self._flushed_at = time.perf_counter()
+        self._checkpointed_at = time.perf_counter()
         self._trained_s = 0.0  # seconds spent running, before the current stretch
         self._running_since: float | None = None
         self._last_eval_step = -1
-        self._checkpoint: tuple[MLP, dict[str, Any] | None, EvalResult] | None = None
-        self._best_train = math.inf
-        self._ema = 0.0
-        self._ema_weight = 0.0  # 1 - beta^n, to debias the EMA
-        self._best_smoothed = math.inf
+        self._guard = GuardState()
         self._sweeps = 0
-        self._apply_batch_size(hparams.batch_size)
+        self._resumed = state is not None
 
-    # ---- called from other threads -------------------------------------------------------
+        self.model = model or spec.init_model(len(chars))
+        self._opt = Optimizer(self.model, spec.optimizer_spec())
+        self._batches = Minibatches(len(splits.train), self.hparams.batch_size, self._gen)
+        if state is not None:
+            self._load(state)
+        if hparams is not None and hparams.batch_size != self.hparams.batch_size:
+            self._batches = Minibatches(len(splits.train), hparams.batch_size, self._gen)
+        self.hparams = hparams or self.hparams
+        self.max_steps = max_steps or self.max_steps
+        self._set_threads(self.hparams.batch_size)
+
+    def _load(self, s: TrainerState) -> None:
+        self.step = self._pending_first = s.step
+        self.hparams, self.max_steps = s.hparams, s.max_steps
+        self.status = s.status if s.status in (Status.FINISHED, Status.DIVERGED) else Status.PAUSED
+        self.detail = s.detail
+        self.model.copy_(s.model)
+        self._opt.load_state(s.opt_state)
+        self._batches = Minibatches(len(self._train), s.hparams.batch_size, self._gen)
+        self._batches.restore(s.batch_gen, s.batch_cursor)
+        self._noise_gen.set_state(s.noise_gen)
+        self._guard = s.guard
+        self.last_eval, self._last_eval_step = s.last_eval, s.last_eval_step
+        self.noise, self._sweeps, self._trained_s = s.noise, s.sweeps, s.train_seconds
+        if s.embedding_axes is not None:  # orients the next map like the last one
+            self.embeddings = EmbeddingMap([], [], "pca", torch.tensor(s.embedding_axes))
+
+    # ---- called from other threads -------------------------------------------------------------------
     def start(self, running: bool) -> None:
         if running:
+            check_update(self.status, self.step, self.max_steps, Update(status=Status.RUNNING))
             self.status = Status.RUNNING
         self._thread.start()
 
-    def submit(self, command: Update | LrFindSpec) -> Future[None]:
+    def submit(self, command: Update | LrFindSpec | Query | SetThreads) -> Future[Any]:
         """Queue a command for the next step boundary; the Future completes once it is applied
-        (for a learning-rate sweep: once the sweep is over)."""
+        (for a learning-rate sweep: once the sweep is over; for a query: with its answer)."""
         return self._put(command)
 
-    def stop(self, detail: str = "stopped", timeout: float = 10.0) -> None:
+    def stop(self, detail: str = "paused", timeout: float = 10.0) -> None:
+        """Checkpoint and end the thread; a running run says it paused, with `detail`."""
         self._interrupt.set()
         with contextlib.suppress(ConflictError):
-            self._put(_Stop(detail)).result(timeout)
+            self._put(Stop(detail)).result(timeout)
         self._thread.join(timeout)
+
+    def cancel_sweep(self) -> None:
+        """End the learning-rate sweep under way, if any (from any thread, at once)."""
+        self._cancel.set()
 
     def weights(self) -> MLP:
         """A consistent copy of the current weights (never a half-updated step)."""
@@ -292,11 +233,11 @@ class Trainer:
         since = self._running_since
         return self._trained_s + (time.perf_counter() - since if since is not None else 0.0)
 
-    def _put(self, command: Command) -> Future[None]:
-        done: Future[None] = Future()
+    def _put(self, command: Command) -> Future[Any]:
+        done: Future[Any] = Future()
         with self._submit_lock:
             if self._closed:
-                raise ConflictError("the run is stopped; create a new run")
+                raise ConflictError("the run's trainer has stopped")
             if isinstance(command, LrFindSpec):
                 if self._sweep_queued:
                     raise ConflictError("a learning-rate sweep is already under way")
@@ -304,13 +245,13 @@ class Trainer:
             self._inbox.put((command, done))
         return done
 
-    # ---- the trainer thread -----------------------------------------------------------------
+    # ---- the trainer thread --------------------------------------------------------------------------
     def _run(self) -> None:
         try:
             self._loop()
         except Exception as e:  # a bug must not leave the page waiting forever
             log.exception("trainer failed")
-            self._set_status(Status.STOPPED, f"internal error: {e}")
+            self._set_status(Status.PAUSED, f"internal error: {e}")
         finally:
             with self._submit_lock:
                 self._closed = True
@@ -319,30 +260,31 @@ class Trainer:
                     _, done = self._inbox.get_nowait()
                 except queue.Empty:
                     break
-                done.set_exception(ConflictError("the run is stopped; create a new run"))
+                done.set_exception(ConflictError("the run's trainer has stopped"))
 
     def _loop(self) -> None:
-        self._emit(HParamsChanged(0, self.hparams, self.max_steps))  # what step 0 starts with
-        self._evaluate()  # the starting point, shown even while the run waits paused at step 0
+        if not self._resumed:
+            self._emit(HParamsChanged(0, self.hparams, self.max_steps))  # what step 0 starts with
+            self._evaluate()  # the starting point, shown even while the run waits paused at step 0
         if self.status is Status.RUNNING:
             self._set_status(Status.RUNNING, "")
+        elif not self._resumed:
+            self._checkpoint()  # a run that waits at step 0 can be resumed (or branched) from there
         while True:
             if self.status is not Status.RUNNING or not self._inbox.empty():
                 self._flush()
                 command, done = self._inbox.get(block=self.status is not Status.RUNNING)
-                if isinstance(command, _Stop):
-                    self._set_status(Status.STOPPED, command.detail)
+                if isinstance(command, Stop):
+                    self._stop(command.detail)
                     done.set_result(None)
                     return
                 try:
-                    if isinstance(command, LrFindSpec):
-                        self._lr_find(command)
-                    else:
-                        self._apply(command)
+                    done.set_result(self._apply_command(command))
                 except ConflictError as e:
                     done.set_exception(e)
-                else:
-                    done.set_result(None)
+                except Exception as e:  # a query that failed: its caller hears of it, the run goes on
+                    log.exception("command failed: %r", command)
+                    done.set_exception(e)
                 continue
             if self._last_eval_step != self.step and (
                 self.step % self.hparams.eval_every == 0 or self.step >= self.max_steps
@@ -356,6 +298,19 @@ class Trainer:
             next_eval = (self.step // self.hparams.eval_every + 1) * self.hparams.eval_every
             self._train_until(min(next_eval, self.max_steps))
 
+    def _apply_command(self, command: Command) -> Any:
+        match command:
+            case LrFindSpec():
+                self._lr_find(command)
+            case Query():
+                return command.read(self.model, self.step)
+            case SetThreads():
+                self._max_threads = command.threads
+                self._set_threads(self.hparams.batch_size)
+            case Update():
+                self._apply(command)
+        return None
+
     def _train_until(self, stop: int) -> None:
         """Run steps up to `stop`, returning early for a command or divergence. The hot loop:
         everything it touches is a local variable."""
@@ -366,7 +321,8 @@ class Trainer:
         constant = schedule.kind == "constant"
         pending, pending_lr = self._pending, self._pending_lr
         beta = DIVERGENCE_BETA
-        ema, ema_weight, best = self._ema, self._ema_weight, self._best_smoothed
+        g = self._guard
+        ema, ema_weight, best = g.ema, g.ema_weight, g.best_smoothed
         step = self.step
         if not pending:
             self._flushed_at = time.perf_counter()  # do not count a pause as training time
@@ -387,7 +343,7 @@ class Trainer:
             ema_weight = beta * ema_weight + (1 - beta)
             smoothed = ema / ema_weight
             if not math.isfinite(loss) or smoothed > DIVERGENCE_FACTOR * best:
-                self._best_smoothed = best
+                g.best_smoothed = best
                 self._diverge(step - 1, loss, smoothed)  # resets the EMA
                 return
             best = min(best, smoothed)
@@ -397,7 +353,10 @@ class Trainer:
                 self._flush()
                 pending, pending_lr = self._pending, self._pending_lr
                 deadline = self._flushed_at + FLUSH_SECONDS
-        self._ema, self._ema_weight, self._best_smoothed = ema, ema_weight, best
+                if self._flushed_at - self._checkpointed_at >= CHECKPOINT_SECONDS:
+                    g.ema, g.ema_weight, g.best_smoothed = ema, ema_weight, best
+                    self._checkpoint()
+        g.ema, g.ema_weight, g.best_smoothed = ema, ema_weight, best
 
     def _apply(self, u: Update) -> None:
         check_update(self.status, self.step, self.max_steps, u)
@@ -407,27 +366,26 @@ class Trainer:
         if u.max_steps is not None:
             self.max_steps = u.max_steps
         if self.hparams.batch_size != old_batch:
-            self._apply_batch_size(self.hparams.batch_size)
+            self._batches = Minibatches(len(self._train), self.hparams.batch_size, self._gen)
+            self._set_threads(self.hparams.batch_size)
         if u.changes_hparams():
             # confirmed even when nothing changed, so that no client waits for an answer in vain
             self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
         if u.status is Status.RUNNING and self.status is not Status.RUNNING:
             if self.status is Status.DIVERGED:
-                self._ema = self._ema_weight = 0.0
+                self._guard.ema = self._guard.ema_weight = 0.0
             self._set_status(Status.RUNNING, "")
         elif u.status is Status.PAUSED and self.status is Status.RUNNING:
             self._set_status(Status.PAUSED, "paused by a user")
-
-    def _apply_batch_size(self, B: int) -> None:
-        self._batches = Minibatches(len(self._train), B, self._gen)
-        self._set_threads(B)
+        elif u.changes_hparams() and self.status is not Status.RUNNING:
+            self._checkpoint()  # the latest checkpoint carries the values the run resumes with
 
     def _set_threads(self, B: int) -> None:
         torch.set_num_threads(self._max_threads if B >= BIG_BATCH else 1)
 
     def _evaluate(self) -> EvalResult:
         t0 = time.perf_counter()
-        torch.set_num_threads(self._max_threads)  # big matrix products: use every core
+        torch.set_num_threads(self._max_threads)  # big matrix products: use every thread we may
         try:
             return self._evaluate_now(t0)
         finally:
@@ -443,14 +401,18 @@ class Trainer:
         self.last_eval = result
         self._emit(result, defer=True)
         if finite and self.embeddings is not None:
-            self._emit(EmbeddingsChanged(self.step, self.chars, self.embeddings), defer=True)
+            m = self.embeddings
+            self._emit(EmbeddingsChanged(self.step, self.chars, m.x, m.y, m.method), defer=True)
         if finite and (time.perf_counter() >= self._noise_due or self.step >= self.max_steps):
             self._estimate_noise()
         if not finite:
             self._diverge(self.step, train_loss, train_loss)
-        elif train_loss <= CHECKPOINT_SLACK * self._best_train:
-            self._best_train = min(self._best_train, train_loss)
-            self._checkpoint = (self.model.clone(), self._opt.state(), result)
+            return result
+        g = self._guard
+        if train_loss <= CHECKPOINT_SLACK * g.best_train:
+            g.best_train = min(g.best_train, train_loss)
+            g.restore = (self.model.clone(), self._opt.state(), result)
+        self._checkpoint(defer=True)
         return result
 
     def _estimate_noise(self) -> None:
@@ -477,21 +439,22 @@ class Trainer:
             self._noise_due = now + (now - t0) / NOISE_SHARE
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
+        g = self._guard
         what = (
             f"the loss of step {step:,} is {loss}"
             if not math.isfinite(loss)
             else f"the smoothed loss reached {smoothed:.3g}, "
-            f"over {DIVERGENCE_FACTOR:g}x its best ({self._best_smoothed:.3g})"
+            f"over {DIVERGENCE_FACTOR:g}x its best ({g.best_smoothed:.3g})"
         )
         restored = ""
-        if self._checkpoint is not None:
-            weights, opt_state, at = self._checkpoint
+        if g.restore is not None:
+            weights, opt_state, at = g.restore
             with self._lock:
                 self.model.copy_(weights)
                 self._opt.load_state(opt_state)
             restored = f"; weights restored from the evaluation at step {at.step:,} (dev loss {at.dev_loss:.4f})"
-        self._ema = self._ema_weight = 0.0
-        if self._checkpoint is not None:
+        g.ema = g.ema_weight = 0.0
+        if g.restore is not None:
             self._evaluate()  # show the restored weights' loss at the current step
         self._set_status(
             Status.DIVERGED,
@@ -502,18 +465,16 @@ class Trainer:
         """Sweep on a copy of the weights (and of the optimizer's state); the run itself does not
         move, and its minibatch generator is not touched. The run pauses meanwhile."""
         try:
-            if self.status is Status.STOPPED:
-                raise ConflictError("the run is stopped; create a new run")
             was_running = self.status is Status.RUNNING
-            if was_running:
-                self._set_status(Status.PAUSED, "finding the learning rate")
             B = spec.batch_size or self.hparams.batch_size
             self._emit(LrFindStarted(self.step, spec, B))
+            if was_running:
+                self._set_status(Status.PAUSED, "finding the learning rate", checkpoint=False)
             copy = self.model.clone()
-            opt = Optimizer(copy, self._opt_spec)
+            opt = Optimizer(copy, self.spec.optimizer_spec())
             opt.load_state(self._opt.state())
             self._sweeps += 1
-            gen = torch.Generator().manual_seed(self._seed + 1000 + self._sweeps)
+            gen = torch.Generator().manual_seed(self.spec.seed + 1000 + self._sweeps)
             X, Y, n = self._train.X, self._train.Y, len(self._train)
             idx = torch.empty(B, dtype=torch.long)
 
@@ -527,7 +488,7 @@ class Trainer:
                     train_step,
                     spec,
                     lambda lrs, losses: self._emit_event(LrFindProgress(lrs, losses)),
-                    self._interrupt.is_set,
+                    lambda: self._interrupt.is_set() or self._cancel.is_set(),
                     self.step,
                     B,
                 )
@@ -537,11 +498,22 @@ class Trainer:
             self._emit(LrFindDone(result))
             if was_running and not self._interrupt.is_set():
                 self._set_status(Status.RUNNING, "")
+            elif was_running:
+                self._set_status(Status.PAUSED, "paused")
         finally:
+            self._cancel.clear()  # a cancel that came before the sweep began has ended it
             with self._submit_lock:
                 self._sweep_queued = False
 
-    def _set_status(self, status: Status, detail: str) -> None:
+    def _stop(self, detail: str) -> None:
+        """The last thing the thread does: a running run pauses (saying why), and its state goes
+        out as a checkpoint."""
+        if self.status is Status.RUNNING:
+            self._set_status(Status.PAUSED, detail)  # checkpoints
+        else:
+            self._checkpoint()
+
+    def _set_status(self, status: Status, detail: str, checkpoint: bool = True) -> None:
         now = time.perf_counter()
         if self._running_since is not None and status is not Status.RUNNING:
             self._trained_s += now - self._running_since
@@ -550,6 +522,35 @@ class Trainer:
             self._running_since = now
         self.status, self.detail = status, detail
         self._emit(StatusChanged(status, self.step, detail))
+        if status is not Status.RUNNING and checkpoint:
+            self._checkpoint()
+
+    def _checkpoint(self, defer: bool = False) -> None:
+        """Capture the whole state (cheap: a copy of the weights and the generators' states) and
+        send it after the events so far."""
+        position, cursor = self._batches.position()
+        axes = self.embeddings.axes if self.embeddings is not None else None
+        state = TrainerState(
+            step=self.step,
+            status=self.status,
+            detail=self.detail,
+            hparams=self.hparams,
+            max_steps=self.max_steps,
+            model=self.model.clone(),
+            opt_state=self._opt.state(),
+            batch_gen=position,
+            batch_cursor=cursor,
+            noise_gen=self._noise_gen.get_state(),
+            guard=GuardState(**vars(self._guard)),
+            last_eval=self.last_eval,
+            last_eval_step=self._last_eval_step,
+            noise=self.noise,
+            embedding_axes=axes.tolist() if axes is not None else None,
+            sweeps=self._sweeps,
+            train_seconds=self.train_seconds,
+        )
+        self._checkpointed_at = time.perf_counter()
+        self._emit(CheckpointTaken(self.step, state), defer=defer)
 
     def _emit(self, event: Event, defer: bool = False) -> None:
         """Send an event after the pending step losses. A deferred one (what an evaluation says,
@@ -566,14 +567,8 @@ class Trainer:
         if self._pending:
             n = len(self._pending)
             rate = n / max(now - self._flushed_at, 1e-9)
-            steps = Steps(
-                self._pending_first,
-                self._pending,
-                self._pending_lr,
-                self.train_seconds,
-                rate,
-                rate * self.hparams.batch_size,
-            )
+            B = self.hparams.batch_size
+            steps = Steps(self._pending_first, self._pending, self._pending_lr, self.train_seconds, rate, rate * B, B)
             self._emit_event(steps)
             self._pending, self._pending_lr = [], []
         for event in self._deferred:

@@ -1,0 +1,112 @@
+"""Reading a run's model: names it makes up, its next-character probabilities, its test loss, its
+embedding map, its weights. Answered by the run's worker between two steps, or from the run's
+latest checkpoint when it has none (a finished run from last week can still be sampled)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import RegistryDep, invalid
+from backend.api.responses import NOT_FOUND
+from backend.core.embeddings import embedding_map
+from backend.runtime.handle import WorkerError
+from backend.runtime.reads import NextAnswer, SampleAnswer, TestAnswer, WeightsAnswer
+from backend.runtime.wire import NextRead, SampleRead, TestRead, WeightsRead
+from backend.server.schemas import (
+    EmbeddingsPublic,
+    NextPublic,
+    NextQuery,
+    SamplePublic,
+    SampleQuery,
+    TestEvalPublic,
+)
+
+router = APIRouter(prefix="/api", tags=["reading the model"])
+
+
+async def _sample(registry: RegistryDep, run_id: str, q: SampleQuery) -> SamplePublic:
+    seed = q.seed if q.seed is not None else secrets.randbits(48)
+    answer = await registry.read(run_id, SampleRead(q.n, q.temperature, seed))
+    assert isinstance(answer, SampleAnswer)
+    s = answer.samples
+    return SamplePublic(names=s.names, new=s.new, new_share=s.new_share, seed=seed, step=answer.step)
+
+
+@router.get("/runs/{run_id}/sample", responses=NOT_FOUND)
+async def sample_run(registry: RegistryDep, run_id: str, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
+    """Names drawn from the run's weights as they are now, each marked new if it is not one of
+    the training words. The same seed gives the same names from the same weights."""
+    return await _sample(registry, run_id, q)
+
+
+@router.get("/sample", responses=NOT_FOUND)
+async def sample_current(registry: RegistryDep, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
+    """As /api/runs/current/sample."""
+    return await _sample(registry, "current", q)
+
+
+@router.get("/runs/{run_id}/next", responses=NOT_FOUND)
+async def next_char(registry: RegistryDep, run_id: str, q: Annotated[NextQuery, Query()]) -> NextPublic:
+    """The probability of each next character after `context` (its last block_size characters,
+    padded with '.' as in training)."""
+    record = await registry.record(run_id)
+    try:
+        answer = await registry.read(record.id, NextRead(q.context))
+    except (WorkerError, ValueError) as e:
+        if isinstance(e, WorkerError) and e.kind != "invalid":
+            raise
+        raise invalid(("query",), "context", str(e), q.context) from None
+    assert isinstance(answer, NextAnswer)
+    ds = await registry.datasets.dataset(record.spec.dataset)
+    return NextPublic(
+        context=q.context, window=answer.window, chars=list(ds.vocab.chars), probs=answer.probs, step=answer.step
+    )
+
+
+@router.post("/runs/{run_id}/evaluate-test", responses=NOT_FOUND)
+async def evaluate_test(registry: RegistryDep, run_id: str) -> TestEvalPublic:
+    """The exact loss on the test split, for the end of an experiment (the test split plays no
+    part in training or in the evaluations). Kept with the run (`test` in RunPublic)."""
+    answer = await registry.read(run_id, TestRead())
+    assert isinstance(answer, TestAnswer)
+    result = TestEvalPublic(
+        step=answer.step, test_loss=answer.test_loss, test_examples=answer.test_examples, ms=round(answer.ms, 2)
+    )
+    await registry.set_test(run_id, result.model_dump())
+    return result
+
+
+@router.get("/runs/{run_id}/embeddings", responses=NOT_FOUND)
+async def embeddings(registry: RegistryDep, run_id: str) -> EmbeddingsPublic:
+    """Each character's embedding in 2-D: raw when n_embd is 2, else the first two principal
+    components. As of the last evaluation; also pushed over the websocket at each one."""
+    live = await registry.live(run_id)
+    m = live.channel.embeddings
+    if m is not None:
+        return EmbeddingsPublic.model_validate({k: v for k, v in m.items() if k != "type"})
+    model, reader = await registry.stored_model(live.record)
+    e = embedding_map(model.C)
+    return EmbeddingsPublic(
+        step=live.record.step, chars=list(reader.dataset.vocab.chars), x=e.x, y=e.y, method=e.method
+    )
+
+
+@router.get(
+    "/runs/{run_id}/weights",
+    responses=NOT_FOUND | {200: {"content": {"application/octet-stream": {}}, "description": "a safetensors file"}},
+)
+async def weights(registry: RegistryDep, run_id: str) -> Response:
+    """The model's parameters (C, W1, b1, W2, b2) as a safetensors file, with the run's settings,
+    step and vocabulary in its metadata; `safetensors.torch.load_file` reads it."""
+    answer = await registry.read(run_id, WeightsRead())
+    assert isinstance(answer, WeightsAnswer)
+    record = await registry.record(run_id)
+    name = f"makemore-{record.id}-step{answer.step}.safetensors"
+    return Response(
+        answer.data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,104 @@
+"""The worker's side: one run's trainer, fed Requests, giving back events and replies in order.
+
+`WorkerCore` is the same for a local process (process.py) and a Ray actor (ray_actor.py): it
+builds the run from a WorkerInit, turns each Request into a trainer command, and puts every
+message for the server into `outbox` in the order the trainer produced them (a reply comes after
+the events of the change it confirms). Checkpoints are encoded to bytes on the way out, off the
+trainer's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from concurrent.futures import Future
+from typing import Any
+
+from backend.core.data import Dataset
+from backend.core.model import MLP
+from backend.runtime.reads import Reader
+from backend.runtime.wire import (
+    CancelSweep,
+    CheckpointData,
+    ErrorKind,
+    Read,
+    Reply,
+    Request,
+    WorkerInit,
+    WorkerMessage,
+)
+from backend.training.checkpoint import decode, encode
+from backend.training.protocol import CheckpointTaken, ConflictError, Event, Query
+from backend.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+DONE = None  # put in the outbox after the last message
+
+
+class WorkerCore:
+    def __init__(self, init: WorkerInit) -> None:
+        self.init = init
+        self.outbox: queue.SimpleQueue[WorkerMessage | None] = queue.SimpleQueue()
+        self.dataset = Dataset(init.dataset_name, init.words)
+        self._reader = Reader(init.spec, self.dataset)
+        state = decode(init.checkpoint).state if init.checkpoint is not None else None
+        self.trainer = Trainer(
+            init.spec,
+            self.dataset.splits(init.spec.block_size),
+            self.dataset.vocab.chars,
+            self._emit,
+            max_threads=init.threads,
+            state=state,
+            hparams=init.hparams,
+            max_steps=init.max_steps,
+        )
+
+    def start(self) -> None:
+        self.trainer.start(running=self.init.running)
+
+    def _emit(self, event: Event) -> None:
+        self.outbox.put(event)  # a CheckpointTaken is encoded on its way out (next_message)
+
+    def next_message(self, timeout: float | None = None) -> WorkerMessage | None:
+        """The next message for the server, encoded; raises queue.Empty after `timeout`."""
+        msg = self.outbox.get(timeout=timeout)
+        if isinstance(msg, CheckpointTaken):
+            return CheckpointData(msg.step, encode(self.init.spec, msg.state, self.dataset.vocab.chars))
+        return msg
+
+    def handle(self, request: Request) -> None:
+        body = request.body
+        if isinstance(body, CancelSweep):
+            self.trainer.cancel_sweep()
+            self.outbox.put(Reply(request.id))
+            return
+        try:
+            if isinstance(body, Read):
+                reader = self._reader
+
+                def read(model: MLP, step: int, body: Read = body) -> Any:
+                    return reader.answer(body, model, step)
+
+                done = self.trainer.submit(Query(read))
+            else:
+                done = self.trainer.submit(body)
+        except ConflictError as e:
+            self.outbox.put(Reply(request.id, error=str(e), kind="conflict"))
+            return
+        done.add_done_callback(lambda f: self.outbox.put(_reply(request.id, f)))
+
+    def stop(self, detail: str) -> None:
+        """Checkpoint, pause if running, and end the trainer; then mark the end of the outbox."""
+        self.trainer.stop(detail)
+        self.outbox.put(DONE)
+
+
+def _reply(request_id: int, done: Future[Any]) -> Reply:
+    e = done.exception()
+    if e is None:
+        return Reply(request_id, done.result())
+    kind: ErrorKind = (
+        "conflict" if isinstance(e, ConflictError) else "invalid" if isinstance(e, ValueError) else "failed"
+    )
+    return Reply(request_id, error=str(e), kind=kind)

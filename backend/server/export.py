@@ -1,0 +1,72 @@
+"""A run's history as a file: JSON or CSV, produced chunk by chunk (a 2,000,000-step run is never
+one giant string). Runs on a thread (StreamingResponse iterates a sync generator in the
+threadpool); the data comes already read from the store."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from backend.store.records import StepChunk
+
+
+@dataclass(frozen=True)
+class HistoryData:
+    chunks: list[StepChunk]
+    evals: list[tuple[int, float | None, float | None, float | None]]
+    changes: list[dict[str, Any]]
+
+
+def _numbers(values: np.ndarray, digits: int = 7) -> list[str]:
+    """float32 values as short text (7 significant digits); NaN and infinity as null."""
+    out = [f"{v:.{digits}g}" for v in values.tolist()]
+    return [s if s not in ("nan", "inf", "-inf") else "null" for s in out]
+
+
+def json_chunks(data: HistoryData) -> Iterator[str]:
+    yield '{"steps":{"step":['
+    first = True
+    for c in data.chunks:
+        yield ("" if first else ",") + ",".join(map(str, range(c.first, c.first + c.n)))
+        first = first and c.n == 0
+    for name, digits in (("loss", 7), ("lr", 6)):
+        yield f'],"{name}":['
+        first = True
+        for c in data.chunks:
+            values = c.losses if name == "loss" else c.lrs
+            yield ("" if first else ",") + ",".join(_numbers(values, digits))
+            first = first and c.n == 0
+    yield '],"batch_size":['
+    first = True
+    for c in data.chunks:
+        yield ("" if first else ",") + ",".join([str(c.batch_size)] * c.n)
+        first = first and c.n == 0
+    yield "]},"
+    evals = [{"step": s, "train_loss": t, "dev_loss": d, "b_noise": b} for s, t, d, b in data.evals]
+    yield '"evals":' + json.dumps(evals) + ',"changes":' + json.dumps(data.changes) + "}"
+
+
+def csv_rows(data: HistoryData) -> Iterator[str]:
+    evals = {s: (t, d) for s, t, d, _ in data.evals}
+    yield "step,loss,lr,batch_size,train_loss,dev_loss\n"
+    end = 0
+    for c in data.chunks:
+        losses, lrs = _numbers(c.losses), _numbers(c.lrs, 6)
+        lines = []
+        for i in range(c.n):
+            step = c.first + i
+            t, d = evals.get(step, (None, None))
+            lines.append(f"{step},{_cell(losses[i])},{_cell(lrs[i])},{c.batch_size},{_cell(t)},{_cell(d)}\n")
+        end = c.first + c.n
+        yield "".join(lines)
+    for step in sorted(s for s in evals if s >= end):  # evaluations after the last stored step
+        t, d = evals[step]
+        yield f"{step},,,,{_cell(t)},{_cell(d)}\n"
+
+
+def _cell(v: object) -> str:
+    return "" if v is None or v == "null" else str(v)

@@ -1,0 +1,69 @@
+"""Checkpoint files: written whole or not at all, read back only if their checksum holds.
+
+A write goes to a temporary file in the same directory, is flushed to disk (fsync), renamed over
+its final name (atomic on POSIX), and the directory is fsynced so the rename itself survives a
+crash. The database records each file's sha256 only after the file is in place; a file without
+a row (the process died in between) is removed at start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from pathlib import Path
+
+
+class CorruptCheckpointError(ValueError):
+    pass
+
+
+def write_atomic(path: Path, data: bytes) -> str:
+    """Write `data` to `path` durably and atomically; return its sha256 (hex)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return hashlib.sha256(data).hexdigest()
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_verified(path: Path, sha256: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CorruptCheckpointError(f"{path}: cannot read ({e.strerror})") from None
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CorruptCheckpointError(f"{path}: checksum mismatch (a damaged or half-written file)")
+    return data
+
+
+def remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def thin(steps: list[int], keep: int) -> list[int]:
+    """Which checkpoints to drop so that at most `keep` earlier ones remain besides the latest.
+
+    The first and the latest stay; among the others, drop again and again the one whose
+    neighbours are closest together, so that what remains is spread evenly over the run: a branch
+    can start anywhere in it, not only near its end."""
+    kept = sorted(steps)
+    dropped: list[int] = []
+    while len(kept) > keep + 1 and len(kept) > 2:
+        # the interior point i whose removal leaves the smallest gap kept[i+1] - kept[i-1]
+        i = min(range(1, len(kept) - 1), key=lambda j: (kept[j + 1] - kept[j - 1], kept[j]))
+        dropped.append(kept.pop(i))
+    return dropped

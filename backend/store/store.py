@@ -1,0 +1,651 @@
+"""The store: one SQLite database (WAL) and checkpoint files under the home directory.
+
+The server process is its only writer, through one writer thread: writes are queued (they return
+at once, off the training and event-loop paths) and committed in batches, one transaction every
+COMMIT_SECONDS, with each run's steps merged into chunks. Reads run on any thread, each with a
+connection of its own (WAL: readers never block the writer). Trackio does the same with one
+SQLite file per project (WAL, synchronous=NORMAL, batched writes).
+
+Consistency across a crash: everything a checkpoint covers (its steps, evaluations, changes) is
+queued before it and committed in the same or an earlier transaction, and a checkpoint's row is
+written only once its file is durably in place. At start-up `recover` cuts a run that was
+training back to its last checkpoint, so its history and its weights agree.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import shutil
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from backend.core.schedule import Schedule
+from backend.store import files
+from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk
+from backend.store.schema import migrate
+from backend.training.checkpoint import read_metadata
+from backend.training.protocol import HParams, Status
+from backend.training.spec import RunSpec
+
+log = logging.getLogger(__name__)
+
+COMMIT_SECONDS = 0.5  # writes wait at most this long for their transaction
+MAX_STORED_STEPS = 2_000_000  # every step up to here; past it, the bucketed history only
+CHUNK_STEPS = 65_536  # steps per stored chunk at most
+KEEP_CHECKPOINTS = 50  # earlier checkpoints kept per run besides the latest (thinned evenly)
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+
+
+def hparams_json(h: HParams) -> str:
+    return json.dumps(
+        {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
+    )
+
+
+def hparams_of(text: str) -> HParams:
+    d = json.loads(text)
+    s = d["schedule"]
+    return HParams(
+        d["lr"], d["batch_size"], d["eval_every"], Schedule(s["kind"], **{k: v for k, v in s.items() if k != "kind"})
+    )
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, allow_nan=False)
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class _Write:
+    op: Op
+    done: Future[Any] | None  # someone waits for its commit
+
+
+_COMMIT = object()  # the writer's own marker: commit the open transaction now
+
+
+@dataclass
+class _Pending:
+    """A run's steps waiting for the next commit, merged into one chunk."""
+
+    first: int
+    losses: list[float]
+    lrs: list[float]
+    batch_size: int
+    time_end: float
+
+
+class Store:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / "makemore.db"
+        self.checkpoint_dir = home / "checkpoints"
+        self._ops: queue.SimpleQueue[_Write | object | None] = queue.SimpleQueue()
+        self._local = threading.local()
+        self._writer: threading.Thread | None = None
+        self._pending: dict[str, _Pending] = {}  # the writer thread's own
+
+    # ---- lifecycle -----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create or migrate the database, clean up after a crash, start the writer."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_dir.mkdir(exist_ok=True)
+        conn = self._connect()
+        conn.execute("PRAGMA journal_mode=WAL")
+        migrate(conn)
+        conn.close()
+        self._writer = threading.Thread(target=self._write_loop, name="store-writer", daemon=True)
+        self._writer.start()
+
+    def close(self) -> None:
+        """Commit what is queued and stop the writer."""
+        if self._writer is None:
+            return
+        self._ops.put(None)
+        self._writer.join(30)
+        self._writer = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    # ---- the writer thread ---------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        conn = self._connect()
+        started: float | None = None  # when the open transaction began
+        waiting: list[tuple[Future[Any], Any]] = []  # answered once their transaction commits
+        while True:
+            timeout = None if started is None else max(0.0, started + COMMIT_SECONDS - time.monotonic())
+            try:
+                item = self._ops.get(timeout=timeout)
+            except queue.Empty:
+                item = _COMMIT
+            if item is _COMMIT or item is None:
+                if started is not None:
+                    self._commit(conn, waiting)
+                    started = None
+                if item is None:  # close()
+                    conn.close()
+                    return
+                continue
+            assert isinstance(item, _Write)
+            if started is None:
+                conn.execute("BEGIN IMMEDIATE")
+                started = time.monotonic()
+            try:
+                result = item.op(conn)
+            except Exception as e:
+                log.exception("store write failed")
+                if item.done is not None:
+                    item.done.set_exception(e)
+            else:
+                if item.done is not None:
+                    waiting.append((item.done, result))
+            if item.done is not None or time.monotonic() - started >= COMMIT_SECONDS:
+                self._commit(conn, waiting)  # someone waits for this one: commit now
+                started = None
+
+    def _commit(self, conn: sqlite3.Connection, waiting: list[tuple[Future[Any], Any]]) -> None:
+        try:
+            self._flush_steps(conn)
+            conn.execute("COMMIT")
+        except Exception as e:
+            log.exception("store commit failed")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for done, _ in waiting:
+                done.set_exception(e)
+        else:
+            for done, result in waiting:
+                done.set_result(result)
+        waiting.clear()
+
+    def _queue(self, op: Op) -> None:
+        """Queue a write; it is committed within COMMIT_SECONDS."""
+        self._ops.put(_Write(op, None))
+
+    def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue a write, commit it now, and wait; its result (blocking: not on the event loop)."""
+        done: Future[T] = Future()
+        self._ops.put(_Write(op, done))
+        return done.result(60)
+
+    def flush(self) -> None:
+        """Wait until everything queued so far is committed (blocking)."""
+        self._write(lambda conn: None)
+
+    # ---- steps ---------------------------------------------------------------------------------------
+    def add_steps(
+        self, run_id: str, first: int, losses: list[float], lrs: list[float], batch_size: int, time_end: float
+    ) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            p = self._pending.get(run_id)
+            if p is not None and (
+                p.batch_size != batch_size or p.first + len(p.losses) != first or len(p.losses) >= CHUNK_STEPS
+            ):
+                self._flush_run(conn, run_id)
+                p = None
+            if p is None:
+                self._pending[run_id] = _Pending(first, list(losses), list(lrs), batch_size, time_end)
+            else:
+                p.losses += losses
+                p.lrs += lrs
+                p.time_end = time_end
+
+        keep = MAX_STORED_STEPS - first  # past it, the run keeps its bucketed history only
+        if keep <= 0:
+            return
+        if keep < len(losses):
+            losses, lrs = losses[:keep], lrs[:keep]
+        self._queue(op)
+
+    def _flush_steps(self, conn: sqlite3.Connection) -> None:
+        for run_id in list(self._pending):
+            self._flush_run(conn, run_id)
+
+    def _flush_run(self, conn: sqlite3.Connection, run_id: str) -> None:
+        p = self._pending.pop(run_id, None)
+        if p is None or not p.losses:
+            return
+        loss = np.asarray(p.losses, dtype="<f4")
+        lr = np.asarray(p.lrs, dtype="<f4")
+        constant = bool((lr == lr[0]).all())
+        conn.execute(
+            "INSERT OR REPLACE INTO steps (run_id, first, n, batch_size, time_end, loss, lr, lr_const)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                p.first,
+                len(loss),
+                p.batch_size,
+                p.time_end,
+                loss.tobytes(),
+                None if constant else lr.tobytes(),
+                float(p.lrs[0]) if constant else None,
+            ),
+        )
+
+    def steps(self, run_id: str, upto: int | None = None) -> Iterator[StepChunk]:
+        """The stored steps (below `upto`), chunk by chunk, in order. Blocking."""
+        rows = self._reader().execute(
+            "SELECT first, n, batch_size, time_end, loss, lr, lr_const FROM steps WHERE run_id = ? AND first < ?"
+            " ORDER BY first",
+            (run_id, upto if upto is not None else 2**62),
+        )
+        for first, n, batch, time_end, loss, lr, lr_const in rows:
+            losses = np.frombuffer(loss, dtype="<f4")
+            lrs = np.frombuffer(lr, dtype="<f4") if lr is not None else np.full(n, lr_const, dtype=np.float32)
+            if upto is not None and first + n > upto:
+                losses, lrs = losses[: upto - first], lrs[: upto - first]
+            yield StepChunk(first, losses, lrs, batch, time_end)
+
+    # ---- evaluations, changes, sweeps -------------------------------------------------------------------
+    def add_eval(self, run_id: str, step: int, train: float | None, dev: float | None) -> None:
+        self._queue(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO evals (run_id, step, train_loss, dev_loss, b_noise) VALUES (?, ?, ?, ?, NULL)",
+                (run_id, step, _finite(train), _finite(dev)),
+            )
+        )
+
+    def set_noise(self, run_id: str, step: int, b_noise: float) -> None:
+        self._queue(
+            lambda c: c.execute(
+                "UPDATE evals SET b_noise = ? WHERE run_id = ? AND step = ?", (_finite(b_noise), run_id, step)
+            )
+        )
+
+    def add_change(self, run_id: str, change: dict[str, Any], replace_last: bool) -> None:
+        """A change of hyperparameters; `replace_last`: it supersedes the previous one (merged)."""
+
+        def op(c: sqlite3.Connection) -> None:
+            (seq,) = c.execute("SELECT COALESCE(MAX(seq), -1) FROM changes WHERE run_id = ?", (run_id,)).fetchone()
+            if not replace_last or seq < 0:
+                seq += 1
+            c.execute(
+                "INSERT OR REPLACE INTO changes (run_id, step, seq, change) VALUES (?, ?, ?, ?)",
+                (run_id, change["step"], seq, json.dumps(change)),
+            )
+
+        self._queue(op)
+
+    def add_lrfind(self, run_id: str, result: dict[str, Any]) -> None:
+        def op(c: sqlite3.Connection) -> None:
+            (seq,) = c.execute("SELECT COALESCE(MAX(seq), -1) + 1 FROM lrfinds WHERE run_id = ?", (run_id,)).fetchone()
+            c.execute("INSERT INTO lrfinds (run_id, seq, result) VALUES (?, ?, ?)", (run_id, seq, json.dumps(result)))
+
+        self._queue(op)
+
+    def history(self, run_id: str) -> History:
+        """Evaluations, changes and the last learning-rate sweep of a run. Blocking."""
+        c = self._reader()
+        evals = c.execute(
+            "SELECT step, train_loss, dev_loss, b_noise FROM evals WHERE run_id = ? ORDER BY step", (run_id,)
+        ).fetchall()
+        changes = [
+            json.loads(t) for (t,) in c.execute("SELECT change FROM changes WHERE run_id = ? ORDER BY seq", (run_id,))
+        ]
+        row = c.execute("SELECT result FROM lrfinds WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
+        return History(evals, changes, json.loads(row[0]) if row else None)
+
+    # ---- runs ----------------------------------------------------------------------------------------
+    def put_run(self, r: RunRecord, wait: bool = False) -> None:
+        """Insert or update a run's record (not its history); with `wait`, once it is committed
+        (blocking)."""
+        values = (
+            r.id, r.name, r.spec.model_dump_json(), r.spec.dataset, r.status.value, r.detail, r.step,
+            hparams_json(r.hparams), r.max_steps, r.train_seconds, _json(r.last_eval), _json(r.test),
+            r.parent_id, r.parent_step, r.sweep_id, r.created_at, r.updated_at,
+        )  # fmt: skip
+        (self._write if wait else self._queue)(
+            lambda c: c.execute(
+                "INSERT INTO runs (id, name, spec, dataset_id, status, detail, step, hparams, max_steps, train_seconds,"
+                " last_eval, test, parent_id, parent_step, sweep_id, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status,"
+                " detail = excluded.detail, step = excluded.step, hparams = excluded.hparams,"
+                " max_steps = excluded.max_steps, train_seconds = excluded.train_seconds,"
+                " last_eval = excluded.last_eval, test = excluded.test, sweep_id = excluded.sweep_id,"
+                " updated_at = excluded.updated_at",
+                values,
+            )
+        )
+
+    def put_history_blob(self, run_id: str, blob: bytes | None) -> None:
+        self._queue(lambda c: c.execute("UPDATE runs SET history = ? WHERE id = ?", (blob, run_id)))
+
+    def history_blob(self, run_id: str) -> bytes | None:
+        row = self._reader().execute("SELECT history FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row[0] if row else None
+
+    _RUN_COLUMNS = (
+        "id, name, spec, status, detail, step, hparams, max_steps, train_seconds, last_eval, test, parent_id,"
+        " parent_step, sweep_id, created_at, updated_at,"
+        " (SELECT MIN(dev_loss) FROM evals WHERE evals.run_id = runs.id)"
+    )
+
+    @staticmethod
+    def _record(row: tuple[Any, ...]) -> RunRecord:
+        (rid, name, spec, status, detail, step, hp, max_steps, secs, last_eval, test, pid, pstep, sweep, created,
+         updated, best) = row  # fmt: skip
+        return RunRecord(
+            id=rid, name=name, spec=RunSpec.model_validate_json(spec), status=Status(status), detail=detail,
+            step=step, hparams=hparams_of(hp), max_steps=max_steps, created_at=created, updated_at=updated,
+            train_seconds=secs, last_eval=json.loads(last_eval) if last_eval else None,
+            test=json.loads(test) if test else None, parent_id=pid, parent_step=pstep, sweep_id=sweep, best_dev=best,
+        )  # fmt: skip
+
+    def run(self, run_id: str) -> RunRecord | None:
+        row = self._reader().execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def runs(
+        self, status: Status | None = None, limit: int = 100, offset: int = 0, sweep_id: str | None = None
+    ) -> list[RunRecord]:
+        """Newest first."""
+        where, args = [], []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status.value)
+        if sweep_id is not None:
+            where.append("sweep_id = ?")
+            args.append(sweep_id)
+        sql = f"SELECT {self._RUN_COLUMNS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id LIMIT ? OFFSET ?"
+        return [self._record(r) for r in self._reader().execute(sql, (*args, limit, offset))]
+
+    def newest_run_id(self) -> str | None:
+        row = self._reader().execute("SELECT id FROM runs ORDER BY created_at DESC, id LIMIT 1").fetchone()
+        return row[0] if row else None
+
+    def count_runs(self) -> int:
+        (n,) = self._reader().execute("SELECT COUNT(*) FROM runs").fetchone()
+        return int(n)
+
+    def delete_run(self, run_id: str) -> None:
+        """The run, its history and its checkpoints. Waits until done (blocking)."""
+
+        def op(c: sqlite3.Connection) -> None:
+            self._pending.pop(run_id, None)
+            for table in ("steps", "evals", "changes", "lrfinds", "checkpoints"):
+                c.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            shutil.rmtree(self.checkpoint_dir / run_id, ignore_errors=True)
+
+        self._write(op)
+
+    def copy_history(self, parent_id: str, child_id: str, upto: int) -> None:
+        """A branch starts with its parent's history up to `upto` (steps before it; evaluations
+        and changes at or before it). Blocking."""
+
+        def op(c: sqlite3.Connection) -> None:
+            self._flush_run(c, parent_id)
+            for first, n, batch, time_end, loss, lr, lr_const in c.execute(
+                "SELECT first, n, batch_size, time_end, loss, lr, lr_const FROM steps WHERE run_id = ? AND first < ?",
+                (parent_id, upto),
+            ).fetchall():
+                keep = min(n, upto - first)  # the chunk that straddles the branch point is cut
+                c.execute(
+                    "INSERT INTO steps (run_id, first, n, batch_size, time_end, loss, lr, lr_const)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (child_id, first, keep, batch, time_end, loss[: 4 * keep], lr and lr[: 4 * keep], lr_const),
+                )
+            c.execute(
+                "INSERT INTO evals SELECT ?, step, train_loss, dev_loss, b_noise FROM evals"
+                " WHERE run_id = ? AND step <= ?",
+                (child_id, parent_id, upto),
+            )
+            c.execute(
+                "INSERT INTO changes SELECT ?, step, seq, change FROM changes WHERE run_id = ? AND step <= ?",
+                (child_id, parent_id, upto),
+            )
+
+        self._write(op)
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    def put_checkpoint(
+        self, run_id: str, step: int, data: bytes, train_loss: float | None, dev_loss: float | None
+    ) -> None:
+        """Write the file (atomically), then its row; keep the latest and KEEP_CHECKPOINTS earlier."""
+        rel = f"checkpoints/{run_id}/{step:012d}.safetensors"
+
+        def op(c: sqlite3.Connection) -> None:
+            if c.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+                return  # deleted meanwhile
+            sha = files.write_atomic(self.home / rel, data)
+            c.execute(
+                "INSERT OR REPLACE INTO checkpoints (run_id, step, file, bytes, sha256, train_loss, dev_loss,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, step, rel, len(data), sha, _finite(train_loss), _finite(dev_loss), time.time()),
+            )
+            steps = [s for (s,) in c.execute("SELECT step FROM checkpoints WHERE run_id = ?", (run_id,))]
+            for old in files.thin(steps, KEEP_CHECKPOINTS):
+                (old_file,) = c.execute(
+                    "SELECT file FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, old)
+                ).fetchone()
+                c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, old))
+                files.remove(self.home / old_file)
+
+        self._queue(op)
+
+    def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
+        rows = self._reader().execute(
+            "SELECT run_id, step, file, bytes, sha256, train_loss, dev_loss, created_at FROM checkpoints"
+            " WHERE run_id = ? ORDER BY step",
+            (run_id,),
+        )
+        return [CheckpointRecord(*r) for r in rows]
+
+    def load_checkpoint(self, run_id: str, step: int | None = None) -> tuple[int, bytes] | None:
+        """The checkpoint at `step` (default: the latest whose file is sound), verified. Blocking."""
+        for ck in reversed(self.checkpoints(run_id)):
+            if step is not None and ck.step != step:
+                continue
+            try:
+                return ck.step, files.read_verified(self.home / ck.file, ck.sha256)
+            except files.CorruptCheckpointError as e:
+                log.warning("skipping a damaged checkpoint: %s", e)
+                if step is not None:
+                    raise
+        return None
+
+    # ---- cutting a run back to its last checkpoint ---------------------------------------------------
+    def cut_to_checkpoint(self, run_id: str, status: Status, detail: str) -> RunRecord | None:
+        """After its worker or the server died mid-run: the run stands where its latest sound
+        checkpoint does, its stored history cut to match (steps after it, evaluations and changes
+        after it), with this status. Waits until done (blocking)."""
+
+        def op(c: sqlite3.Connection) -> RunRecord | None:
+            self._flush_run(c, run_id)
+            return self._cut(c, run_id, status, detail)
+
+        result: RunRecord | None = self._write(op)
+        return result
+
+    def _cut(self, c: sqlite3.Connection, run_id: str, status: Status, detail: str) -> RunRecord | None:
+        row = c.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        record = self._record(row)
+        found = None
+        for ck in reversed([CheckpointRecord(*r) for r in c.execute(
+            "SELECT run_id, step, file, bytes, sha256, train_loss, dev_loss, created_at FROM checkpoints"
+            " WHERE run_id = ? ORDER BY step", (run_id,))]):  # fmt: skip
+            try:
+                found = read_metadata(files.read_verified(self.home / ck.file, ck.sha256))
+                break
+            except (files.CorruptCheckpointError, ValueError) as e:
+                log.warning("dropping a damaged checkpoint of run %s: %s", run_id, e)
+                c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, ck.step))
+                files.remove(self.home / ck.file)
+        if found is not None:
+            k = found["step"]
+            record.hparams = hparams_of(json.dumps(found["hparams"]))
+            record.max_steps = found["max_steps"]
+            record.train_seconds = found["train_seconds"]
+        else:  # never checkpointed: it starts again from its settings
+            k = 0
+            record.hparams = hparams_of(
+                hparams_json(HParams(record.spec.lr, record.spec.batch_size, record.spec.eval_every))
+            )
+            record.train_seconds = 0.0
+        straddling = c.execute(
+            "SELECT first, n, loss, lr FROM steps WHERE run_id = ? AND first < ? AND first + n > ?", (run_id, k, k)
+        ).fetchone()
+        if straddling is not None:
+            first, _n, loss, lr = straddling
+            keep = k - first
+            c.execute(
+                "UPDATE steps SET n = ?, loss = ?, lr = ?, time_end = ? WHERE run_id = ? AND first = ?",
+                (
+                    keep,
+                    loss[: 4 * keep],
+                    lr[: 4 * keep] if lr is not None else None,
+                    record.train_seconds,
+                    run_id,
+                    first,
+                ),
+            )
+        c.execute("DELETE FROM steps WHERE run_id = ? AND first >= ?", (run_id, k))
+        c.execute("DELETE FROM evals WHERE run_id = ? AND step > ?", (run_id, k))
+        c.execute("DELETE FROM changes WHERE run_id = ? AND step > ?", (run_id, k))
+        last = c.execute(
+            "SELECT step, train_loss, dev_loss, b_noise FROM evals WHERE run_id = ? ORDER BY step DESC LIMIT 1",
+            (run_id,),
+        ).fetchone()
+        record.last_eval = (
+            None if last is None else dict(zip(("step", "train_loss", "dev_loss", "b_noise"), last, strict=True))
+        )
+        record.step, record.status, record.detail = k, status, detail.format(step=k)
+        record.updated_at = time.time()
+        c.execute(
+            "UPDATE runs SET status = ?, detail = ?, step = ?, hparams = ?, max_steps = ?, train_seconds = ?,"
+            " last_eval = ?, history = NULL, updated_at = ? WHERE id = ?",
+            (record.status.value, record.detail, k, hparams_json(record.hparams), record.max_steps,
+             record.train_seconds, _json(record.last_eval), record.updated_at, run_id),
+        )  # fmt: skip
+        return record
+
+    def recover(self) -> list[RunRecord]:
+        """At start-up, before anything runs: runs that were training when the process died are
+        `interrupted` at their last checkpoint; runs that waited in the queue are paused. Files
+        without rows and rows without files are removed. Returns the runs it changed. Blocking."""
+
+        def op(c: sqlite3.Connection) -> list[RunRecord]:
+            self._clean_files(c)
+            changed = []
+            for (run_id,) in c.execute("SELECT id FROM runs WHERE status = ?", (Status.RUNNING.value,)).fetchall():
+                detail = "interrupted at step {step:,}: the server stopped while it trained; resume it from there"
+                if (r := self._cut(c, run_id, Status.INTERRUPTED, detail)) is not None:
+                    changed.append(r)
+            for (run_id,) in c.execute("SELECT id FROM runs WHERE status = ?", (Status.QUEUED.value,)).fetchall():
+                c.execute(
+                    "UPDATE runs SET status = ?, detail = ? WHERE id = ?",
+                    (Status.PAUSED.value, "it was waiting in the queue when the server stopped", run_id),
+                )
+                if (r := self.run_in(c, run_id)) is not None:
+                    changed.append(r)
+            return changed
+
+        result: list[RunRecord] = self._write(op)
+        return result
+
+    def run_in(self, c: sqlite3.Connection, run_id: str) -> RunRecord | None:
+        row = c.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return self._record(row) if row else None
+
+    def _clean_files(self, c: sqlite3.Connection) -> None:
+        known = {f for (f,) in c.execute("SELECT file FROM checkpoints")}
+        for path in self.checkpoint_dir.glob("*/*"):
+            rel = path.relative_to(self.home).as_posix()
+            if rel not in known:
+                log.info("removing %s: no checkpoint row (written just before a crash)", rel)
+                files.remove(path)
+        for run_id, step, rel in c.execute("SELECT run_id, step, file FROM checkpoints").fetchall():
+            if not (self.home / rel).exists():
+                c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, step))
+
+    # ---- datasets ------------------------------------------------------------------------------------
+    def put_dataset(self, d: DatasetRecord, text: str) -> None:
+        blob = zlib.compress(text.encode(), 6)
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR IGNORE INTO datasets (id, name, text, words, vocab_size, train_examples, dev_examples,"
+                " test_examples, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (d.id, d.name, blob, d.words, d.vocab_size, d.train_examples, d.dev_examples, d.test_examples,
+                 d.bytes, d.created_at),
+            )
+        )  # fmt: skip
+
+    _DATASET_COLUMNS = "id, name, words, vocab_size, train_examples, dev_examples, test_examples, bytes, created_at"
+
+    def datasets(self) -> list[DatasetRecord]:
+        rows = self._reader().execute(f"SELECT {self._DATASET_COLUMNS} FROM datasets ORDER BY created_at, id")
+        return [DatasetRecord(*r) for r in rows]
+
+    def dataset(self, dataset_id: str) -> DatasetRecord | None:
+        row = (
+            self._reader()
+            .execute(f"SELECT {self._DATASET_COLUMNS} FROM datasets WHERE id = ?", (dataset_id,))
+            .fetchone()
+        )
+        return DatasetRecord(*row) if row else None
+
+    def dataset_text(self, dataset_id: str) -> str | None:
+        row = self._reader().execute("SELECT text FROM datasets WHERE id = ?", (dataset_id,)).fetchone()
+        return zlib.decompress(row[0]).decode() if row else None
+
+    def dataset_users(self, dataset_id: str) -> int:
+        (n,) = self._reader().execute("SELECT COUNT(*) FROM runs WHERE dataset_id = ?", (dataset_id,)).fetchone()
+        return int(n)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._write(lambda c: c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)))
+
+    # ---- size on disk --------------------------------------------------------------------------------
+    def run_bytes(self, run_id: str) -> int:
+        """What one run takes: its rows' payloads and its checkpoint files (for the benchmark)."""
+        c = self._reader()
+        (steps,) = c.execute(
+            "SELECT COALESCE(SUM(LENGTH(loss) + COALESCE(LENGTH(lr), 0) + 40), 0) FROM steps WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        (other,) = c.execute(
+            "SELECT (SELECT COUNT(*) * 40 FROM evals WHERE run_id = ?) + (SELECT COALESCE(SUM(LENGTH(change)), 0)"
+            " FROM changes WHERE run_id = ?) + (SELECT COALESCE(SUM(LENGTH(result)), 0) FROM lrfinds WHERE run_id = ?)",
+            (run_id, run_id, run_id),
+        ).fetchone()
+        (ck,) = c.execute("SELECT COALESCE(SUM(bytes), 0) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
+        return int(steps + other + ck)

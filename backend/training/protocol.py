@@ -1,0 +1,181 @@
+"""What a trainer takes (commands, applied between two steps) and what it gives (events, in order).
+
+Plain, picklable dataclasses with no tensors in them: they cross from a worker process (or a Ray
+actor) to the server as they are. A checkpoint crosses as bytes (checkpoint.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from backend.core.lrfind import LrFindResult, LrFindSpec
+from backend.core.model import MLP
+from backend.core.schedule import Schedule
+
+
+class Status(StrEnum):
+    QUEUED = "queued"  # waits for a free slot (set by the server, never by a trainer)
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    DIVERGED = "diverged"
+    INTERRUPTED = "interrupted"  # its worker or the server died; resumable from its last checkpoint
+
+
+@dataclass(frozen=True)
+class HParams:
+    lr: float = 0.1  # the base rate; the schedule gives each step's rate from it
+    batch_size: int = 32
+    eval_every: int = 1000
+    schedule: Schedule = field(default_factory=Schedule)
+
+
+# ---- events ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalResult:
+    step: int
+    train_loss: float
+    dev_loss: float
+    ms: float  # the losses on both splits and the embedding map (the noise scale follows apart)
+
+
+@dataclass(frozen=True)
+class Steps:
+    """Consecutive steps from `first`, all at one batch size."""
+
+    first: int
+    losses: list[float]
+    lrs: list[float]  # the rate each step used
+    time: float  # seconds of training (pauses excluded) at the end of the last step
+    steps_per_s: float
+    examples_per_s: float
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class HParamsChanged:
+    """The hparams in effect from `step` on: sent at step 0, then after every `set` (even one that
+    changed nothing, as its confirmation)."""
+
+    step: int  # the first step that uses them
+    hparams: HParams
+    max_steps: int
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    status: Status
+    step: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    step: int
+    b_noise: float
+
+
+@dataclass(frozen=True)
+class EmbeddingsChanged:
+    step: int
+    chars: tuple[str, ...]
+    x: list[float]
+    y: list[float]
+    method: str  # "raw" or "pca"
+
+
+@dataclass(frozen=True)
+class LrFindStarted:
+    step: int
+    spec: LrFindSpec
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class LrFindProgress:
+    lr: list[float]
+    loss: list[float]
+
+
+@dataclass(frozen=True)
+class LrFindDone:
+    result: LrFindResult
+
+
+@dataclass(frozen=True)
+class CheckpointTaken:
+    """Everything the run needs to continue exactly from `step` (a TrainerState; in a worker it is
+    turned into bytes before it crosses to the server)."""
+
+    step: int
+    state: Any  # backend.training.checkpoint.TrainerState
+
+
+Event = (
+    Steps
+    | EvalResult
+    | HParamsChanged
+    | StatusChanged
+    | NoiseEstimate
+    | EmbeddingsChanged
+    | LrFindStarted
+    | LrFindProgress
+    | LrFindDone
+    | CheckpointTaken
+)
+
+
+# ---- commands ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Update:
+    """A change requested by a user. None leaves a field as it is."""
+
+    lr: float | None = None
+    batch_size: int | None = None
+    eval_every: int | None = None
+    max_steps: int | None = None
+    schedule: Schedule | None = None
+    status: Status | None = None  # RUNNING or PAUSED
+
+    def changes_hparams(self) -> bool:
+        return any(v is not None for v in (self.lr, self.batch_size, self.eval_every, self.max_steps, self.schedule))
+
+
+@dataclass(frozen=True)
+class Query:
+    """Read the model between two steps: `read(model, step)` runs on the trainer's thread, so it
+    sees whole steps only; its result answers the command. It must not change the model."""
+
+    read: Callable[[MLP, int], Any]
+
+
+@dataclass(frozen=True)
+class SetThreads:
+    """How many torch threads this trainer may use for big batches (the server shares the cores)."""
+
+    threads: int
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Checkpoint, say why (the status detail), and end the trainer's thread."""
+
+    detail: str
+
+
+Command = Update | LrFindSpec | Query | SetThreads | Stop
+
+
+class ConflictError(Exception):
+    """The request is valid but the run's state does not allow it (HTTP 409)."""
+
+
+def check_update(status: Status, step: int, max_steps: int, update: Update) -> None:
+    """Raise ConflictError if `update` cannot apply to a run in this state. Shared by every entry point."""
+    if update.status is Status.RUNNING and status is not Status.RUNNING:
+        limit = update.max_steps if update.max_steps is not None else max_steps
+        if step >= limit:
+            raise ConflictError(f"the run reached max_steps ({limit:,}); raise max_steps to continue")
