@@ -119,13 +119,14 @@ def migrate(conn: sqlite3.Connection, migrations: list[str] | None = None) -> in
 
 
 def _statements(script: str) -> list[str]:
-    """executescript() would COMMIT first; split it so the step stays one transaction."""
-    out, buf = [], []
-    for line in script.splitlines():
-        buf.append(line.split("--", 1)[0])
-        joined = "\n".join(buf)
-        if sqlite3.complete_statement(joined):
-            if joined.strip():
-                out.append(joined.strip())
-            buf = []
+    """executescript() would COMMIT first; split it so the step stays one transaction. (Comments
+    are dropped first: a ';' in one would not end a statement.)"""
+    text = "\n".join(line.split("--", 1)[0] for line in script.splitlines())
+    out, buf = [], ""
+    for piece in text.split(";"):
+        buf += piece + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf.strip())
+            buf = ""
     return out

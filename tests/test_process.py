@@ -1,0 +1,134 @@
+"""The real server process (`python -m backend`) dying or asked to stop, and started again on
+the same home: kill -9 loses at most ~2 s of training and no worker outlives it; SIGTERM
+checkpoints every running run, marks it paused and exits within 5 s."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.conftest import wait_for
+from tests.server import ROOT, free_port, wait_healthy
+
+pytestmark = pytest.mark.slow
+
+
+class Server:
+    """`python -m backend` on a home of the test's own, that the test may kill."""
+
+    def __init__(self, home: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MAKEMORE_")}
+        env["MAKEMORE_HOME"] = str(home)
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "backend", "--port", str(self.port)], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+        wait_healthy(self.url, self.proc)
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
+    def workers(self) -> list[psutil.Process]:
+        """Its runs' worker processes (forked by its forkserver: its grandchildren)."""
+        me = psutil.Process(self.proc.pid)
+        return [p for p in me.children(recursive=True) if p.name() != "" and "makemore-run" in " ".join(_cmd(p))]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def _cmd(p: psutil.Process) -> list[str]:
+    try:
+        return [p.name(), *p.cmdline()]
+    except psutil.Error:
+        return []
+
+
+def training(server: Server) -> dict[str, Any]:
+    """A run that trains on (evaluations rare: its checkpoints are the timed ones, every 2 s)."""
+    run: dict[str, Any] = server.call("POST", "/api/runs", {"max_steps": 10**8, "eval_every": 10**6})
+    wait_for(lambda: server.call("GET", f"/api/runs/{run['id']}")["step"] > 20_000, timeout=60, what="training")
+    return run
+
+
+def worker_pids(server: Server, run_id: str) -> int:
+    where = server.call("GET", f"/api/runs/{run_id}")["worker"]
+    assert where is not None and where.startswith("local:")
+    return int(where.split(":")[1])
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_loses_at_most_two_seconds_and_no_worker_outlives_it(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    server = Server(tmp_path / "home", log)
+    try:
+        run = training(server)
+        pid = worker_pids(server, run["id"])
+        before = server.call("GET", f"/api/runs/{run['id']}")
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        steps_per_s = before["step"] / before["train_seconds"]
+        # the worker notices its server is gone and exits within a few seconds
+        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=5)
+        assert time.monotonic() - t0 < 5
+    finally:
+        server.stop()
+    again = Server(tmp_path / "home", log)
+    try:
+        run = again.call("GET", f"/api/runs/{run['id']}")
+        assert run["status"] == "interrupted" and f"interrupted at step {run['step']:,}" in run["detail"]
+        cks = again.call("GET", f"/api/runs/{run['id']}/checkpoints")
+        assert run["step"] == cks[-1]["step"]
+        lost = before["step"] - run["step"]  # at least this much was trained and is lost
+        assert lost / steps_per_s <= 2.5, (lost, steps_per_s)  # a checkpoint every 2 s of training
+        history = again.call("GET", f"/api/runs/{run['id']}/history")
+        assert history["steps"]["step"] == list(range(run["step"]))  # cut to match
+        again.call("PATCH", f"/api/runs/{run['id']}", {"status": "running"})
+        wait_for(lambda: again.call("GET", f"/api/runs/{run['id']}")["step"] > run["step"] + 1000, timeout=30)
+    finally:
+        again.stop()
+
+
+@pytest.mark.timeout(180)
+def test_sigterm_checkpoints_pauses_and_exits_within_5_s(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    server = Server(tmp_path / "home", log)
+    try:
+        a, b = training(server), training(server)
+        pids = [worker_pids(server, r["id"]) for r in (a, b)]
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(10)
+        took = time.monotonic() - t0
+        assert code in (0, -signal.SIGTERM) and took < 5, took  # uvicorn re-raises the signal once it is done
+        assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    finally:
+        server.stop()
+    again = Server(tmp_path / "home", log)
+    try:
+        for r in (a, b):
+            run = again.call("GET", f"/api/runs/{r['id']}")
+            assert run["status"] == "paused" and "the server shut down" in run["detail"]
+            assert run["step"] == again.call("GET", f"/api/runs/{r['id']}/checkpoints")[-1]["step"]
+            assert again.call("GET", f"/api/runs/{r['id']}/history")["steps"]["step"] == list(range(run["step"]))
+    finally:
+        again.stop()

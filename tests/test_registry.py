@@ -1,0 +1,221 @@
+"""Runs that last (backend/server/registry.py with the store and local workers), through the API:
+exact resume after a restart, the queue, a worker that dies, branches, reads without a worker,
+the history and weights files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import torch
+from fastapi.testclient import TestClient
+from safetensors.torch import load
+
+from tests.conftest import wait_for
+
+Client = Callable[..., TestClient]
+
+
+def get(client: TestClient, run_id: str) -> dict[str, Any]:
+    r = client.get(f"/api/runs/{run_id}")
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def finished(client: TestClient, run_id: str, step: int, timeout: float = 60) -> dict[str, Any]:
+    return wait_for(
+        lambda: (r := get(client, run_id))["status"] == "finished" and r["step"] == step and r,
+        timeout=timeout,
+        what=f"run {run_id} to finish at step {step}",
+    )
+
+
+def step_losses(client: TestClient, run_id: str) -> dict[int, float]:
+    h = client.get(f"/api/runs/{run_id}/history").json()["steps"]
+    return dict(zip(h["step"], h["loss"], strict=True))
+
+
+def weights(client: TestClient, run_id: str) -> dict[str, torch.Tensor]:
+    r = client.get(f"/api/runs/{run_id}/weights")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    return load(r.content)
+
+
+def close(client: TestClient) -> None:
+    client.__exit__(None, None, None)
+
+
+SPEC = {"eval_every": 400, "batch_size": 32, "start": False}
+
+
+@pytest.mark.parametrize("how", ["finished", "paused"])
+def test_resume_after_a_restart_is_exact(make_client: Client, tmp_path: Path, how: str) -> None:
+    """A run stopped at step k (finished there, or paused mid-way), the server restarted, then
+    resumed to m: every step loss from k to m and the final weights are those of the same run
+    never interrupted."""
+    m = 3000
+    first = make_client(home=tmp_path)
+    run = first.post("/api/runs", json={**SPEC, "max_steps": 1700 if how == "finished" else 10**6}).json()
+    first.patch(f"/api/runs/{run['id']}", json={"status": "running"})
+    if how == "finished":
+        k = finished(first, run["id"], 1700)["step"]
+    else:
+        wait_for(lambda: get(first, run["id"])["step"] > 1200, what="some steps")
+        k = first.patch(f"/api/runs/{run['id']}", json={"status": "paused"}).json()["step"]
+        assert 1200 < k < m
+    close(first)
+
+    again = make_client(home=tmp_path)
+    stored = get(again, run["id"])
+    assert stored["status"] == ("finished" if how == "finished" else "paused") and stored["step"] == k
+    assert stored["worker"] is None  # nothing trains it until asked
+    r = again.patch(f"/api/runs/{run['id']}", json={"status": "running", "max_steps": m})
+    assert r.status_code == 200, r.text
+    finished(again, run["id"], m)
+    reference = again.post("/api/runs", json={**SPEC, "max_steps": m, "start": True}).json()
+    finished(again, reference["id"], m)
+
+    resumed, never = step_losses(again, run["id"]), step_losses(again, reference["id"])
+    assert sorted(resumed) == list(range(m))
+    assert {s: v for s, v in resumed.items() if s >= k} == {s: v for s, v in never.items() if s >= k}
+    a, b = weights(again, run["id"]), weights(again, reference["id"])
+    assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_the_queue_is_first_come_first_served(make_client: Client) -> None:
+    client = make_client(max_running=1)
+    long = {"max_steps": 10**7, "eval_every": 1000}
+    a = client.post("/api/runs", json={**long, "name": "a"}).json()
+    b = client.post("/api/runs", json={**long, "name": "b"}).json()
+    c = client.post("/api/runs", json={**long, "name": "c"}).json()
+    assert [x["status"] for x in (a, b, c)] == ["running", "queued", "queued"]
+    assert (get(client, b["id"])["queue_position"], get(client, c["id"])["queue_position"]) == (1, 2)
+    assert "waiting for a free slot" in get(client, c["id"])["detail"]
+    client.patch(f"/api/runs/{a['id']}", json={"status": "paused"})
+    wait_for(lambda: get(client, b["id"])["step"] > 0, what="b to start when a's slot frees")
+    assert get(client, c["id"])["status"] == "queued" and get(client, c["id"])["queue_position"] == 1
+    assert client.patch(f"/api/runs/{c['id']}", json={"status": "paused"}).json()["status"] == "paused"  # dequeued
+    assert client.patch(f"/api/runs/{a['id']}", json={"status": "running"}).json()["status"] == "queued"
+    client.patch(f"/api/runs/{c['id']}", json={"status": "running"})  # after a, again
+    assert [get(client, x["id"])["queue_position"] for x in (a, c)] == [1, 2]
+    here = get(client, b["id"])["step"]
+    client.patch(f"/api/runs/{b['id']}", json={"max_steps": here + 200})
+    wait_for(lambda: get(client, b["id"])["status"] == "finished", what="b to finish")
+    wait_for(lambda: get(client, a["id"])["status"] == "running", what="a next")
+    assert get(client, c["id"])["status"] == "queued"
+    assert sum(get(client, x["id"])["status"] == "running" for x in (a, b, c)) == 1  # never more than allowed
+    client.delete(f"/api/runs/{a['id']}")  # a deleted run frees its slot too
+    wait_for(lambda: get(client, c["id"])["status"] == "running", what="c when a is deleted")
+
+
+def test_a_worker_that_dies_leaves_its_run_interrupted(make_client: Client) -> None:
+    client = make_client()
+    doomed = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 500}).json()
+    other = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 500}).json()
+    wait_for(lambda: get(client, doomed["id"])["step"] > 3000, what="training")
+    where = get(client, doomed["id"])["worker"]
+    assert where.startswith("local:")
+    pid = int(where.split(":")[1])
+    assert psutil.Process(pid).ppid() != os.getpid()  # forked from the forkserver, not from the server
+    os.kill(pid, signal.SIGKILL)  # out of memory, say
+    run = wait_for(lambda: (r := get(client, doomed["id"]))["status"] == "interrupted" and r, what="interrupted")
+    assert "interrupted at step" in run["detail"] and "exit code -9" in run["detail"]
+    assert run["step"] == client.get(f"/api/runs/{doomed['id']}/checkpoints").json()[-1]["step"]
+    assert sorted(step_losses(client, doomed["id"])) == list(range(run["step"]))  # history cut to match
+    assert client.get("/api/health").status_code == 200
+    before = get(client, other["id"])["step"]
+    wait_for(lambda: get(client, other["id"])["step"] > before + 500, what="the other run training on")
+    client.patch(f"/api/runs/{doomed['id']}", json={"status": "running"})
+    wait_for(lambda: get(client, doomed["id"])["step"] > run["step"] + 500, what="the resumed run")
+    client.patch(f"/api/runs/{doomed['id']}", json={"status": "paused"})
+    resumed = sorted(step_losses(client, doomed["id"]))
+    assert resumed == list(range(get(client, doomed["id"])["step"]))  # one history, no gap, no repeat
+
+
+def test_branch_continues_exactly_or_as_changed(make_client: Client) -> None:
+    client = make_client()
+    parent = client.post("/api/runs", json={"max_steps": 2000, "eval_every": 500}).json()
+    finished(client, parent["id"], 2000)
+    cks = client.get(f"/api/runs/{parent['id']}/checkpoints").json()
+    assert {0, 500, 1000, 1500, 2000} <= {c["step"] for c in cks}
+    assert all(c["bytes"] > 40_000 for c in cks) and cks[2]["dev_loss"] is not None
+    same = client.post(f"/api/runs/{parent['id']}/branch", json={"step": 1000, "max_steps": 2000}).json()
+    assert same["parent"] == {"id": parent["id"], "step": 1000} and same["step"] == 1000
+    finished(client, same["id"], 2000)
+    theirs, mine = step_losses(client, parent["id"]), step_losses(client, same["id"])
+    assert mine == theirs  # its history begins with the parent's, and continues as the parent did
+    faster = client.post(f"/api/runs/{parent['id']}/branch", json={"step": 1000, "lr": 0.3, "name": "hot"}).json()
+    assert faster["name"] == "hot" and faster["hparams"]["lr"] == 0.3
+    wait_for(lambda: get(client, faster["id"])["step"] > 1100, what="the branch training")
+    client.patch(f"/api/runs/{faster['id']}", json={"status": "paused"})
+    hot = step_losses(client, faster["id"])
+    assert all(hot[s] == theirs[s] for s in range(1000))
+    assert [hot[s] for s in range(1001, 1100)] != [theirs[s] for s in range(1001, 1100)]
+    assert client.post(f"/api/runs/{parent['id']}/branch", json={"step": 1234}).status_code == 404
+    assert client.post("/api/runs/nope/branch").status_code == 404
+
+
+def test_reads_without_a_worker_come_from_the_checkpoint(make_client: Client, tmp_path: Path) -> None:
+    first = make_client(home=tmp_path)
+    run = first.post("/api/runs", json={"max_steps": 1500}).json()
+    finished(first, run["id"], 1500)
+    names = first.get(f"/api/runs/{run['id']}/sample", params={"n": 10, "seed": 5}).json()
+    test = first.post(f"/api/runs/{run['id']}/evaluate-test").json()
+    close(first)
+    again = make_client(home=tmp_path)
+    stored = get(again, run["id"])
+    assert stored["worker"] is None and stored["test"]["test_loss"] == test["test_loss"]
+    assert again.get(f"/api/runs/{run['id']}/sample", params={"n": 10, "seed": 5}).json() == names
+    assert again.get(f"/api/runs/{run['id']}/next", params={"context": "em"}).json()["step"] == 1500
+    emb = again.get(f"/api/runs/{run['id']}/embeddings").json()
+    assert emb["step"] == 1500 and len(emb["x"]) == 27
+    assert get(again, run["id"])["worker"] is None  # reading did not start one
+    with again.websocket_connect(f"/ws/runs/{run['id']}") as ws:
+        snap = ws.receive_json()
+        assert snap["run"]["status"] == "finished" and snap["history"]["n_steps"] == 1500
+        assert [e[0] for e in snap["evals"]] == [0, 1000, 1500]
+
+
+def test_history_as_json_and_csv_and_the_weights_file(client: TestClient) -> None:
+    run = client.post("/api/runs", json={"max_steps": 1200, "eval_every": 500}).json()
+    finished(client, run["id"], 1200)
+    client.patch(f"/api/runs/{run['id']}", json={"lr": 0.05})
+    body = client.get(f"/api/runs/{run['id']}/history").json()
+    steps = body["steps"]
+    assert steps["step"] == list(range(1200)) and len(steps["loss"]) == len(steps["lr"]) == 1200
+    assert set(steps["batch_size"]) == {32} and set(steps["lr"]) == {0.1}
+    assert [e["step"] for e in body["evals"]] == [0, 500, 1000, 1200]
+    assert [c["lr"] for c in body["changes"]] == [0.1, 0.05]
+    r = client.get(f"/api/runs/{run['id']}/history", params={"format": "csv"})
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.text.startswith("step,") and len(rows) == 1201  # a row per step, and the last evaluation's
+    assert float(rows[7]["loss"]) == pytest.approx(steps["loss"][7], rel=1e-6) and rows[500]["dev_loss"] != ""
+    w = weights(client, run["id"])
+    assert set(w) == {"C", "W1", "b1", "W2", "b2"} and w["C"].shape == (27, 10)
+    assert client.get("/api/runs/nope/history").status_code == 404
+
+
+def test_delete_removes_everything(client: TestClient, tmp_path: Path) -> None:
+    run = client.post("/api/runs", json={"max_steps": 10**6}).json()
+    wait_for(lambda: client.get(f"/api/runs/{run['id']}/checkpoints").json(), what="a checkpoint")
+    home = Path(client.app.state.settings.home)  # type: ignore[attr-defined]
+    assert (home / "checkpoints" / run["id"]).is_dir()
+    with client.websocket_connect(f"/ws/runs/{run['id']}") as ws:
+        ws.receive_json()
+        assert client.delete(f"/api/runs/{run['id']}").status_code == 204
+        with pytest.raises(Exception) as closed:  # the viewer is told: closed with 4410
+            while True:
+                ws.receive_json()
+        assert getattr(closed.value, "code", None) == 4410
+    assert client.get(f"/api/runs/{run['id']}").status_code == 404
+    assert not (home / "checkpoints" / run["id"]).exists()
+    assert client.get(f"/api/runs/{run['id']}/history").status_code == 404
