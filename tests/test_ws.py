@@ -233,3 +233,28 @@ def test_schedule_over_the_websocket(client: TestClient) -> None:
         assert set(until(ws, "steps")["lr"]) == {0.05}
         ws.send_json({"type": "set", "schedule": {"kind": "linear"}})
         assert "schedule" in until(ws, "error")["detail"]
+
+
+def test_overview_stream_of_runs(client: TestClient) -> None:
+    first = client.get("/api/runs/current").json()
+    with client.websocket_connect("/ws/runs") as ws:
+        snap = ws.receive_json()
+        assert snap["type"] == "runs" and [r["id"] for r in snap["runs"]] == [first["id"]]
+        assert snap["runs"][0]["status"] == "paused" and snap["runs"][0]["eval"][0] == 0
+        new = client.post("/api/runs", json={"max_steps": 3000, "name": "watched"}).json()
+        seen: dict[str, dict[str, Any]] = {}
+        messages = 0
+        while seen.get(new["id"], {}).get("status") != "finished":
+            msg = ws.receive_json()
+            assert msg["type"] == "runs_changed"
+            messages += 1
+            seen |= {r["id"]: r for r in msg["runs"]}
+        done = seen[new["id"]]
+        assert done["name"] == "watched" and done["step"] == 3000 and done["eval"][0] == 3000
+        assert done["loss"] is not None and done["best_dev_loss"] is not None and done["lr"] == 0.1
+        run = client.get(f"/api/runs/{new['id']}").json()
+        assert messages <= 3 * run["train_seconds"] + 6  # a few a second at most, whatever the steps
+        client.delete(f"/api/runs/{new['id']}")
+        assert until(ws, "run_deleted")["id"] == new["id"]
+    with client.websocket_connect("/ws/runs") as ws:
+        assert [r["id"] for r in ws.receive_json()["runs"]] == [first["id"]]

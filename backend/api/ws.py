@@ -132,6 +132,28 @@ async def run_socket(ws: WebSocket, run_id: str, registry: RegistryDep, settings
         registry.unsubscribe(sub)
 
 
+@router.websocket("/ws/runs")
+async def runs_socket(ws: WebSocket, registry: RegistryDep, settings: SettingsDep) -> None:
+    """The overview of runs: a snapshot of the newest, then the runs whose state changed (at most
+    twice a second in all). Nothing to send to it."""
+    if not origin_allowed(ws, settings):
+        await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
+        return
+    await ws.accept()
+    sub = Subscriber(registry.overview, follow_current=False)
+    sender = asyncio.create_task(_send_loop(ws, sub))
+    try:
+        while (await ws.receive())["type"] != "websocket.disconnect":
+            sub.reply(error("this socket only sends; steer a run on /ws/runs/{id}"))
+    except WebSocketDisconnect:
+        pass
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        sub.close()
+
+
 async def _steer_loop(registry: RunRegistry, commands: asyncio.Queue[tuple[str, Update]], sub: Subscriber) -> None:
     """A connection's commands, applied one after the other in the order they came."""
     while True:

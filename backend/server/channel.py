@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from backend.server.history import LossHistory
 from backend.server.messages import Message, encode, event_message, loss_list, sig_list
@@ -128,6 +128,15 @@ def _values(change: Message) -> dict[str, Any]:
     return {k: v for k, v in change.items() if k != "step"}
 
 
+class Feed(Protocol):
+    """What a Subscriber reads from: a run's Channel, or the overview of runs."""
+
+    run_id: str
+    subscribers: set[Subscriber]
+
+    def snapshot(self, reason: str) -> str: ...
+
+
 class ViewerEndedError(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
@@ -137,7 +146,7 @@ class ViewerEndedError(Exception):
 class Subscriber:
     """One websocket viewer: a bounded queue of encoded messages, drained by its sender task."""
 
-    def __init__(self, channel: Channel, follow_current: bool, limit: int = QUEUE_LIMIT) -> None:
+    def __init__(self, channel: Feed, follow_current: bool, limit: int = QUEUE_LIMIT) -> None:
         self.channel = channel
         self.follow_current = follow_current
         self._limit = limit
@@ -164,7 +173,7 @@ class Subscriber:
         self._replies.append(text)
         self._wake.set()
 
-    def switch(self, channel: Channel) -> None:
+    def switch(self, channel: Feed) -> None:
         """Follow another run (a new current run): the next message is its snapshot."""
         self.channel.subscribers.discard(self)
         self.channel = channel

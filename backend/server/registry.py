@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import secrets
 import time
 from collections import OrderedDict, deque
@@ -30,6 +31,8 @@ from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
 from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
+from backend.server.overview import KEPT as OVERVIEW_KEPT
+from backend.server.overview import Overview, summary
 from backend.store.records import CheckpointRecord, RunRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
@@ -72,6 +75,7 @@ class LiveRun:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     idle_timer: asyncio.TimerHandle | None = None
     sweep: asyncio.Future[Any] | None = None  # a learning-rate sweep asked of its worker
+    loss: float | None = None  # the mean minibatch loss of its last steps message
 
 
 class RunNotFoundError(KeyError):
@@ -103,6 +107,7 @@ class RunRegistry:
         self._default: asyncio.Task[RunRecord] | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self.overview = Overview()
 
     # ---- start-up and shutdown -----------------------------------------------------------------------
     async def open(self, default: RunSpec | None) -> None:
@@ -112,6 +117,8 @@ class RunRegistry:
         for r in changed:
             log.info("run %s: %s", r.id, r.detail)
         self._newest = await asyncio.to_thread(self.store.newest_run_id)
+        newest = await asyncio.to_thread(self.store.runs, None, OVERVIEW_KEPT, 0)
+        self.overview.load([summary(self.public(r), None) for r in newest])
         if self._newest is None and default is not None:
             self._default = asyncio.create_task(self.create(default, start=False))
 
@@ -119,6 +126,7 @@ class RunRegistry:
         """Every worker checkpoints and goes (a running run is `paused`, saying why); queued runs
         are paused; then the store commits. Bounded by SHUTDOWN_SECONDS."""
         self._closing = True
+        self.overview.close()
         if self._default is not None:
             self._default.cancel()
         for rid in list(self._queue):
@@ -327,6 +335,7 @@ class RunRegistry:
             live.record.train_seconds = decode(checkpoint[1]).state.train_seconds
         self._live[record.id] = live
         self._newest = record.id
+        self._show(live, new=True)
         for sub in self._followers:
             sub.switch(live.channel)
         log.info("run %s created (%s)", record.id, spec.model_dump_json())
@@ -342,6 +351,10 @@ class RunRegistry:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _show(self, live: LiveRun, new: bool = False) -> None:
+        """Tell the overview (the runs list, compare views) how the run stands now."""
+        self.overview.update(summary(self.public(live), live.loss), new=new)
 
     # ---- training slots ------------------------------------------------------------------------------
     def _training(self) -> int:
@@ -384,6 +397,12 @@ class RunRegistry:
                 continue
             live.training = True
             self._spawn_task(self._start_queued(live))
+        self._show_queue()
+
+    def _show_queue(self) -> None:
+        for rid in self._queue:  # their places changed
+            if (queued := self._live.get(rid)) is not None:
+                self._show(queued)
 
     async def _start_queued(self, live: LiveRun) -> None:
         async with live.lock:
@@ -451,22 +470,9 @@ class RunRegistry:
         r, ch = live.record, live.channel
         match msg:
             case Steps():
-                r.step = msg.first + len(msg.losses)
-                r.train_seconds = msg.time
-                self.store.add_steps(r.id, msg.first, msg.losses, msg.lrs, msg.batch_size, msg.time)
-                ch.publish(msg)
+                self._steps(live, msg)
             case EvalResult():
-                r.last_eval = {
-                    "step": msg.step,
-                    "train_loss": finite(msg.train_loss, 6),
-                    "dev_loss": finite(msg.dev_loss, 6),
-                    "b_noise": None,
-                }
-                dev = r.last_eval["dev_loss"]
-                if dev is not None and (r.best_dev is None or dev < r.best_dev):
-                    r.best_dev = dev
-                self.store.add_eval(r.id, msg.step, msg.train_loss, msg.dev_loss)
-                ch.publish(msg)
+                self._evaluated(live, msg)
             case NoiseEstimate():
                 if r.last_eval is not None and r.last_eval["step"] == msg.step:
                     r.last_eval["b_noise"] = finite(msg.b_noise, 1)
@@ -476,6 +482,7 @@ class RunRegistry:
                 r.hparams, r.max_steps = msg.hparams, msg.max_steps
                 self._record_change(live, event_message(msg))
                 ch.publish(msg)
+                self._show(live)
             case StatusChanged():
                 self._status_changed(live, msg)
             case LrFindStarted():
@@ -501,6 +508,31 @@ class RunRegistry:
             case EmbeddingsChanged() | LrFindProgress():
                 ch.publish(msg)
 
+    def _steps(self, live: LiveRun, msg: Steps) -> None:
+        r = live.record
+        r.step = msg.first + len(msg.losses)
+        r.train_seconds = msg.time
+        finite_losses = [x for x in msg.losses if math.isfinite(x)]
+        live.loss = round(sum(finite_losses) / len(finite_losses), 4) if finite_losses else None
+        self.store.add_steps(r.id, msg.first, msg.losses, msg.lrs, msg.batch_size, msg.time)
+        live.channel.publish(msg)
+        self._show(live)
+
+    def _evaluated(self, live: LiveRun, msg: EvalResult) -> None:
+        r = live.record
+        r.last_eval = {
+            "step": msg.step,
+            "train_loss": finite(msg.train_loss, 6),
+            "dev_loss": finite(msg.dev_loss, 6),
+            "b_noise": None,
+        }
+        dev = r.last_eval["dev_loss"]
+        if dev is not None and (r.best_dev is None or dev < r.best_dev):
+            r.best_dev = dev
+        self.store.add_eval(r.id, msg.step, msg.train_loss, msg.dev_loss)
+        live.channel.publish(msg)
+        self._show(live)
+
     def _record_change(self, live: LiveRun, msg: dict[str, Any]) -> None:
         change = {k: v for k, v in msg.items() if k != "type"}
         kind = live.channel.timeline.add(change)
@@ -513,6 +545,7 @@ class RunRegistry:
         r.updated_at = time.time()
         self.store.put_run(r)
         live.channel.publish(msg)
+        self._show(live)
         if msg.status is Status.RUNNING:
             live.training = True
             self._cancel_idle(live)
@@ -531,6 +564,7 @@ class RunRegistry:
         r.status, r.detail, r.updated_at = status, detail, time.time()
         self.store.put_run(r)
         live.channel.publish(StatusChanged(status, r.step, detail))
+        self._show(live)
 
     # ---- idle workers --------------------------------------------------------------------------------
     def _idle(self, live: LiveRun) -> None:
@@ -596,6 +630,7 @@ class RunRegistry:
                 sub.resync("interrupted")
             live.channel = channel
             channel.publish(StatusChanged(record.status, record.step, record.detail))
+            self._show(live)
 
     # ---- steering ------------------------------------------------------------------------------------
     async def update(self, run_id: str, update: Update, name: str | None = None) -> RunRecord:
@@ -610,6 +645,7 @@ class RunRegistry:
                 r.name = name
                 r.updated_at = time.time()
                 self.store.put_run(r)
+                self._show(live)
             hp = replace(update, status=None)
             if hp.changes_hparams():
                 await self._change(live, hp)
@@ -651,6 +687,7 @@ class RunRegistry:
             with contextlib.suppress(ValueError):
                 self._queue.remove(r.id)
             self._set_status(live, Status.PAUSED, "paused by a user")
+            self._show_queue()
         elif live.worker is not None and live.worker.exited is None and r.status is Status.RUNNING:
             with contextlib.suppress(WorkerError):
                 await live.worker.ask(Update(status=Status.PAUSED))
@@ -749,6 +786,7 @@ class RunRegistry:
                     self._fill_slots()
         self._models.pop(rid, None)
         await asyncio.to_thread(self.store.delete_run, rid)
+        self.overview.remove(rid)
         if self._newest == rid:
             self._newest = await asyncio.to_thread(self.store.newest_run_id)
 
