@@ -10,10 +10,13 @@ from fastapi.responses import StreamingResponse
 from backend.api.deps import RegistryDep, batch_size_error, invalid
 from backend.api.responses import CONFLICT, NOT_FOUND, UNPROCESSABLE
 from backend.server import export
+from backend.server.history import range_points
+from backend.server.messages import loss_list, sig_list
 from backend.server.schemas import (
     BranchCreate,
     CheckpointPublic,
     HParamsUpdate,
+    PointsPublic,
     RunCreate,
     RunPublic,
 )
@@ -47,6 +50,31 @@ async def list_runs(
 ) -> list[RunPublic]:
     """Stored runs, newest first."""
     return [RunPublic.model_validate(registry.public(r)) for r in await registry.runs(status, limit, offset)]
+
+
+@router.get(
+    "/runs/export",
+    responses=NOT_FOUND
+    | {200: {"content": {"application/json": {}, "text/csv": {}}, "description": "the runs' history (streamed)"}},
+)
+async def export_runs(
+    registry: RegistryDep,
+    ids: Annotated[str, Query(min_length=1, max_length=2000, description="run ids, comma-separated (at most 64)")],
+    format: Literal["json", "csv"] = "csv",
+) -> StreamingResponse:
+    """Several runs in one file, long form: a row per step (run id, run name, kind "step", step,
+    loss, lr, batch_size) and a row per evaluation (kind "eval", train_loss, dev_loss). Streamed."""
+    wanted = [i for i in dict.fromkeys(x.strip() for x in ids.split(",")) if i]
+    if not wanted or len(wanted) > 64:
+        raise invalid(("query",), "ids", "between 1 and 64 run ids, comma-separated", ids)
+    runs = []
+    for run_id in wanted:
+        record = await registry.record(run_id)
+        runs.append((record.id, record.name, await registry.history_data(record)))
+    headers = {"Content-Disposition": f'attachment; filename="makemore-runs.{format}"'}
+    if format == "csv":
+        return StreamingResponse(export.long_csv(runs), media_type="text/csv", headers=headers)
+    return StreamingResponse(export.long_json(runs), media_type="application/json", headers=headers)
 
 
 @router.get("/runs/{run_id}", responses=NOT_FOUND)
@@ -108,6 +136,33 @@ async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | No
     except KeyError:
         raise HTTPException(404, f"step: no checkpoint of run {parent.id} at step {body.step}") from None
     return RunPublic.model_validate(registry.public(record))
+
+
+@router.get("/runs/{run_id}/points", responses=NOT_FOUND)
+async def run_points(
+    registry: RegistryDep,
+    run_id: str,
+    start: Annotated[int, Query(ge=0, le=10**9)] = 0,
+    end: Annotated[int | None, Query(ge=1, le=10**9, description="default: the run's step")] = None,
+    points: Annotated[int, Query(ge=10, le=10_000)] = 2000,
+) -> PointsPublic:
+    """The run's step losses from `start` to `end` (steps), in at most `points` points: every step
+    while they fit, else each group's minimum and maximum (spikes survive); with its
+    evaluations in that range. For overlays of many runs: ask again for the range on screen."""
+    record = await registry.record(run_id)
+    data = await registry.history_data(record)
+    stop = end if end is not None else record.step
+    p = range_points(data.chunks, start, stop, points)
+    evals = [[s, t, d, b] for s, t, d, b in data.evals if start <= s <= stop]
+    return PointsPublic(
+        step=p.steps,
+        loss=loss_list(p.losses, 4),
+        lr=sig_list(p.lrs, 3),
+        time=loss_list(p.times, 2),
+        evals=evals,
+        start=start,
+        end=stop,
+    )
 
 
 @router.get(

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 
-from backend.api import datasets, lrfind, meta, model, pages, runs, ws
+from backend.api import datasets, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, not_found, validation_error, worker_error
 from backend.core.data import Dataset
 from backend.runtime.handle import WorkerError
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.include_router(runs.router)
     app.include_router(model.router)
     app.include_router(lrfind.router)
+    app.include_router(sweeps.router)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     pages.add_page(app)

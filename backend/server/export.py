@@ -70,3 +70,50 @@ def csv_rows(data: HistoryData) -> Iterator[str]:
 
 def _cell(v: object) -> str:
     return "" if v is None or v == "null" else str(v)
+
+
+LONG_COLUMNS = ("run_id", "run_name", "kind", "step", "loss", "lr", "batch_size", "train_loss", "dev_loss")
+
+
+def _long_rows(runs: list[tuple[str, str, HistoryData]]) -> Iterator[list[list[str]]]:
+    """Each run's steps (kind "step"), then its evaluations (kind "eval"), as text cells; a batch
+    of rows per chunk. Names are quoted by the caller's format."""
+    for run_id, name, data in runs:
+        for c in data.chunks:
+            losses, lrs = _numbers(c.losses), _numbers(c.lrs, 6)
+            yield [
+                [run_id, name, "step", str(c.first + i), losses[i], lrs[i], str(c.batch_size), "null", "null"]
+                for i in range(c.n)
+            ]
+        yield [[run_id, name, "eval", str(s), "null", "null", "null", _num(t), _num(d)] for s, t, d, _ in data.evals]
+
+
+def _num(v: float | None) -> str:
+    return "null" if v is None else repr(v)
+
+
+def long_csv(runs: list[tuple[str, str, HistoryData]]) -> Iterator[str]:
+    yield ",".join(LONG_COLUMNS) + "\n"
+    for rows in _long_rows(runs):
+        yield "".join(",".join(_csv_cell(x) for x in row) + "\n" for row in rows)
+
+
+def _csv_cell(x: str) -> str:
+    if x == "null":
+        return ""
+    if any(ch in x for ch in ',"\n'):
+        return '"' + x.replace('"', '""') + '"'
+    return x
+
+
+def long_json(runs: list[tuple[str, str, HistoryData]]) -> Iterator[str]:
+    """{"columns": [...], "rows": [[...], ...]}: the long form, one array per row."""
+    yield '{"columns":' + json.dumps(list(LONG_COLUMNS)) + ',"rows":['
+    first = True
+    for rows in _long_rows(runs):
+        for row in rows:
+            run_id, name, kind, *numbers = row
+            cells = [json.dumps(run_id), json.dumps(name), json.dumps(kind), *numbers]
+            yield ("" if first else ",") + "[" + ",".join(cells) + "]"
+            first = False
+    yield "]}"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from backend.store.records import StepChunk
+
 # per bucket and per extreme (min, max): its step, loss, rate and time
 FIELDS = ("step", "loss", "lr", "time")
 
@@ -113,3 +115,30 @@ def _segment_arg(vals: np.ndarray, starts: np.ndarray, ufunc: np.ufunc) -> np.nd
     hit = np.flatnonzero(vals == extreme[seg])
     first_hit = np.unique(seg[hit], return_index=True)[1]
     return hit[first_hit]
+
+
+def range_points(chunks: list[StepChunk], start: int, end: int, limit: int = 2000) -> Points:
+    """The stored steps in [start, end) (chunks in order), at most `limit` points: every step while
+    they fit, else the minimum and the maximum of each of limit/2 equal groups of steps (spikes
+    survive). Each step's training time is interpolated within its chunk."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    t_prev = 0.0
+    for c in chunks:
+        steps = np.arange(c.first, c.first + c.n)
+        times = np.linspace(t_prev, c.time_end, c.n + 1)[1:]
+        t_prev = c.time_end
+        keep = (steps >= start) & (steps < end)
+        if keep.any():
+            losses = np.nan_to_num(c.losses.astype(np.float64), nan=np.inf, posinf=np.inf)
+            parts.append((steps[keep], losses[keep], c.lrs.astype(np.float64)[keep], times[keep]))
+    if not parts:
+        return Points([], [], [], [])
+    step, loss, lr, time = (np.concatenate(p) for p in zip(*parts, strict=True))
+    if len(step) > limit:
+        group = math.ceil(len(step) / (limit // 2))
+        starts = np.arange(0, len(step), group)
+        imin = _segment_arg(loss, starts, np.minimum)
+        imax = _segment_arg(loss, starts, np.maximum)
+        idx = np.sort(np.unique(np.concatenate([imin, imax])))
+        step, loss, lr, time = step[idx], loss[idx], lr[idx], time[idx]
+    return Points(step.tolist(), loss.tolist(), lr.tolist(), time.tolist())

@@ -27,13 +27,14 @@ from backend.runtime.handle import WorkerError, WorkerGoneError, WorkerHandle
 from backend.runtime.reads import Answer, Reader
 from backend.runtime.runtime import Runtime
 from backend.runtime.wire import CancelSweep, CheckpointData, Exited, Read, Ready, WorkerInit, WorkerMessage
+from backend.server import sweeps
 from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
 from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
-from backend.store.records import CheckpointRecord, RunRecord
+from backend.store.records import CheckpointRecord, RunRecord, SweepRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
 from backend.training.protocol import (
@@ -855,3 +856,39 @@ class RunRegistry:
         record = await self.record(run_id)
         await asyncio.to_thread(self.store.flush)
         return (await asyncio.to_thread(self.store.history, record.id)).lrfind
+
+    # ---- sweeps -------------------------------------------------------------------------------------------
+    async def create_sweep(
+        self, base: RunSpec, grid: dict[str, list[Any]], name: str | None, request: dict[str, Any]
+    ) -> tuple[SweepRecord, list[RunRecord]]:
+        """Its runs, created in order and started as slots free (queued first come, first served).
+        ValueError: too many runs; KeyError: no such dataset."""
+        planned = sweeps.expand(base, grid)
+        if self.datasets.record(base.dataset) is None:
+            raise KeyError(base.dataset)
+        record = SweepRecord(
+            secrets.token_hex(6), name or sweeps.default_name(grid), request, list(grid), False, time.time()
+        )
+        await asyncio.to_thread(self.store.put_sweep, record)
+        runs = [await self.create(spec, True, name=sweeps.label(v), sweep_id=record.id) for v, spec in planned]
+        return record, runs
+
+    async def sweep(self, sweep_id: str) -> tuple[SweepRecord, list[RunRecord]]:
+        record = await asyncio.to_thread(self.store.sweep, sweep_id)
+        if record is None:
+            raise RunNotFoundError(f"no sweep with id {sweep_id!r}")
+        runs = await self.runs(None, sweeps.MAX_RUNS, 0, sweep_id=sweep_id)
+        return record, sorted(runs, key=lambda r: (r.created_at, r.id))
+
+    async def sweep_list(self, limit: int, offset: int) -> list[tuple[SweepRecord, list[RunRecord]]]:
+        records = await asyncio.to_thread(self.store.sweeps, limit, offset)
+        return [await self.sweep(s.id) for s in records]
+
+    async def stop_sweep(self, sweep_id: str) -> None:
+        """Pause its runs and take the waiting ones out of the queue; they stay stored."""
+        record, runs = await self.sweep(sweep_id)
+        for r in runs:
+            if r.status in (Status.RUNNING, Status.QUEUED):
+                with contextlib.suppress(ConflictError, RunNotFoundError):
+                    await self.update(r.id, Update(status=Status.PAUSED))
+        await asyncio.to_thread(self.store.put_sweep, replace(record, stopped=True))

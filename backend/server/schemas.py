@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -10,10 +10,16 @@ from backend.training.protocol import Status, Update
 from backend.training.spec import (
     LR,
     BatchSize,
+    BlockSize,
     EvalEvery,
+    Init,
     MaxSteps,
+    NEmbd,
+    NHidden,
+    OptimizerName,
     RunSpec,
     ScheduleIn,
+    Seed,
     Step,
     Strict,
     schedule_of,
@@ -139,6 +145,16 @@ class RunPublic(BaseModel):
     queue_position: int | None = Field(description="1 for the next to start, when queued")
 
 
+class PointsPublic(BaseModel):
+    step: list[int]
+    loss: list[float | None]
+    lr: list[float | None]
+    time: list[float | None] = Field(description="seconds of training at each point's step")
+    evals: list[list[float | None]] = Field(description="[step, train_loss, dev_loss, b_noise] in the range")
+    start: int
+    end: int
+
+
 class CheckpointPublic(BaseModel):
     step: int
     train_loss: float | None
@@ -246,3 +262,64 @@ class ResumeMessage(Strict):
 
 class ClientMessage(BaseModel):
     msg: Annotated[SetMessage | PauseMessage | ResumeMessage, Field(discriminator="type")]
+
+
+# ---- sweeps ---------------------------------------------------------------------------------------
+T = TypeVar("T")
+Values = Annotated[list[T], Field(min_length=1, max_length=64)]  # a parameter's values in a sweep
+
+
+class SweepGrid(Strict):
+    """Lists of values; the sweep runs every combination (at most 64 runs)."""
+
+    lr: Values[LR] | None = None
+    batch_size: Values[BatchSize] | None = None
+    optimizer: Values[OptimizerName] | None = None
+    init: Values[Init] | None = None
+    n_embd: Values[NEmbd] | None = None
+    n_hidden: Values[NHidden] | None = None
+    block_size: Values[BlockSize] | None = None
+    schedule: Values[ScheduleIn] | None = None
+    seed: Values[Seed] | None = None
+
+
+class LrRange(Strict):
+    """n learning rates spaced evenly in log10 from min to max (the lecture's search)."""
+
+    min: LR
+    max: LR
+    n: Annotated[int, Field(ge=2, le=64, strict=True)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LrRange:
+        if self.min >= self.max:
+            raise ValueError("min must be below max")
+        return self
+
+
+class SweepCreate(Strict):
+    base: RunSpec = Field(default_factory=RunSpec, description="any field of POST /api/runs (but name and start)")
+    grid: SweepGrid | None = None
+    lr_range: LrRange | None = Field(default=None, description="instead of (or besides) a grid without lr")
+    name: RunName | None = None
+
+    @model_validator(mode="after")
+    def _something_to_sweep(self) -> SweepCreate:
+        grid = self.grid.model_dump(exclude_none=True) if self.grid else {}
+        if not grid and self.lr_range is None:
+            raise ValueError("give a grid (lists of values) or an lr_range")
+        if self.lr_range is not None and "lr" in grid:
+            raise ValueError("give the learning rates as grid.lr or as lr_range, not both")
+        return self
+
+
+class SweepPublic(BaseModel):
+    id: str
+    name: str
+    status: Literal["running", "finished", "paused", "stopped"] = Field(
+        description="running while any of its runs trains or waits; stopped once deleted"
+    )
+    swept: list[str] = Field(description="the parameters it varies")
+    created_at: float
+    request: dict[str, Any] = Field(description="the body that created it")
+    runs: list[RunPublic]

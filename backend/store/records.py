@@ -47,6 +47,16 @@ class DatasetRecord:
 
 
 @dataclass(frozen=True)
+class SweepRecord:
+    id: str
+    name: str
+    spec: dict[str, Any]  # the request that made it
+    swept: list[str]  # the parameters it varies
+    stopped: bool
+    created_at: float
+
+
+@dataclass(frozen=True)
 class StepChunk:
     """Consecutive steps first .. first + n - 1, all at one batch size."""
 

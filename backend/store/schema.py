@@ -94,6 +94,18 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, step)
     ) WITHOUT ROWID;
     """,
+    # 2: sweeps: a grid of runs started together (runs.sweep_id names theirs)
+    """
+    CREATE TABLE sweeps (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        spec TEXT NOT NULL,             -- the request: base settings, grid or lr_range (JSON)
+        swept TEXT NOT NULL,            -- the names of the parameters swept (JSON list)
+        stopped INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX runs_by_sweep ON runs(sweep_id);
+    """,
 ]
 
 VERSION = len(MIGRATIONS)

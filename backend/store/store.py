@@ -33,7 +33,7 @@ import numpy as np
 
 from backend.core.schedule import Schedule
 from backend.store import files
-from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk
+from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk, SweepRecord
 from backend.store.schema import migrate
 from backend.training.checkpoint import read_metadata
 from backend.training.protocol import HParams, Status
@@ -633,6 +633,36 @@ class Store:
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._write(lambda c: c.execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)))
+
+    # ---- sweeps --------------------------------------------------------------------------------
+    def put_sweep(self, s: SweepRecord) -> None:
+        """Insert or update a sweep (blocking: waits for the commit)."""
+        self._write(
+            lambda c: c.execute(
+                "INSERT INTO sweeps (id, name, spec, swept, stopped, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET name = excluded.name, stopped = excluded.stopped",
+                (s.id, s.name, json.dumps(s.spec), json.dumps(s.swept), int(s.stopped), s.created_at),
+            )
+        )
+
+    def sweeps(self, limit: int = 100, offset: int = 0) -> list[SweepRecord]:
+        rows = self._reader().execute(
+            "SELECT id, name, spec, swept, stopped, created_at FROM sweeps"
+            " ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            (limit, offset),
+        )
+        return [SweepRecord(i, n, json.loads(sp), json.loads(sw), bool(st), c) for i, n, sp, sw, st, c in rows]
+
+    def sweep(self, sweep_id: str) -> SweepRecord | None:
+        row = (
+            self._reader()
+            .execute("SELECT id, name, spec, swept, stopped, created_at FROM sweeps WHERE id = ?", (sweep_id,))
+            .fetchone()
+        )
+        if row is None:
+            return None
+        i, n, sp, sw, st, c = row
+        return SweepRecord(i, n, json.loads(sp), json.loads(sw), bool(st), c)
 
     # ---- size on disk --------------------------------------------------------------------------------
     def run_bytes(self, run_id: str) -> int:

@@ -24,6 +24,11 @@ MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True)]
 Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
 Seed = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
 DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+BlockSize = Annotated[int, Field(ge=1, le=16, strict=True)]
+NEmbd = Annotated[int, Field(ge=2, le=64, strict=True)]
+NHidden = Annotated[int, Field(ge=8, le=1024, strict=True)]
+Init = Literal["lecture", "scaled"]
+OptimizerName = Literal["sgd", "momentum", "adam"]
 
 
 class Strict(BaseModel):
@@ -75,15 +80,15 @@ class RunSpec(Strict):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
-    block_size: Annotated[int, Field(ge=1, le=16, strict=True)] = 3
-    n_embd: Annotated[int, Field(ge=2, le=64, strict=True)] = 10
-    n_hidden: Annotated[int, Field(ge=8, le=1024, strict=True)] = 200
+    block_size: BlockSize = 3
+    n_embd: NEmbd = 10
+    n_hidden: NHidden = 200
     seed: Seed = 2147483647
-    init: Literal["lecture", "scaled"] = Field(
+    init: Init = Field(
         default="lecture",
         description='"lecture": plain randn (first loss ~27); "scaled": part 3\'s fixes (first loss ~ln 27)',
     )
-    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    optimizer: OptimizerName = "sgd"
     momentum: Annotated[float, Field(ge=0, lt=1, strict=True, allow_inf_nan=False)] = 0.9
     dataset: DatasetId = Field(default="builtin", description="an id from GET /api/datasets")
     max_steps: MaxSteps = 200_000
