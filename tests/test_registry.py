@@ -8,6 +8,8 @@ import csv
 import io
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -219,3 +221,17 @@ def test_delete_removes_everything(client: TestClient, tmp_path: Path) -> None:
     assert client.get(f"/api/runs/{run['id']}").status_code == 404
     assert not (home / "checkpoints" / run["id"]).exists()
     assert client.get(f"/api/runs/{run['id']}/history").status_code == 404
+
+
+def test_the_readme_samples_names_from_a_weights_file(client: TestClient, tmp_path: Path) -> None:
+    """The README's ten lines, run as written on a downloaded weights file."""
+    run = client.post("/api/runs", json={"max_steps": 2000}).json()
+    finished(client, run["id"], 2000)
+    path = tmp_path / "w.safetensors"
+    path.write_bytes(client.get(f"/api/runs/{run['id']}/weights").content)
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = readme.split("**The weights file**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"makemore-RUN-stepN.safetensors"', repr(str(path)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    names = out.stdout.split()
+    assert len(names) == 10 and all(set(n) <= set("abcdefghijklmnopqrstuvwxyz") for n in names)
