@@ -86,5 +86,5 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     """An app whose default run has its worker and its step-0 evaluation (so that what a test
     sees next is what it caused)."""
     c = make_client()
-    wait_for(lambda: c.get("/api/runs/current").json()["last_eval"], what="the default run's step-0 evaluation")
+    wait_for(lambda: c.get("/api/runs/current").json()["last_eval"], timeout=90, what="the step-0 evaluation")
     return c

@@ -144,7 +144,8 @@ def test_patch_applies_and_reports(client: TestClient) -> None:
     [
         ({"lr": 11}, "lr"),
         ({"batch_size": 0}, "batch_size"),
-        ({"batch_size": 10**7}, "batch_size"),
+        ({"batch_size": 10**7 + 1}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
         ({"eval_every": 0}, "eval_every"),
         ({"max_steps": 10**8 + 1}, "max_steps"),
         ({"status": "stopped"}, "status"),
@@ -155,6 +156,19 @@ def test_patch_rejects_bad_values(client: TestClient, body: dict[str, Any], fiel
     r = client.patch("/api/runs/current", json=body)
     assert r.status_code == 422
     assert field in r.json()["detail"][0]["loc"]
+
+
+def test_what_the_data_cannot_give_is_a_conflict(client: TestClient) -> None:
+    """Values the schema allows but this run's dataset cannot give: 409, saying why."""
+    examples = current(client)["dataset"]["train_examples"]
+    for r in (
+        client.patch("/api/runs/current", json={"batch_size": examples + 1}),
+        client.post("/api/runs", json={"batch_size": examples + 1}),
+        client.post("/api/runs/current/lr-find", json={"batch_size": examples + 1}),
+    ):
+        assert r.status_code == 409 and f"{examples:,} training examples" in r.json()["detail"], r.text
+    assert client.patch("/api/runs/current", json={"batch_size": examples}).status_code == 200
+    assert client.patch("/api/runs/current", json={"batch_size": 64.0}).json()["hparams"]["batch_size"] == 64
 
 
 def test_resume_at_max_steps_conflicts_until_raised(client: TestClient) -> None:
@@ -260,9 +274,9 @@ def test_create_rejects_bad_choices(client: TestClient, body: dict[str, Any], fi
     assert any(field in err["loc"] for err in r.json()["detail"]), r.text
 
 
-def test_unknown_dataset_is_422(client: TestClient) -> None:
+def test_unknown_dataset_is_404(client: TestClient) -> None:
     r = client.post("/api/runs", json={"dataset": "nope"})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "dataset"]
+    assert r.status_code == 404 and "no dataset with id 'nope'" in r.json()["detail"]
 
 
 def test_schedule_through_patch(client: TestClient) -> None:
@@ -360,4 +374,4 @@ def test_lr_find_one_at_a_time_cancellable_and_bounded(client: TestClient) -> No
     )
     assert result["stopped_early"] and len(result["lr"]) < 5000
     too_much = client.post(f"/api/runs/{run_id}/lr-find", json={"steps": 5000, "batch_size": 8192})
-    assert too_much.status_code == 422 and "examples per sweep" in too_much.json()["detail"][0]["msg"]
+    assert too_much.status_code == 409 and "examples per sweep" in too_much.json()["detail"]

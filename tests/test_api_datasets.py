@@ -38,7 +38,7 @@ def test_upload_and_train_on_it(client: TestClient) -> None:
     wait_for(lambda: client.get("/api/runs/current").json()["step"] > 500, what="training on the upload")
     names = client.get("/api/sample", params={"n": 50}).json()["names"]
     assert set("".join(names)) <= set(POKEMON)
-    assert client.post("/api/runs", json={"dataset": body["id"], "batch_size": 10**6}).status_code == 422
+    assert client.post("/api/runs", json={"dataset": body["id"], "batch_size": 10**6}).status_code == 409
     r = client.delete(f"/api/datasets/{body['id']}")
     assert r.status_code == 409 and "1 stored run uses it" in r.json()["detail"]
     assert client.delete(f"/api/runs/{run['id']}").status_code == 204

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
@@ -40,9 +40,15 @@ def invalid(
     return RequestValidationError([{"type": kind, "loc": (*where, field), "msg": msg, "input": value}])
 
 
-def batch_size_error(batch_size: int | None, limit: int, where: tuple[str, ...]) -> RequestValidationError | None:
+def batch_size_problem(batch_size: int | None, limit: int) -> str | None:
     """The one bound that depends on the data: batch_size <= training examples."""
     if batch_size is None or batch_size <= limit:
         return None
-    msg = f"Input should be at most {limit:,}, the number of training examples"
-    return invalid(where, "batch_size", msg, batch_size, "less_than_equal")
+    return f"batch_size: {batch_size:,} is more than the {limit:,} training examples of this run's dataset"
+
+
+def check_batch_size(batch_size: int | None, limit: int) -> None:
+    """409: a batch size the schema allows, but this dataset cannot give (a conflict with the
+    data, not a malformed request)."""
+    if (problem := batch_size_problem(batch_size, limit)) is not None:
+        raise HTTPException(409, problem)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Response
 
-from backend.api.deps import RegistryDep, batch_size_error, invalid
+from backend.api.deps import RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.core.lrfind import LrFindSpec
 from backend.server.schemas import LrFindCreate, LrFindPublic, LrFindStarted
@@ -25,12 +25,12 @@ async def lr_find(registry: RegistryDep, run_id: str, body: LrFindCreate | None 
     spec = body or LrFindCreate()
     record = await registry.record(run_id)
     ds = registry.datasets.record(record.spec.dataset)
-    if ds is not None and (error := batch_size_error(spec.batch_size, ds.train_examples, ("body",))) is not None:
-        raise error
+    if ds is not None:
+        check_batch_size(spec.batch_size, ds.train_examples)
     batch = spec.batch_size or record.hparams.batch_size
     if spec.steps * batch > MAX_SWEEP_EXAMPLES:
         msg = f"steps x batch_size is {spec.steps * batch:,}; at most {MAX_SWEEP_EXAMPLES:,} examples per sweep"
-        raise invalid(("body",), "steps", msg, spec.steps)
+        raise HTTPException(409, msg)
     await registry.start_sweep(record.id, LrFindSpec(spec.min_lr, spec.max_lr, spec.steps, spec.batch_size))
     return LrFindStarted(min_lr=spec.min_lr, max_lr=spec.max_lr, steps=spec.steps, batch_size=batch)
 

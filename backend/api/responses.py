@@ -18,5 +18,4 @@ def _error(status: int, description: str) -> dict[int | str, dict[str, Any]]:
 
 NOT_FOUND = _error(404, "no run (or other resource) with that id")
 CONFLICT = _error(409, "the run's state does not allow it (e.g. resuming a run at its max_steps)")
-UNPROCESSABLE: dict[int | str, dict[str, Any]] = {}  # FastAPI documents 422 for every operation with input
 TOO_LARGE = _error(413, "the request is too large")

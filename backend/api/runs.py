@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 
-from backend.api.deps import RegistryDep, batch_size_error, invalid
-from backend.api.responses import CONFLICT, NOT_FOUND, UNPROCESSABLE
+from backend.api.deps import RegistryDep, check_batch_size
+from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import export
 from backend.server.history import range_points
 from backend.server.messages import loss_list, sig_list
@@ -25,18 +25,15 @@ from backend.training.protocol import Status
 router = APIRouter(prefix="/api", tags=["runs"])
 
 
-@router.post("/runs", status_code=201, responses=UNPROCESSABLE)
+@router.post("/runs", status_code=201, responses=NOT_FOUND | CONFLICT)
 async def create_run(registry: RegistryDep, body: RunCreate | None = None) -> RunPublic:
     """Create a run. It starts at once unless `start` is false (queued while every training slot
     is taken); the runs already training go on."""
     body = body or RunCreate()
     ds = registry.datasets.record(body.dataset)
     if ds is None:
-        raise invalid(
-            ("body",), "dataset", f"no dataset with id {body.dataset!r} (see GET /api/datasets)", body.dataset
-        )
-    if (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
-        raise error
+        raise HTTPException(404, f"dataset: no dataset with id {body.dataset!r} (see GET /api/datasets)")
+    check_batch_size(body.batch_size, ds.train_examples)
     record = await registry.create(body.spec(), body.start, name=body.name)
     return RunPublic.model_validate(registry.public(record))
 
@@ -59,14 +56,14 @@ async def list_runs(
 )
 async def export_runs(
     registry: RegistryDep,
-    ids: Annotated[str, Query(min_length=1, max_length=2000, description="run ids, comma-separated (at most 64)")],
+    ids: Annotated[
+        str, Query(pattern=r"^[0-9a-f]{12}(,[0-9a-f]{12}){0,63}$", description="run ids, comma-separated (at most 64)")
+    ],
     format: Literal["json", "csv"] = "csv",
 ) -> StreamingResponse:
     """Several runs in one file, long form: a row per step (run id, run name, kind "step", step,
     loss, lr, batch_size) and a row per evaluation (kind "eval", train_loss, dev_loss). Streamed."""
-    wanted = [i for i in dict.fromkeys(x.strip() for x in ids.split(",")) if i]
-    if not wanted or len(wanted) > 64:
-        raise invalid(("query",), "ids", "between 1 and 64 run ids, comma-separated", ids)
+    wanted = list(dict.fromkeys(ids.split(",")))
     runs = []
     for run_id in wanted:
         record = await registry.record(run_id)
@@ -83,7 +80,7 @@ async def get_run(registry: RegistryDep, run_id: str) -> RunPublic:
     return RunPublic.model_validate(registry.public(await registry.record(run_id)))
 
 
-@router.patch("/runs/{run_id}", responses=NOT_FOUND | CONFLICT | UNPROCESSABLE)
+@router.patch("/runs/{run_id}", responses=NOT_FOUND | CONFLICT)
 async def update_run(registry: RegistryDep, run_id: str, body: HParamsUpdate) -> RunPublic:
     """Change the learning rate (the base rate of the schedule), batch size, schedule, evaluation
     period or max_steps of a run, rename it, or pause or resume it (any status can be resumed,
@@ -91,8 +88,8 @@ async def update_run(registry: RegistryDep, run_id: str, body: HParamsUpdate) ->
     steps; the answer shows the run once the change is in."""
     record = await registry.record(run_id)
     ds = registry.datasets.record(record.spec.dataset)
-    if ds is not None and (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
-        raise error
+    if ds is not None:
+        check_batch_size(body.batch_size, ds.train_examples)
     update = body.update(Status(body.status) if body.status else None)
     record = await registry.update(run_id, update, name=body.name)
     return RunPublic.model_validate(registry.public(record))
@@ -119,7 +116,7 @@ async def list_checkpoints(registry: RegistryDep, run_id: str) -> list[Checkpoin
     ]
 
 
-@router.post("/runs/{run_id}/branch", status_code=201, responses=NOT_FOUND | CONFLICT | UNPROCESSABLE)
+@router.post("/runs/{run_id}/branch", status_code=201, responses=NOT_FOUND | CONFLICT)
 async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | None = None) -> RunPublic:
     """A new run from one of this run's checkpoints (default: the latest), with any of `lr`,
     `batch_size`, `schedule`, `max_steps`, `eval_every` changed. Its history begins with its
@@ -129,8 +126,7 @@ async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | No
     ds = registry.datasets.record(parent.spec.dataset)
     if ds is None:
         raise HTTPException(409, "the run's dataset is gone")
-    if (error := batch_size_error(body.batch_size, ds.train_examples, ("body",))) is not None:
-        raise error
+    check_batch_size(body.batch_size, ds.train_examples)
     try:
         record = await registry.branch(run_id, body.step, body.update(), body.name, body.start)
     except KeyError:

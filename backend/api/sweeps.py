@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 
-from backend.api.deps import RegistryDep, batch_size_error, invalid
-from backend.api.responses import NOT_FOUND
+from backend.api.deps import RegistryDep, check_batch_size
+from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import sweeps
 from backend.server.registry import RunRegistry
 from backend.server.schemas import RunPublic, SweepCreate, SweepPublic
@@ -28,26 +28,25 @@ def public(registry: RunRegistry, s: SweepRecord, runs: list[RunRecord]) -> Swee
     )
 
 
-@router.post("/sweeps", status_code=201)
+@router.post("/sweeps", status_code=201, responses=NOT_FOUND | CONFLICT)
 async def create_sweep(registry: RegistryDep, body: SweepCreate) -> SweepPublic:
     """Runs for every combination of `grid`'s values (lists of lr, batch_size, optimizer, init,
     n_embd, n_hidden, block_size, schedule, seed) over `base`, or for `lr_range`'s log-spaced
     rates: at most 64. They queue and train at most MAKEMORE_MAX_RUNNING at a time."""
     grid: dict[str, list[Any]] = body.grid.model_dump(exclude_none=True) if body.grid else {}
-    if body.lr_range is not None:
-        grid = {"lr": sweeps.lr_values(body.lr_range.min, body.lr_range.max, body.lr_range.n), **grid}
+    if body.lr_range is not None:  # with grid.lr too: the rates of both
+        rates = sweeps.lr_values(body.lr_range.min, body.lr_range.max, body.lr_range.n)
+        grid = {**grid, "lr": sorted(set(rates) | set(grid.get("lr", [])))}
     grid = {k: [v.model_dump() if hasattr(v, "model_dump") else v for v in vs] for k, vs in grid.items()}
     ds = registry.datasets.record(body.base.dataset)
     if ds is None:
-        msg = f"no dataset with id {body.base.dataset!r} (see GET /api/datasets)"
-        raise invalid(("body", "base"), "dataset", msg, body.base.dataset)
+        raise HTTPException(404, f"base.dataset: no dataset with id {body.base.dataset!r} (see GET /api/datasets)")
     for b in grid.get("batch_size", [body.base.batch_size]):
-        if (error := batch_size_error(b, ds.train_examples, ("body", "grid"))) is not None:
-            raise error
+        check_batch_size(b, ds.train_examples)
     try:
         record, runs = await registry.create_sweep(body.base, grid, body.name, body.model_dump(mode="json"))
-    except ValueError as e:
-        raise invalid(("body",), "grid", str(e), None) from None
+    except ValueError as e:  # too many runs: what the schema cannot say
+        raise HTTPException(409, f"grid: {e}") from None
     return public(registry, record, runs)
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket
 from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
-from backend.api.deps import RegistryDep, SettingsDep, batch_size_error
+from backend.api.deps import RegistryDep, SettingsDep, batch_size_problem
 from backend.server.channel import Subscriber, ViewerEndedError
 from backend.server.config import Settings
 from backend.server.messages import error
@@ -65,8 +65,8 @@ def command_for(text: str, train_examples: int) -> Update:
         raise ValueError(describe_errors(e)) from None
     match msg:
         case SetMessage():
-            if (bad := batch_size_error(msg.batch_size, train_examples, ())) is not None:
-                raise ValueError(f"batch_size: {bad.errors()[0]['msg']}")
+            if (problem := batch_size_problem(msg.batch_size, train_examples)) is not None:
+                raise ValueError(problem)
             return msg.update()
         case PauseMessage():
             return Update(status=Status.PAUSED)

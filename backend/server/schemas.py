@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from backend.training.protocol import Status, Update
 from backend.training.spec import (
@@ -13,6 +14,7 @@ from backend.training.spec import (
     BlockSize,
     EvalEvery,
     Init,
+    Integral,
     MaxSteps,
     NEmbd,
     NHidden,
@@ -168,7 +170,8 @@ class SampleQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     n: Annotated[int, Field(ge=1, le=1000)] = 20
-    temperature: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 1.0
+    # below 0.01 the logits / temperature overflow and every name is the single likeliest one anyway
+    temperature: Annotated[float, Field(ge=0.01, le=10, allow_inf_nan=False)] = 1.0
     seed: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
 
 
@@ -206,7 +209,7 @@ class EmbeddingsPublic(BaseModel):
 class LrFindCreate(Strict):
     min_lr: LR = 1e-3
     max_lr: LR = 1.0
-    steps: Annotated[int, Field(ge=10, le=5000, strict=True)] = 1000
+    steps: Annotated[int, Integral, Field(ge=10, le=5000, strict=True)] = 1000
     batch_size: BatchSize | None = None
 
     @model_validator(mode="after")
@@ -272,15 +275,17 @@ Values = Annotated[list[T], Field(min_length=1, max_length=64)]  # a parameter's
 class SweepGrid(Strict):
     """Lists of values; the sweep runs every combination (at most 64 runs)."""
 
-    lr: Values[LR] | None = None
-    batch_size: Values[BatchSize] | None = None
-    optimizer: Values[OptimizerName] | None = None
-    init: Values[Init] | None = None
-    n_embd: Values[NEmbd] | None = None
-    n_hidden: Values[NHidden] | None = None
-    block_size: Values[BlockSize] | None = None
-    schedule: Values[ScheduleIn] | None = None
-    seed: Values[Seed] | None = None
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"minProperties": 1})
+
+    lr: Values[LR] | SkipJsonSchema[None] = None
+    batch_size: Values[BatchSize] | SkipJsonSchema[None] = None
+    optimizer: Values[OptimizerName] | SkipJsonSchema[None] = None
+    init: Values[Init] | SkipJsonSchema[None] = None
+    n_embd: Values[NEmbd] | SkipJsonSchema[None] = None
+    n_hidden: Values[NHidden] | SkipJsonSchema[None] = None
+    block_size: Values[BlockSize] | SkipJsonSchema[None] = None
+    schedule: Values[ScheduleIn] | SkipJsonSchema[None] = None
+    seed: Values[Seed] | SkipJsonSchema[None] = None
 
 
 class LrRange(Strict):
@@ -288,7 +293,7 @@ class LrRange(Strict):
 
     min: LR
     max: LR
-    n: Annotated[int, Field(ge=2, le=64, strict=True)]
+    n: Annotated[int, Integral, Field(ge=2, le=64, strict=True)]
 
     @model_validator(mode="after")
     def _ordered(self) -> LrRange:
@@ -298,18 +303,25 @@ class LrRange(Strict):
 
 
 class SweepCreate(Strict):
+    # a grid, a range, or both (the range gives the rates, the grid the rest)
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"anyOf": [{"required": ["grid"]}, {"required": ["lr_range"]}]},
+    )
+
     base: RunSpec = Field(default_factory=RunSpec, description="any field of POST /api/runs (but name and start)")
-    grid: SweepGrid | None = None
-    lr_range: LrRange | None = Field(default=None, description="instead of (or besides) a grid without lr")
-    name: RunName | None = None
+    grid: SweepGrid | SkipJsonSchema[None] = None
+    lr_range: LrRange | SkipJsonSchema[None] = Field(
+        default=None, description="instead of (or besides) a grid without lr"
+    )
+    name: RunName | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _something_to_sweep(self) -> SweepCreate:
         grid = self.grid.model_dump(exclude_none=True) if self.grid else {}
         if not grid and self.lr_range is None:
             raise ValueError("give a grid (lists of values) or an lr_range")
-        if self.lr_range is not None and "lr" in grid:
-            raise ValueError("give the learning rates as grid.lr or as lr_range, not both")
         return self
 
 

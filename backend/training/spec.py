@@ -9,24 +9,36 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from backend.core.model import MLP, ModelShape
 from backend.core.optim import OptimizerSpec
 from backend.core.schedule import Schedule
 
+
+def _integral(value: object) -> object:
+    """JSON has one kind of number: 1194.0 is the integer 1194 (as JSON Schema says), 1.5 is not
+    an integer, and neither are true or "12" (the strict check after this refuses them)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+Integral = BeforeValidator(_integral)
 LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, description="learning rate, in (0, 10]")]
 # The upper bound that depends on the data (the number of training examples) is checked where the
 # data is known; this one keeps absurd integers out of everything before that.
-BatchSize = Annotated[int, Field(ge=1, le=10_000_000, strict=True, description="1 to the number of training examples")]
-EvalEvery = Annotated[int, Field(ge=1, le=1_000_000, strict=True)]
-MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True)]
-Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True)]
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True)]
+BatchSize = Annotated[
+    int, Integral, Field(ge=1, le=10_000_000, strict=True, description="1 to the number of training examples")
+]
+EvalEvery = Annotated[int, Integral, Field(ge=1, le=1_000_000, strict=True)]
+MaxSteps = Annotated[int, Integral, Field(ge=1, le=100_000_000, strict=True)]
+Step = Annotated[int, Integral, Field(ge=0, le=100_000_000, strict=True)]
+Seed = Annotated[int, Integral, Field(ge=0, le=2**63 - 1, strict=True)]
 DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-BlockSize = Annotated[int, Field(ge=1, le=16, strict=True)]
-NEmbd = Annotated[int, Field(ge=2, le=64, strict=True)]
-NHidden = Annotated[int, Field(ge=8, le=1024, strict=True)]
+BlockSize = Annotated[int, Integral, Field(ge=1, le=16, strict=True)]
+NEmbd = Annotated[int, Integral, Field(ge=2, le=64, strict=True)]
+NHidden = Annotated[int, Integral, Field(ge=8, le=1024, strict=True)]
 Init = Literal["lecture", "scaled"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 
