@@ -375,3 +375,11 @@ def test_lr_find_one_at_a_time_cancellable_and_bounded(client: TestClient) -> No
     assert result["stopped_early"] and len(result["lr"]) < 5000
     too_much = client.post(f"/api/runs/{run_id}/lr-find", json={"steps": 5000, "batch_size": 8192})
     assert too_much.status_code == 409 and "examples per sweep" in too_much.json()["detail"]
+
+
+def test_method_not_allowed_lists_every_method_of_the_address(client: TestClient) -> None:
+    expected = {"/api/runs": "GET, POST", "/api/runs/abc": "DELETE, GET, PATCH", "/api/sweeps": "GET, POST"}
+    for path, methods in expected.items():
+        r = client.options(path)
+        assert r.status_code == 405 and r.headers["allow"] == methods, (path, r.headers)
+    assert client.put("/api/runs/current/lr-find").headers["allow"] == "DELETE, GET, POST"

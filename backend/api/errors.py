@@ -4,12 +4,15 @@ would otherwise turn a clear 422 into a 500."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
-from fastapi import Request
+from fastapi import FastAPI, Request, Response
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 def _finite(value: Any) -> Any:
@@ -40,3 +43,27 @@ async def worker_error(request: Request, exc: Exception) -> JSONResponse:
     kind = getattr(exc, "kind", "failed")
     status = {"conflict": 409, "invalid": 422, "failed": 500}.get(kind, 500)
     return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answer, but a 405 lists every method the address has, as the OpenAPI
+    document says (Starlette's lists only those of the one route it tried: an address has a
+    route per method)."""
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        methods = [m for pattern, ms in _documented(request.app) if pattern.fullmatch(request.url.path) for m in ms]
+        headers["Allow"] = ", ".join(sorted(set(methods)))
+    return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
+
+
+def _documented(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
+    """(a path's pattern, its methods) for every path of the OpenAPI document; built once."""
+    cached: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "documented_methods", None)
+    if cached is None:
+        cached = [
+            (re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path))), [m.upper() for m in ops])
+            for path, ops in app.openapi()["paths"].items()
+        ]
+        app.state.documented_methods = cached
+    return cached

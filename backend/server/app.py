@@ -11,9 +11,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api import datasets, lrfind, meta, model, pages, runs, sweeps, ws
-from backend.api.errors import conflict, not_found, validation_error, worker_error
+from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
 from backend.core.data import Dataset
 from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RunNotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
     app.add_exception_handler(WorkerError, worker_error)
