@@ -1,4 +1,4 @@
-"""python -m backend [--host H] [--port P] [--data FILE]"""
+"""python -m backend [--host H] [--port P] [--data FILE] [--token T]"""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from backend.core.words import DatasetError, read_words
+from backend.edge.stack import guarded
+from backend.edge.token import token_in_force
 from backend.server.boot import Boot
 from backend.server.config import Settings
 
@@ -34,6 +37,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def describe_settings_error(e: ValidationError) -> str:
+    return "; ".join(f"MAKEMORE_{'.'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description="makemore live: the server")
     parser.add_argument("--host", help="address to bind (env MAKEMORE_HOST, default 127.0.0.1)")
@@ -41,9 +48,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, help="word list, one per line (env MAKEMORE_DATA, default: built-in names)"
     )
+    parser.add_argument("--token", help="the token requests need (env MAKEMORE_TOKEN; generated off loopback)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        sys.stderr.write(f"makemore live: cannot start: {describe_settings_error(e)}\n")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         words = read_words(settings.data)
@@ -59,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return create_app(settings, Dataset(settings.data.name, words))
 
     config = uvicorn.Config(
-        Boot(load),
+        guarded(Boot(load), settings, token_in_force(settings)),
         host=settings.host,
         port=settings.port,
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_error
+from backend.edge import origins
 from backend.server.channel import Subscriber
 from backend.server.config import Settings
 from backend.server.messages import error
@@ -34,14 +35,9 @@ NOT_FOUND = 4404  # application close code: no such run
 
 
 def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
-    """Browsers always send Origin; a page from another site must not drive this server (no
-    CORS applies to websockets). Clients without Origin (curl, scripts) are not browsers."""
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True
-    host = ws.headers.get("host", "")
-    own = {f"http://{host}", f"https://{host}"}
-    return origin.rstrip("/") in own or origin.rstrip("/") in settings.allowed_origins
+    """A page from another site must not drive this server (no CORS applies to websockets). The
+    edge checks this too (backend/edge/access.py), with the same function."""
+    return origins.origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins)
 
 
 def describe_errors(e: ValidationError) -> str:

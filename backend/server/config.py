@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -20,13 +20,21 @@ class Settings(BaseSettings):
     # Extra origins (scheme://host:port) whose pages may open our websockets; the server's own
     # origin is always allowed. Comma-separated in the environment.
     allowed_origins: Annotated[list[str], NoDecode] = []
+    # ---- who may talk to the server, and how much (backend/edge/; README "Security") ----------
+    # The token every request but GET /api/health needs. Off loopback one is generated when none
+    # is given; auth="none" turns the token off on purpose (with a warning in the log).
+    token: str | None = Field(default=None, min_length=8, pattern=r"^[A-Za-z0-9._~-]+$")  # URL- and cookie-safe
+    auth: Literal["token", "none"] = "token"
+    # Host names, besides loopback and the bound address, answered when no token is in force
+    # (against DNS rebinding); "*.example.org" covers its subdomains. Comma-separated.
+    allowed_hosts: Annotated[list[str], NoDecode] = []
     # Intra-op threads for torch. One is fastest for the lecture's batch of 32 (REFERENCE §2)
     # and leaves the second core to the event loop.
     torch_threads: int = Field(default=1, ge=1, le=256)
     # Finished and stopped runs kept in memory (their weights and history); older ones are dropped.
     keep_runs: int = Field(default=20, ge=1, le=1000)
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,0 +1,20 @@
+"""The edge around the application, outermost first. `python -m backend` wraps Boot in it, so
+that it covers everything the server answers, the page it serves before torch has loaded included."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp
+
+from backend.edge.access import AccessGuard
+from backend.server.config import Settings
+
+
+def guarded(app: ASGIApp, settings: Settings, token: str | None) -> ASGIApp:
+    """`token`: the one in force (token.token_in_force), or None."""
+    return AccessGuard(
+        app,
+        token=token,
+        bound_host=settings.host,
+        allowed_hosts=settings.allowed_hosts,
+        allowed_origins=settings.allowed_origins,
+    )
