@@ -6,15 +6,17 @@ from __future__ import annotations
 from starlette.types import ASGIApp
 
 from backend.edge.access import AccessGuard
+from backend.edge.headers import SecurityHeaders
 from backend.server.config import Settings
 
 
 def guarded(app: ASGIApp, settings: Settings, token: str | None) -> ASGIApp:
     """`token`: the one in force (token.token_in_force), or None."""
-    return AccessGuard(
+    app = AccessGuard(
         app,
         token=token,
         bound_host=settings.host,
         allowed_hosts=settings.allowed_hosts,
         allowed_origins=settings.allowed_origins,
     )
+    return SecurityHeaders(app)  # outermost: refusals carry the headers too

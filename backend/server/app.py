@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 
-from backend.api import datasets, meta, pages, runs, ws
+from backend.api import datasets, docs, meta, pages, runs, ws
 from backend.api.errors import validation_error
 from backend.core.data import Dataset
 from backend.server.config import Settings
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         title="makemore live",
         summary="Watch the makemore MLP learn names, and steer it while it learns.",
         lifespan=lifespan,
+        docs_url=None,  # served by backend/api/docs.py, offline and under the CSP
+        redoc_url=None,
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -60,4 +62,5 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     pages.add_page(app)
+    docs.add_docs(app)
     return app
