@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     # Host names, besides loopback and the bound address, answered when no token is in force
     # (against DNS rebinding); "*.example.org" covers its subdomains. Comma-separated.
     allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Limits (backend/edge/limits.py)
+    max_body_bytes: int = Field(default=6_000_000, ge=1024, le=10**9)  # uploads: 5 MB + the form's framing
+    ws_per_client: int = Field(default=128, ge=1, le=100_000)  # open websockets per client address
+    ws_messages_per_s: float = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)  # per websocket
+    sample_budget: int = Field(default=2000, ge=1000, le=10**6)  # names being drawn at once, all requests
     # Intra-op threads for torch. One is fastest for the lecture's batch of 32 (REFERENCE §2)
     # and leaves the second core to the event loop.
     torch_threads: int = Field(default=1, ge=1, le=256)
