@@ -22,7 +22,7 @@ from backend.server.channel import Subscriber
 from backend.server.config import Settings
 from backend.server.messages import error
 from backend.server.registry import Run
-from backend.server.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
+from backend.server.schemas import ClientMessage, HParamsFields, PauseMessage, ResumeMessage, SetMessage
 from backend.training.trainer import ConflictError, Status, Update, check_update
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,8 @@ def command_for(text: str, run: Run) -> Update:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON: {e}") from None
+    except RecursionError:  # "[" x 1000 fits in 4 KiB
+        raise ValueError("not a message: nested too deeply") from None
     try:
         msg = ClientMessage.model_validate({"msg": data}).msg
     except ValidationError as e:
@@ -63,6 +65,8 @@ def command_for(text: str, run: Run) -> Update:
             if (bad := batch_size_error(msg.batch_size, run, ())) is not None:
                 raise ValueError(f"batch_size: {bad.errors()[0]['msg']}")
             update = msg.update()
+            if not update.changes_hparams():
+                raise ValueError(f"set: nothing to change; give any of {', '.join(HParamsFields.model_fields)}")
         case PauseMessage():
             update = Update(status=Status.PAUSED)
         case ResumeMessage():
