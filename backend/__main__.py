@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from backend.core.words import DatasetError, read_words
+from backend.edge.protocols import WebSocketProtocol, http_protocol
 from backend.edge.stack import guarded
 from backend.edge.token import token_in_force
 from backend.server.boot import Boot
@@ -74,14 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         guarded(Boot(load), settings, token_in_force(settings)),
         host=settings.host,
         port=settings.port,
+        # slowloris, unread answers (edge/protocols.py); pongs with flow control, dead peers dropped
+        http=http_protocol(settings.header_timeout, settings.body_timeout, settings.stall_timeout),
+        ws=WebSocketProtocol,
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # SIGTERM never waits for ever
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)
         # No compression: it is per connection, so 100 viewers meant compressing every message
         # 100 times (a third of the event loop's time); the messages are small JSON anyway.
         ws_per_message_deflate=False,
         # A viewer that stops reading (a frozen tab) cannot answer pings; it keeps its connection
-        # for up to two minutes, and gets a fresh snapshot when it reads again.
-        ws_ping_interval=20.0,
-        ws_ping_timeout=100.0,
+        # for up to two minutes (and gets a fresh snapshot if it reads again), then is dropped.
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
         log_level="info",
     )
     try:

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     ws_per_client: int = Field(default=128, ge=1, le=100_000)  # open websockets per client address
     ws_messages_per_s: float = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)  # per websocket
     sample_budget: int = Field(default=2000, ge=1000, le=10**6)  # names being drawn at once, all requests
+    # Deadlines in seconds (backend/edge/protocols.py)
+    header_timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)  # for a request's head
+    body_timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)  # silence within a body
+    stall_timeout: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # an answer left unread
+    shutdown_timeout: int = Field(default=5, ge=1, le=3600)  # for open connections after SIGTERM
+    # Websocket keepalive. A viewer that stopped reading cannot answer a ping (it waits behind
+    # what the viewer has not read): it is dropped after ws_ping_timeout, and its page reconnects.
+    ws_ping_interval: float = Field(default=20.0, gt=0, le=3600, allow_inf_nan=False)
+    ws_ping_timeout: float = Field(default=100.0, gt=0, le=3600, allow_inf_nan=False)
     # Intra-op threads for torch. One is fastest for the lecture's batch of 32 (REFERENCE §2)
     # and leaves the second core to the event loop.
     torch_threads: int = Field(default=1, ge=1, le=256)
