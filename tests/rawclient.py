@@ -7,6 +7,7 @@ import os
 import select
 import socket
 import struct
+import time
 
 
 def connect(port: int, rcvbuf: int | None = None, sndbuf: int | None = None) -> socket.socket:
@@ -65,20 +66,26 @@ PING = 0x9
 
 
 def send_until_blocked(
-    sock: socket.socket, data: bytes, limit: int, stuck_for: float, until_answered: bool = False
+    sock: socket.socket,
+    data: bytes,
+    limit: int,
+    stuck_for: float,
+    until_answered: bool = False,
+    seconds: float = 600.0,
 ) -> int:
     """Send `data` over and over until the peer stops reading (nothing more can be sent for
-    `stuck_for` seconds), `limit` bytes went out, or (`until_answered`) the peer answers; return
-    the bytes sent."""
+    `stuck_for` seconds), `limit` bytes or `seconds` have gone by, or (`until_answered`) the peer
+    answers; return the bytes sent."""
     sock.setblocking(False)
-    sent = 0
+    sent, deadline = 0, time.monotonic() + seconds
     try:
-        while sent < limit:
+        while sent < limit and time.monotonic() < deadline:
             readable, writable, _ = select.select([sock] if until_answered else [], [sock], [], stuck_for)
             if readable or not writable:
                 break
+            at = sent % len(data)  # a partial send must not cut a frame in two
             try:
-                sent += sock.send(data)
+                sent += sock.send(data[at:])
             except BlockingIOError:
                 continue
             except (ConnectionResetError, BrokenPipeError):
