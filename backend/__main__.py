@@ -1,4 +1,4 @@
-"""python -m backend [--host H] [--port P] [--data FILE] [--home DIR]"""
+"""python -m backend [--host H] [--port P] [--data FILE] [--home DIR] [--token T]"""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import sys
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from backend.core.words import DatasetError, read_words
+from backend.edge.protocols import WebSocketProtocol, http_protocol
+from backend.edge.stack import guarded
+from backend.edge.token import token_in_force
 from backend.server.boot import Boot
 from backend.server.config import Settings
 
@@ -34,6 +38,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def describe_settings_error(e: ValidationError) -> str:
+    return "; ".join(f"MAKEMORE_{'.'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description="makemore live: the server")
     parser.add_argument("--host", help="address to bind (env MAKEMORE_HOST, default 127.0.0.1)")
@@ -44,9 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--home", type=Path, help="where runs are kept (env MAKEMORE_HOME, default ~/.local/share/makemore-live)"
     )
+    parser.add_argument("--token", help="the token requests need (env MAKEMORE_TOKEN; generated off loopback)")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as e:
+        sys.stderr.write(f"makemore live: cannot start: {describe_settings_error(e)}\n")
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         words = read_words(settings.data)
@@ -62,17 +75,21 @@ def main(argv: list[str] | None = None) -> int:
         return create_app(settings, Dataset(settings.data.name, words))
 
     config = uvicorn.Config(
-        Boot(load),
+        guarded(Boot(load), settings, token_in_force(settings)),
         host=settings.host,
         port=settings.port,
+        # slowloris, unread answers (edge/protocols.py); pongs with flow control, dead peers dropped
+        http=http_protocol(settings.header_timeout, settings.body_timeout, settings.stall_timeout),
+        ws=WebSocketProtocol,
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # SIGTERM never waits for ever
         ws_max_size=4096,  # our control messages are tiny; bigger frames are refused (1009)
         # No compression: it is per connection, so 100 viewers meant compressing every message
         # 100 times (a third of the event loop's time); the messages are small JSON anyway.
         ws_per_message_deflate=False,
         # A viewer that stops reading (a frozen tab) cannot answer pings; it keeps its connection
-        # for up to two minutes, and gets a fresh snapshot when it reads again.
-        ws_ping_interval=20.0,
-        ws_ping_timeout=100.0,
+        # for up to two minutes (and gets a fresh snapshot if it reads again), then is dropped.
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
         log_level="info",
     )
     try:

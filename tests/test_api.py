@@ -349,7 +349,7 @@ def test_lr_find_endpoints(client: TestClient) -> None:
         ({"steps": 9}, "steps"),
         ({"steps": 5001}, "steps"),
         ({"batch_size": 0}, "batch_size"),
-        ({"batch_size": 10**7}, "batch_size"),
+        ({"batch_size": 10**7 + 1}, "batch_size"),
         ({"min_lr": 0.5, "max_lr": 0.1}, "min_lr must be below max_lr"),
     ],
 )

@@ -35,7 +35,7 @@ def trainer(ds: Dataset, spec: RunSpec, rec: Recorder, state: bytes | None = Non
 
 def run_to(t: Trainer, steps: int) -> None:
     t.submit(Update(max_steps=steps, status=Status.RUNNING)).result(10)
-    wait_for(lambda: t.status is Status.FINISHED and t.step == steps, what=f"step {steps}")
+    wait_for(lambda: t.status is Status.FINISHED and t.step == steps, timeout=120, what=f"step {steps}")
 
 
 def losses(rec: Recorder, first: int = 0) -> dict[int, float]:

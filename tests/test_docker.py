@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -112,8 +113,18 @@ def test_image_command_serves_health(tmp_path: Path) -> None:
         assert subprocess.run(health, cwd=app, env=run_env, check=False).returncode == 0
         listening = [c.laddr for c in psutil.Process(proc.pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN]
         assert ("0.0.0.0", port) in [(a.ip, a.port) for a in listening]  # reachable through -p
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as page:
-            assert b"/vendor/plotly.min.js" in page.read()
+        # off loopback the server wants its token: open the address it logged (`docker logs`),
+        # as a browser would, keeping the cookie it sets
+        assert proc.stderr is not None
+        line = next(line for line in proc.stderr if b"?token=" in line).decode()
+        url = line[line.index("http://") :].strip()
+        assert url.startswith(f"http://127.0.0.1:{port}/?token=")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs")
+        assert refused.value.code == 401
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        with browser.open(url) as page:
+            assert page.url == f"http://127.0.0.1:{port}/" and b"/vendor/plotly.min.js" in page.read()
     finally:
         proc.terminate()
         proc.wait(10)

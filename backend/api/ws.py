@@ -17,11 +17,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_problem
+from backend.edge import origins
 from backend.server.channel import Subscriber, ViewerEndedError
 from backend.server.config import Settings
 from backend.server.messages import error
 from backend.server.registry import RunNotFoundError, RunRegistry
-from backend.server.schemas import ClientMessage, PauseMessage, ResumeMessage, SetMessage
+from backend.server.schemas import ClientMessage, HParamsFields, PauseMessage, ResumeMessage, SetMessage
 from backend.training.protocol import ConflictError, Status, Update
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,9 @@ COMMANDS_QUEUED = 64  # a connection's commands waiting to be applied
 
 
 def origin_allowed(ws: WebSocket, settings: Settings) -> bool:
-    """Browsers always send Origin; a page from another site must not drive this server (no
-    CORS applies to websockets). Clients without Origin (curl, scripts) are not browsers."""
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return True
-    host = ws.headers.get("host", "")
-    own = {f"http://{host}", f"https://{host}"}
-    return origin.rstrip("/") in own or origin.rstrip("/") in settings.allowed_origins
+    """A page from another site must not drive this server (no CORS applies to websockets). The
+    edge checks this too (backend/edge/access.py), with the same function."""
+    return origins.origin_allowed(ws.headers.get("origin"), ws.headers.get("host"), settings.allowed_origins)
 
 
 def describe_errors(e: ValidationError) -> str:
@@ -57,8 +53,10 @@ def command_for(text: str, train_examples: int) -> Update:
     """Parse one client message; raise ValueError with the reason."""
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except json.JSONDecodeError as e:
         raise ValueError(f"not JSON: {e}") from None
+    except RecursionError:  # "[" x 1000 fits in 4 KiB
+        raise ValueError("not a message: nested too deeply") from None
     try:
         msg = ClientMessage.model_validate({"msg": data}).msg
     except ValidationError as e:
@@ -67,7 +65,10 @@ def command_for(text: str, train_examples: int) -> Update:
         case SetMessage():
             if (problem := batch_size_problem(msg.batch_size, train_examples)) is not None:
                 raise ValueError(problem)
-            return msg.update()
+            update = msg.update()
+            if not update.changes_hparams():
+                raise ValueError(f"set: nothing to change; give any of {', '.join(HParamsFields.model_fields)}")
+            return update
         case PauseMessage():
             return Update(status=Status.PAUSED)
         case ResumeMessage():

@@ -5,6 +5,8 @@ This module does not import torch, so a bad file stops the server at once.
 
 from __future__ import annotations
 
+import os
+import stat
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,15 +66,28 @@ def parse_words(raw: bytes, source: str, limits: Limits = DEFAULT_LIMITS) -> lis
 
 
 def read_words(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[str]:
+    """A regular file only, and at most `limits.max_bytes` of it: a FIFO would block the start
+    for ever, and /dev/zero would be read until memory runs out."""
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise DatasetError(f"{path}: {size:,} bytes is more than the {limits.max_bytes:,} allowed")
-        raw = path.read_bytes()
+        # O_NONBLOCK: opening a FIFO with no writer returns at once (it blocks otherwise); checked
+        # on the open file, so that nothing can swap the path between the check and the read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise DatasetError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DatasetError(f"{path}: is a directory, not a word list") from None
     except OSError as e:
         raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise DatasetError(f"{path}: is a directory, not a word list")
+        if not stat.S_ISREG(info.st_mode):
+            raise DatasetError(f"{path}: not a regular file (a FIFO, a device or a socket); give a word list file")
+        if info.st_size > limits.max_bytes:
+            raise DatasetError(f"{path}: {info.st_size:,} bytes is more than the {limits.max_bytes:,} allowed")
+        with open(fd, "rb", closefd=False) as f:
+            raw = f.read(limits.max_bytes + 1)  # it may grow while we read: parse_words says so
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read ({e.strerror})") from None
+    finally:
+        os.close(fd)
     return parse_words(raw, str(path), limits)

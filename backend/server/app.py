@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api import datasets, lrfind, meta, model, pages, runs, sweeps, ws
+from backend.api import datasets, docs, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
 from backend.core.data import Dataset
 from backend.runtime.handle import WorkerError
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         title="makemore live",
         summary="Watch the makemore MLP learn names, and steer it while it learns.",
         lifespan=lifespan,
+        docs_url=None,  # served by backend/api/docs.py, offline and under the CSP
+        redoc_url=None,
     )
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -96,4 +98,5 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.include_router(datasets.router)
     app.include_router(ws.router)
     pages.add_page(app)
+    docs.add_docs(app)
     return app

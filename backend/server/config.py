@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -41,8 +41,30 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=200_000_000, ge=1_000, le=10**11)
     # Learning-rate sweeps under way at once (each takes a core while it lasts).
     max_sweeps: int = Field(default=2, ge=1, le=64)
+    # ---- who may talk to the server, and how much (backend/edge/; README "Security") ----------
+    # The token every request but GET /api/health needs. Off loopback one is generated when none
+    # is given; auth="none" turns the token off on purpose (with a warning in the log).
+    token: str | None = Field(default=None, min_length=8, pattern=r"^[A-Za-z0-9._~-]+$")  # URL- and cookie-safe
+    auth: Literal["token", "none"] = "token"
+    # Host names, besides loopback and the bound address, answered when no token is in force
+    # (against DNS rebinding); "*.example.org" covers its subdomains. Comma-separated.
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # Limits (backend/edge/limits.py)
+    max_body_bytes: int = Field(default=6_000_000, ge=1024, le=10**9)  # uploads: 5 MB + the form's framing
+    ws_per_client: int = Field(default=128, ge=1, le=100_000)  # open websockets per client address
+    ws_messages_per_s: float = Field(default=20.0, gt=0, le=10_000, allow_inf_nan=False)  # per websocket
+    sample_budget: int = Field(default=2000, ge=1000, le=10**6)  # names being drawn at once, all requests
+    # Deadlines in seconds (backend/edge/protocols.py)
+    header_timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)  # for a request's head
+    body_timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)  # silence within a body
+    stall_timeout: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # an answer left unread
+    shutdown_timeout: int = Field(default=5, ge=1, le=3600)  # for open connections after SIGTERM
+    # Websocket keepalive. A viewer that stopped reading cannot answer a ping (it waits behind
+    # what the viewer has not read): it is dropped after ws_ping_timeout, and its page reconnects.
+    ws_ping_interval: float = Field(default=20.0, gt=0, le=3600, allow_inf_nan=False)
+    ws_ping_timeout: float = Field(default=100.0, gt=0, le=3600, allow_inf_nan=False)
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,0 +1,173 @@
+"""Limits that hold under abuse, at the edge: request bodies, websockets per client address,
+client messages per websocket, and the names being sampled at once. Each is a setting (config.py)
+and each refusal says which limit it met."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.edge.refuse import refuse
+
+TRY_AGAIN_LATER = 1013  # websocket close code: the server is at a limit, try again later
+
+
+class BodyLimit:
+    """413 for a request body over `max_bytes`: at once when Content-Length says so, else as soon
+    as that many bytes came in (a chunked body). The application never sees more."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _detail(self) -> str:
+        return f"the request body is over the {self.max_bytes:,} bytes allowed (MAKEMORE_MAX_BODY_BYTES)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await refuse(scope, send, 413, self._detail(), [(b"connection", b"close")])
+            return
+        received, refused, started = 0, False, False
+
+        async def counted() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    refused = True
+                    if not started:
+                        await refuse(scope, send, 413, self._detail(), [(b"connection", b"close")])
+                    return {"type": "http.disconnect"}  # the application stops reading
+            return message
+
+        async def sent(message: Message) -> None:
+            nonlocal started
+            if refused and not started:
+                return  # the client has its 413; whatever the application says after it is dropped
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, sent)
+        except Exception:
+            if not refused:
+                raise
+            # the application may raise on the disconnect we gave it; the client has its answer
+
+
+class TokenBucket:
+    """At most `rate` events a second on average, bursts of up to `rate` (at least 1)."""
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._at = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+
+class WebSocketLimits:
+    """At most `per_client` open websockets per client address (more are accepted and closed at
+    once with 1013, "try again later", and the reason); at most `messages_per_s` client messages
+    a second per connection: the excess is answered with an `error` message and dropped, the
+    connection stays and the run never sees it."""
+
+    def __init__(self, app: ASGIApp, per_client: int, messages_per_s: float) -> None:
+        self.app = app
+        self.per_client = per_client
+        self.messages_per_s = messages_per_s
+        self.open: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        if self.open[client] >= self.per_client:
+            await receive()  # websocket.connect
+            await send({"type": "websocket.accept"})
+            reason = f"too many connections from {client} (at most {self.per_client}: MAKEMORE_WS_PER_CLIENT)"
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason[:120]})
+            return
+        self.open[client] += 1
+        bucket = TokenBucket(self.messages_per_s)
+        excess = json.dumps(
+            {
+                "type": "error",
+                "detail": f"too many messages: at most {self.messages_per_s:g} a second "
+                "(MAKEMORE_WS_MESSAGES_PER_S); this one was dropped",
+            }
+        )
+
+        async def limited() -> Message:
+            while True:
+                message = await receive()
+                if message["type"] != "websocket.receive" or bucket.take():
+                    return message
+                await send({"type": "websocket.send", "text": excess})
+
+        try:
+            await self.app(scope, limited, send)
+        finally:
+            self.open[client] -= 1
+            if self.open[client] <= 0:
+                del self.open[client]
+
+
+SAMPLE_PATH = re.compile(r"^/api/(?:runs/[^/]+/)?sample$")
+DEFAULT_N = 20  # SampleQuery's default
+
+
+class SampleBudget:
+    """Drawing names is the heaviest read (n up to 1,000 per request, on a thread of its own):
+    at most `budget` names are being drawn at once, over all requests; a request that would go
+    over gets 503 with Retry-After (one request alone always goes through)."""
+
+    def __init__(self, app: ASGIApp, budget: int) -> None:
+        self.app = app
+        self.budget = budget
+        self.in_flight = 0
+
+    @staticmethod
+    def _names(query_string: bytes) -> int:
+        match = re.search(rb"(?:^|&)n=(\d{1,7})(?:&|$)", query_string)
+        return int(match[1]) if match else DEFAULT_N  # a bad n gets the application's 422
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not SAMPLE_PATH.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        cost = min(max(1, self._names(scope.get("query_string", b""))), self.budget)
+        if self.in_flight and self.in_flight + cost > self.budget:
+            detail = (
+                f"the server is drawing {self.in_flight:,} names for other requests "
+                f"(at most {self.budget:,} at once: MAKEMORE_SAMPLE_BUDGET); try again in a moment"
+            )
+            await refuse(scope, send, 503, detail, [(b"retry-after", b"1")])
+            return
+        self.in_flight += cost
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= cost
