@@ -116,3 +116,25 @@ def test_gradients_equal_autograd(small_dataset: Dataset) -> None:
     for mine, theirs in zip(ours, ref, strict=True):
         assert theirs.grad is not None
         assert torch.allclose(mine, theirs.grad, atol=1e-6)
+
+
+def test_add_gradients_overwrites_buffers(small_dataset: Dataset) -> None:
+    """An update hook gets the gradients of the mean loss in its own buffers, NaN held there
+    before or not, and the parameters move only as the hook moves them."""
+    ex = small_dataset.splits(3).train
+    m = MLP.lecture_init(ModelShape(27, 3, 10, 40))
+    for p in m.parameters():
+        p.mul_(0.2)
+    before = m.clone()
+    buffers = [torch.full_like(t, float("nan")) for t in m.tensors()]
+    step = SGDStep(m, update=lambda s, lr: s.add_gradients(buffers, 1.0, accumulate=False))
+    idx = torch.arange(0, 600, 7)
+    step(ex.X, ex.Y, idx, 0.1)
+    ref = [p.clone().requires_grad_() for p in before.parameters()]
+    F.cross_entropy(lecture_forward(ref, ex.X[idx]), ex.Y[idx]).backward()
+    gC, gW1, gb1, gW2b = buffers
+    for mine, theirs in zip([gC, gW1, gb1, gW2b[:-1], gW2b[-1]], ref, strict=True):
+        assert theirs.grad is not None
+        assert torch.allclose(mine, theirs.grad, atol=1e-6)
+    for p, q in zip(m.parameters(), before.parameters(), strict=True):
+        assert torch.equal(p, q)

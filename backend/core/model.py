@@ -13,6 +13,7 @@ because at batch 32 PyTorch's per-op overhead, not arithmetic, is what a step co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -84,6 +85,10 @@ class MLP:
     def parameters(self) -> list[Tensor]:
         return [self.C, self.W1, self.b1, self.W2, self.b2]
 
+    def tensors(self) -> list[Tensor]:
+        """The four tensors that hold the parameters: C, W1, b1 and W2b (W2 on top of b2)."""
+        return [self.C, self.W1, self.b1, self.W2b]
+
     def clone(self) -> MLP:
         return MLP(self.shape, *(p.clone() for p in self.parameters()))
 
@@ -113,7 +118,10 @@ class MLP:
 
 
 class SGDStep:
-    """One minibatch SGD step, `p -= lr * grad`, with the backward pass written out by hand.
+    """One minibatch step with the backward pass written out by hand, and by default plain SGD's
+    update, `p -= lr * grad`, fused into it; `update`, if given, replaces that last part (momentum
+    and Adam, backend/core/optim.py): it is called with this step and the learning rate once the
+    backward pass has filled the buffers, and applies its rule through `add_gradients`.
 
     Buffers are allocated once per batch size and reused; the output layer's weights and bias are
     one matrix product forward and one update backward (MLP.W2b). The arithmetic is the
@@ -122,18 +130,15 @@ class SGDStep:
     - the 1/B of the mean loss is folded into the step size, so gradients stay sums over the batch.
     """
 
-    def __init__(self, model: MLP, tanh_via_sigmoid: bool = True, keep_gradients: bool = False):
+    def __init__(
+        self,
+        model: MLP,
+        tanh_via_sigmoid: bool = True,
+        update: Callable[[SGDStep, float], None] | None = None,
+    ):
         self.model = model
-        # For another optimizer: write the gradients of the mean loss into `grads` (attached to
-        # the parameters as .grad, for torch.optim) instead of updating the parameters.
-        self.grads: list[Tensor] | None = None
-        self._gW2b: Tensor | None = None
-        if keep_gradients:
-            self._gW2b = torch.zeros_like(model.W2b)  # W2's and b2's gradients, as one tensor
-            self.grads = [torch.zeros_like(model.C), torch.zeros_like(model.W1), torch.zeros_like(model.b1)]
-            self.grads += [self._gW2b[:-1], self._gW2b[-1]]
-            for p, g in zip(model.parameters(), self.grads, strict=True):
-                p.grad = g
+        self.update = update
+        self._params = model.tensors()
         # Transposed views are made once: they track the parameters, which are updated in place.
         self._W1t = model.W1.t()  # (n_hidden, n_in)
         self._W2t = model.W2.t()  # (vocab_size, n_hidden)
@@ -165,9 +170,10 @@ class SGDStep:
         self._h1 = torch.ones((B, s.n_hidden + 1))  # [h, 1]: the last column stays 1
         self.h = self._h1[:, :-1]  # (B, n_hidden), a view
         self._h1_t = self._h1.t()
-        self.logits = torch.empty((B, s.vocab_size))
+        self.logits = torch.empty((B, s.vocab_size))  # then log-softmax, then dloss/dlogits
         self.dh = torch.empty((B, s.n_hidden))
         self.dz = torch.empty((B, s.n_hidden))
+        self._dz_t = self.dz.t()
         self.demb = torch.empty((B, s.n_in))
         self._demb_rows = self.demb.view(B * s.block_size, s.n_embd)
         self._ones = torch.ones(B)
@@ -190,20 +196,27 @@ class SGDStep:
         dlogits = logp.exp_()
         dlogits.scatter_(1, self._Y_col, -1.0, reduce="add")
         dh = torch.mm(dlogits, self._W2t, out=self.dh)  # (B, n_hidden), with W2 before its update
-        dz = torch.ops.aten.tanh_backward.grad_input(dh, h, grad_input=self.dz)  # dh * (1 - h^2)
-        torch.mm(dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
-        if self.grads is None:  # plain SGD: p -= lr/B * (sum of the batch's gradients), fused
-            a = -lr / B
-            m.W2b.addmm_(self._h1_t, dlogits, alpha=a)  # W2 and b2 at once
-            m.W1.addmm_(self._emb_t, dz, alpha=a)
-            m.b1.addmv_(dz.t(), self._ones, alpha=a)
-            m.C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)
-        else:  # the gradients of the mean loss, for torch.optim to apply
-            gC, gW1, gb1, gW2b = self.grads[0], self.grads[1], self.grads[2], self._gW2b
-            assert gW2b is not None
-            s = 1.0 / B
-            torch.addmm(gW2b, self._h1_t, dlogits, beta=0, alpha=s, out=gW2b)
-            torch.addmm(gW1, self._emb_t, dz, beta=0, alpha=s, out=gW1)
-            torch.addmv(gb1, dz.t(), self._ones, beta=0, alpha=s, out=gb1)
-            gC.zero_().index_add_(0, self._X_flat, self._demb_rows, alpha=s)
+        torch.ops.aten.tanh_backward.grad_input(dh, h, grad_input=self.dz)  # dz = dh * (1 - h^2)
+        torch.mm(self.dz, self._W1t, out=self.demb)  # (B, n_in), with W1 before its update
+        if self.update is None:  # plain SGD: p -= lr * grad, in the gradients' own products
+            self.add_gradients(self._params, -lr, accumulate=True)
+        else:
+            self.update(self, lr)
         return loss
+
+    def add_gradients(self, out: Sequence[Tensor], alpha: float, accumulate: bool) -> None:
+        """out += alpha * grad (accumulate) or out = alpha * grad (not), for the gradients of the
+        minibatch's mean loss with respect to (C, W1, b1, W2b) (MLP.tensors): into the parameters
+        themselves (plain SGD, alpha -lr) or into an optimizer's gradient buffers (alpha 1). One
+        tensor op each, C two when it overwrites; overwriting ignores what `out` held, NaN included.
+        It reads only this step's forward and backward buffers, never the parameters, so it may
+        update them."""
+        C, W1, b1, W2b = out
+        a = alpha / self._batch  # the buffers hold sums over the batch: the mean's 1/B goes here
+        beta = 1.0 if accumulate else 0.0
+        W2b.addmm_(self._h1_t, self.logits, beta=beta, alpha=a)  # [h, 1]^T @ dlogits: W2 and b2 at once
+        W1.addmm_(self._emb_t, self.dz, beta=beta, alpha=a)  # emb^T @ dz
+        b1.addmv_(self._dz_t, self._ones, beta=beta, alpha=a)  # dz summed over the batch
+        if not accumulate:
+            C.zero_()
+        C.index_add_(0, self._X_flat, self._demb_rows, alpha=a)  # each row's demb onto its characters
