@@ -79,6 +79,35 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"< {limit} ms",
                 v["p99"] < limit,
             )
+    if "latency_big" in results:
+        v = results["latency_big"]["result"]["set_round_trip_ms"]
+        add(
+            f"issue 10.9: `set` → `hparams`, block 16, n_embd 64, n_hidden 1,024, p99 of {len(v['samples'])}",
+            f"{v['p99']:.1f} ms (median {v['p50']:.1f}, max {v['max']:.1f})",
+            "< 500 ms",
+            v["p99"] < 500,
+        )
+    if "busy" in results:
+        r = results["busy"]["result"]
+        for key, what, limit in (("busy", "one CPU-bound process beside", 0.8), ("idle", "nothing beside", None)):
+            add(
+                f"issue 10.1: examples/s at batch 256 / 255, {what}",
+                f"{_fig(r[key]['ratio'], 2)}× ({_fig(r[key]['examples_per_s_256'])} vs"
+                f" {_fig(r[key]['examples_per_s_255'])} examples/s)",
+                "" if limit is None else f"≥ {limit}×",
+                None if limit is None else r[key]["ratio"]["median"] >= limit,
+            )
+    if "noise_scale" in results:
+        r = results["noise_scale"]["result"]
+        for name in ("lecture", "adam"):
+            run = r[name]["runs"][-1]
+            add(
+                f"issue 10.10: noise-scale estimates, {name} run, {r['steps']:,} steps, eval every 1,000",
+                f"{run['with_estimate']} of {run['evaluations']} evaluations; longest stretch without:"
+                f" {r[name]['longest_gap']}",
+                "≤ 2 without",
+                r[name]["longest_gap"] <= 2,
+            )
     if "long_run" in results:
         r = results["long_run"]["result"]
         steps = r["reached"]["step"]
