@@ -225,6 +225,11 @@ class Trainer:
             return self.model.clone()
 
     @property
+    def max_threads(self) -> int:
+        """Torch threads it uses for big batches and evaluations (SetThreads changes it)."""
+        return self._max_threads
+
+    @property
     def train_examples(self) -> int:
         return len(self._train)
 
