@@ -42,6 +42,7 @@ from backend.core.lrfind import LrFindResult, LrFindSpec, sweep
 from backend.core.model import MLP
 from backend.core.optim import Optimizer
 from backend.training.checkpoint import GuardState, TrainerState
+from backend.training.noise_budget import NoiseBudget
 from backend.training.protocol import (
     CheckpointTaken,
     Command,
@@ -76,7 +77,6 @@ CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x 
 BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use more threads
 NOISE_BATCH = 32  # the small batch of the noise-scale estimate
 NOISE_DRAWS = 16  # small batches averaged per estimate
-NOISE_SHARE = 0.05  # at most this share of the trainer's time goes to noise-scale estimates
 
 
 class _StopRequestedError(Exception):
@@ -150,7 +150,8 @@ class Trainer:
         self._submit_lock = threading.Lock()
         self._closed = self._sweep_queued = False
         self._sweeping, self._after_sweep = False, None
-        self._stop_request = None
+        # CPU seconds spent on commands between pieces of long work are not the work's cost
+        self._stop_request, self._away = None, 0.0
         self._interrupt = threading.Event()  # ends a learning-rate sweep early (the run is stopping)
         self._cancel = threading.Event()  # ends it early too (a user asked)
         self._thread = threading.Thread(target=self._run, name="trainer", daemon=True)
@@ -182,12 +183,12 @@ class Trainer:
         self._resumed = state is not None
 
         self.model = model or spec.init_model(len(chars))
-        # contexts per chunk: a bounded amount of work between two looks at the inbox
-        self._eval_set, self._noise_set = (
-            CountedExamples.from_splits(s, len(chars), chunk_rows(self.model.shape))
-            for s in ([splits.train, splits.dev], [splits.train])
+        # train and dev, in chunks sized to the model; the noise estimate's full-split gradient
+        # comes from the same pass (split 0 is train)
+        self._eval_set = CountedExamples.from_splits(
+            [splits.train, splits.dev], len(chars), chunk_rows(self.model.shape)
         )
-        self._noise_due = 0.0  # perf_counter time from which the next estimate may run
+        self._noise_budget = NoiseBudget()
         self._opt = Optimizer(self.model, spec.optimizer_spec())
         self._batches = Minibatches(len(splits.train), self.hparams.batch_size, self._gen)
         if state is not None:
@@ -335,10 +336,11 @@ class Trainer:
 
     def _take_commands(self) -> None:
         """Between two pieces of long work: apply the commands that came meanwhile (none trains,
-        so the weights stay as they are), up to a Stop. The threads they set are not the work's."""
+        so the weights stay as they are), up to a Stop. The threads and CPU time they use are not
+        the work's."""
         if self._inbox.empty() or self._stop_request is not None:
             return
-        threads = torch.get_num_threads()
+        threads, cpu, away = torch.get_num_threads(), time.process_time(), self._away
         while self._stop_request is None:
             try:
                 command, done = self._inbox.get_nowait()
@@ -346,6 +348,7 @@ class Trainer:
                 break
             self._handle(command, done)  # a sweep taken here takes commands too, nested
         torch.set_num_threads(min(threads, self._max_threads))
+        self._away = away + time.process_time() - cpu  # the nested ones are inside
 
     def _between(self) -> None:
         """Between two chunks of an evaluation or two pieces of a noise estimate."""
@@ -450,7 +453,11 @@ class Trainer:
             self._set_threads(self.hparams.batch_size)
 
     def _evaluate_now(self, t0: float) -> EvalResult:
-        train_loss, dev_loss = evaluate(self.model, self._eval_set, gradient=False, between=self._between).losses
+        with_noise = self._noise_budget.due(time.process_time(), last=self.step >= self.max_steps)
+        cpu, away = time.process_time(), self._away
+        ev = evaluate(self.model, self._eval_set, gradient=with_noise, between=self._between)
+        pass_cpu = time.process_time() - cpu - (self._away - away)  # CPU seconds of the pass itself
+        train_loss, dev_loss = ev.losses
         finite = math.isfinite(train_loss) and math.isfinite(dev_loss)
         if finite:
             self.embeddings = embedding_map(self.model.C, self.embeddings)
@@ -468,23 +475,21 @@ class Trainer:
         if train_loss <= CHECKPOINT_SLACK * g.best_train:
             g.best_train = min(g.best_train, train_loss)
             g.restore = (self.model.clone(), self._opt.state(), result)
-        if time.perf_counter() >= self._noise_due or self.step >= self.max_steps:
-            self._estimate_noise()
+        if ev.grad_sq_norm is not None:
+            self._estimate_noise(ev.grad_sq_norm, self._noise_budget.extra(pass_cpu))
+        else:
+            self._noise_budget.went_without(pass_cpu)
         self._checkpoint(defer=True)
         return result
 
-    def _estimate_noise(self) -> None:
-        """With the evaluation, on this thread: the exact full-split gradient costs about three
-        evaluations, so at small batches it runs at most once every 1/NOISE_SHARE times its own
-        duration (the others go without). Not on a thread of its own: a second thread that runs
-        parallel torch kernels gives it a second OpenMP pool, and with more OpenMP threads than
-        cores libgomp stops spinning and puts its workers to sleep between kernels, which cost
-        big batches about a third of their speed on two cores."""
-        t0 = time.perf_counter()
+    def _estimate_noise(self, full_g2: float, pass_cost: float) -> None:
+        """After the evaluation's pass, which brought the exact full-split gradient (noise_budget.py
+        says which evaluations do): the small batches, and B_noise. On this thread, not one of its
+        own: a second thread that runs parallel torch kernels gives it a second OpenMP pool, and
+        with more OpenMP threads than cores libgomp stops spinning and puts its workers to sleep
+        between kernels, which cost big batches about a third of their speed on two cores."""
+        cpu, away = time.process_time(), self._away
         try:
-            full_g2 = evaluate(self.model, self._noise_set, gradient=True, between=self._between).grad_sq_norm
-            if full_g2 is None:
-                return
             X, Y, gen = self._train.X, self._train.Y, self._noise_gen
             per_piece = max(1, self._eval_set.chunk // (3 * NOISE_BATCH))  # batches at once: ~a chunk's work
             b_noise = noise.estimate(self.model, X, Y, full_g2, NOISE_BATCH, NOISE_DRAWS, gen, per_piece, self._between)
@@ -496,8 +501,8 @@ class Trainer:
         except Exception:  # the estimate is a figure on the page: never worth the run
             log.exception("noise-scale estimate failed")
         finally:
-            now = time.perf_counter()
-            self._noise_due = now + (now - t0) / NOISE_SHARE
+            now = time.process_time()
+            self._noise_budget.estimated(pass_cost + now - cpu - (self._away - away), now)
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
         g = self._guard
