@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench import evaluation, latency, long_run, optimizers, startup, throughput, toolbox, viewers
+from bench import busy, evaluation, latency, long_run, noise_scale, optimizers, startup, throughput, toolbox, viewers
 from bench.report import write_readme
 from tests.server import ROOT
 
@@ -40,6 +40,9 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "viewers": lambda: viewers.many_viewers(100, 60 * s, pairs),
         "stalled_viewer": lambda: viewers.stalled_viewer(max(60 * s, 30), pairs),  # the queue must overflow
         "latency": lambda: latency.latency(50 if quick else 200),
+        "latency_big": lambda: latency.latency_big(20 if quick else 100),
+        "busy": lambda: busy.busy(pairs, 4 * s),
+        "noise_scale": lambda: noise_scale.noise_frequency(10_000 if quick else 30_000),
         "toolbox": lambda: toolbox.toolbox(1 if quick else 3),
         "optimizers": lambda: optimizers.optimizers([32, 512], 2 * s, 1 if quick else 8),
         "long_run": lambda: long_run.run(100_000 if quick else 2_000_000, 1 if quick else 10, 10 if quick else 60),

@@ -11,10 +11,14 @@ from typing import Any, TypeVar
 import pytest
 from fastapi.testclient import TestClient
 
+import backend.training.trainer as trainer_module
 from backend.core.data import Dataset
+from backend.core.evaluate import Evaluation
+from backend.core.model import MLP
 from backend.server.app import create_app
 from backend.server.config import DEFAULT_DATA, Settings
 from backend.training.protocol import Event
+from backend.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURE_NAMES = ROOT.parent / "shared" / "data" / "names.txt"  # makemore's names.txt, never committed
@@ -48,6 +52,39 @@ class Recorder:
     def of(self, kind: type[T]) -> list[T]:
         with self._lock:
             return [e for e in self.events if isinstance(e, kind)]
+
+
+Between = Callable[[], None]
+
+
+def spy_on_evaluations(
+    monkeypatch: pytest.MonkeyPatch, at_chunk: Callable[[Trainer, int], None], trainers: list[Trainer]
+) -> list[str]:
+    """Evaluations in chunks of 64 contexts (the small dataset's ~2,000: ~30 chunks), each boundary
+    reported to `at_chunk(trainer, n)` before the trainer takes its commands; returns a log of
+    "chunk" and "end" as they happen."""
+    real = trainer_module.evaluate
+    log: list[str] = []
+    monkeypatch.setattr(trainer_module, "chunk_rows", lambda shape: 64)
+
+    def evaluate(model: MLP, data: Any, gradient: bool, between: Between | None = None) -> Evaluation:
+        trainer = next(t for t in trainers if t.model is model)
+        n = 0
+
+        def spy() -> None:
+            nonlocal n
+            n += 1
+            at_chunk(trainer, n)
+            log.append("chunk")
+            assert between is not None
+            between()
+
+        result = real(model, data, gradient, spy)
+        log.append("end")
+        return result
+
+    monkeypatch.setattr(trainer_module, "evaluate", evaluate)
+    return log
 
 
 @pytest.fixture(scope="session")

@@ -12,10 +12,10 @@ from safetensors.torch import load
 from backend.core.data import Dataset
 from backend.core.optim import OptimizerKind
 from backend.training.checkpoint import decode, encode, read_metadata, weights_file
-from backend.training.protocol import CheckpointTaken, Status, Steps, Update
+from backend.training.protocol import CheckpointTaken, EvalResult, Status, StatusChanged, Steps, Stop, Update
 from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer
-from tests.conftest import Recorder, wait_for
+from tests.conftest import Recorder, spy_on_evaluations, wait_for
 
 _started: list[Trainer] = []
 
@@ -95,6 +95,45 @@ def test_every_checkpoint_resumes_exactly_after_a_batch_change(small_dataset: Da
         again.start(running=False)
         run_to(again, until)
         assert losses(r, step) == {s: v for s, v in reference.items() if step <= s < until}, step
+
+
+def test_a_stop_in_the_middle_of_an_evaluation_resumes_exactly(
+    small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run B is stopped (as New run or a shutdown stops a worker) in the middle of its evaluation
+    at step 1,000 (Adam, so that the optimizer's state counts too). It stops at once, and its
+    checkpoint continues exactly as run A, which nobody stopped: the evaluation is done again
+    there and the training does not notice."""
+
+    def at_chunk(t: Trainer, n: int) -> None:
+        if t is trainers[0] and t.step == 1000 and n == 3:
+            t._put(Stop("paused"))  # what Trainer.stop() sends, from the trainer's own thread
+
+    trainers: list[Trainer] = []
+    log = spy_on_evaluations(monkeypatch, at_chunk, trainers)
+    spec = RunSpec(optimizer="adam", lr=0.01, init="scaled", eval_every=500, max_steps=2000)
+    rec_a, rec_b, rec_c = Recorder(), Recorder(), Recorder()
+    b = trainer(small_dataset, spec, rec_b)
+    trainers.append(b)
+    b.start(running=True)
+    wait_for(lambda: rec_b.of(StatusChanged) and rec_b.of(StatusChanged)[-1].status is Status.PAUSED)
+    wait_for(lambda: not b._thread.is_alive(), what="b's thread to end")
+    assert log[-1] == "chunk"  # the evaluation at 1,000 did not end
+    assert [e.step for e in rec_b.of(EvalResult)] == [0, 500]
+    last = rec_b.of(CheckpointTaken)[-1]
+    assert last.step == 1000 and last.state.last_eval_step == 500
+    c = trainer(small_dataset, spec, rec_c, state=encode(spec, last.state, small_dataset.vocab.chars))
+    trainers.append(c)
+    c.start(running=False)
+    run_to(c, 2000)
+    assert [e.step for e in rec_c.of(EvalResult)] == [1000, 1500, 2000]
+    a = trainer(small_dataset, spec, rec_a)
+    trainers.append(a)
+    a.start(running=True)
+    wait_for(lambda: a.status is Status.FINISHED and a.step == 2000)
+    assert losses(rec_c, 1000) == losses(rec_a, 1000)
+    for x, y in zip(a.weights().parameters(), c.weights().parameters(), strict=True):
+        assert torch.equal(x, y)
 
 
 def test_checkpoint_is_safetensors_with_json_metadata(small_dataset: Dataset) -> None:

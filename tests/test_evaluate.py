@@ -2,7 +2,17 @@ import pytest
 import torch
 
 from backend.core.data import Dataset
-from backend.core.evaluate import CountedExamples, _distinct_rows, exact_losses, naive_loss
+from backend.core.evaluate import (
+    CHUNK,
+    CHUNK_MACS,
+    MIN_CHUNK,
+    CountedExamples,
+    _distinct_rows,
+    chunk_rows,
+    evaluate,
+    exact_losses,
+    naive_loss,
+)
 from backend.core.model import MLP, ModelShape
 
 
@@ -41,3 +51,30 @@ def test_distinct_rows_fallback_agrees() -> None:
     assert torch.equal(rows, ref_rows)
     big_rows, big_inverse = _distinct_rows(X, base=2**40)  # key would overflow: falls back
     assert torch.equal(big_rows[big_inverse], X)
+
+
+def test_between_comes_after_every_chunk_but_the_last(small_dataset: Dataset) -> None:
+    """The trainer applies commands in `between`: one chunk's work apart, the numbers the same."""
+    splits = small_dataset.splits(3)
+    m = MLP.lecture_init(ModelShape(27, 3, 10, 40))
+    whole = evaluate(m, CountedExamples.from_splits([splits.train, splits.dev], 27), gradient=True)
+    chunked = CountedExamples.from_splits([splits.train, splits.dev], 27, chunk=100)
+    chunks = len(chunked.splits[0].chunk_ends)
+    assert chunks == -(-chunked.contexts.shape[0] // 100) > 10
+    calls: list[int] = []
+    ev = evaluate(m, chunked, gradient=True, between=lambda: calls.append(1))
+    assert len(calls) == chunks - 1
+    assert ev.losses == pytest.approx(whole.losses, rel=1e-6)
+    assert ev.grad_sq_norm == pytest.approx(whole.grad_sq_norm, rel=1e-5)
+
+
+def test_chunks_are_sized_to_the_model() -> None:
+    """A bounded amount of work per chunk: the lecture's whole block-3 split (~6k contexts) in one
+    chunk, a block-16, n_hidden-1,024 model in chunks of ~124 contexts."""
+    lecture, big = ModelShape(27), ModelShape(27, 16, 64, 1024)
+    assert chunk_rows(lecture) > 10_000
+    assert chunk_rows(big) == CHUNK_MACS // (16 * 64 * 1024 + 1024 * 27)
+    for shape in (lecture, big, ModelShape(27, 16, 64, 8), ModelShape(64, 16, 64, 1024)):
+        rows = chunk_rows(shape)
+        per_row = shape.n_in * shape.n_hidden + shape.n_hidden * shape.vocab_size
+        assert MIN_CHUNK <= rows <= CHUNK and (rows * per_row <= CHUNK_MACS or rows == MIN_CHUNK)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from backend.core.data import Dataset
 from backend.core.evaluate import CountedExamples, evaluate
 from backend.core.model import MLP, ModelShape
-from backend.core.noise import batch_sq_norms, noise_scale
+from backend.core.noise import batch_sq_norms, estimate, noise_scale
 from tests.test_model import lecture_forward
 
 
@@ -64,3 +64,25 @@ def test_full_gradient_from_the_evaluation_pass(small_dataset: Dataset) -> None:
     F.cross_entropy(lecture_forward(ref, splits.train.X), splits.train.Y).backward()
     expected = sum(float(p.grad.double().square().sum()) for p in ref if p.grad is not None)
     assert ev.grad_sq_norm == pytest.approx(expected, rel=1e-4)
+
+
+def test_estimate_in_pieces_is_the_estimate_at_once(small_dataset: Dataset) -> None:
+    """The small batches a few at a time (the trainer takes commands between the pieces): the same
+    draws from the generator, the same estimate."""
+    ex = small_dataset.splits(3).train
+    m = MLP.lecture_init(ModelShape(27, 3, 10, 40))
+    g2 = evaluate(m, CountedExamples.from_splits([ex], 27), gradient=True).grad_sq_norm
+    assert g2 is not None
+    at_once = estimate(m, ex.X, ex.Y, g2, 32, 16, torch.Generator().manual_seed(5))
+    calls: list[int] = []
+    gen = torch.Generator().manual_seed(5)
+    pieces = estimate(m, ex.X, ex.Y, g2, 32, 16, gen, per_piece=3, between=lambda: calls.append(1))
+    assert len(calls) == 5  # 16 batches, 3 at a time: 6 pieces
+    assert pieces == pytest.approx(at_once, rel=1e-5) and math.isfinite(at_once) and at_once > 0
+    assert torch.equal(gen.get_state(), _after_draws(16, 32, len(ex), 5))
+
+
+def _after_draws(draws: int, batch: int, n: int, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    torch.randint(0, n, (draws, batch), generator=gen)
+    return gen.get_state()

@@ -5,19 +5,34 @@ The mean loss over a split is  -1/N * sum_i log p(y_i | x_i).  Many examples sha
 contexts are nearly all among them), so we run the network once per distinct context of all the
 splits together, and weight each (context, next character) pair's log-probability by how often
 it occurs in each split. The same numbers, ~50x less work (REFERENCE §2).
+
+The contexts go through the network in chunks of a bounded amount of work (`chunk_rows`), and
+`evaluate` calls `between()` after each chunk but the last: the trainer applies the commands that
+came meanwhile there, so that on a big model (block 16, n_hidden 1,024: seconds per evaluation)
+a change waits for one chunk, not for the whole pass. The weights must not change in `between`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from backend.core.data import Examples
-from backend.core.model import MLP
+from backend.core.model import MLP, ModelShape
 
-CHUNK = 32_768  # contexts per forward pass, to bound the memory of large splits
+CHUNK = 32_768  # contexts per forward pass at most, to bound the memory of large splits
+CHUNK_MACS = 2**27  # multiply-adds of one chunk's forward pass: ~5-40 ms on one core here
+MIN_CHUNK = 64
+
+
+def chunk_rows(shape: ModelShape) -> int:
+    """Contexts per chunk for this model: CHUNK_MACS of work (the lecture's model: 11,773
+    contexts, its whole block-3 split in one chunk; block 16, n_embd 64, n_hidden 1,024: 124)."""
+    per_row = shape.n_in * shape.n_hidden + shape.n_hidden * shape.vocab_size  # (n_in,) -> (H,) -> (V,)
+    return max(MIN_CHUNK, min(CHUNK, CHUNK_MACS // per_row))
 
 
 def _distinct_rows(X: Tensor, base: int) -> tuple[Tensor, Tensor]:
@@ -49,12 +64,15 @@ class PairCounts:
 class CountedExamples:
     contexts: Tensor  # (K, block_size): the distinct contexts of all the splits
     splits: tuple[PairCounts, ...]
+    chunk: int  # contexts per chunk
 
     @classmethod
-    def from_splits(cls, splits: list[Examples], vocab_size: int) -> CountedExamples:
+    def from_splits(cls, splits: list[Examples], vocab_size: int, chunk: int | None = None) -> CountedExamples:
+        """`chunk`: contexts per forward pass (default CHUNK; see `chunk_rows`)."""
+        chunk = chunk or CHUNK
         X = torch.cat([ex.X for ex in splits])
         contexts, inverse = _distinct_rows(X, vocab_size)  # (K, T), (N,)
-        bounds = torch.arange(CHUNK, contexts.shape[0] + CHUNK, CHUNK)
+        bounds = torch.arange(chunk, contexts.shape[0] + chunk, chunk)
         counted, start = [], 0
         for ex in splits:
             ctx = inverse[start : start + len(ex)]
@@ -63,7 +81,7 @@ class CountedExamples:
             context = pairs // vocab_size
             ends = tuple(torch.searchsorted(context, bounds).tolist())
             counted.append(PairCounts(context, pairs % vocab_size, counts.double(), ends, len(ex)))
-        return cls(contexts, tuple(counted))
+        return cls(contexts, tuple(counted), chunk)
 
 
 @dataclass(frozen=True)
@@ -77,16 +95,22 @@ def exact_losses(model: MLP, data: CountedExamples) -> list[float]:
     return evaluate(model, data, gradient=False).losses
 
 
-def evaluate(model: MLP, data: CountedExamples, gradient: bool) -> Evaluation:
+def evaluate(
+    model: MLP, data: CountedExamples, gradient: bool, between: Callable[[], None] | None = None
+) -> Evaluation:
     """Each split's exact mean loss, -log p(y | x) = logsumexp(logits(x)) - logits(x)[y] summed
     over its pairs; and, from the same forward pass, the exact gradient of the first split's
-    mean loss (for the noise scale): d/dlogits = n(x) softmax(x) - counts(x, .), over n."""
+    mean loss (for the noise scale): d/dlogits = n(x) softmax(x) - counts(x, .), over n.
+    `between()` runs after every chunk but the last."""
     totals = [0.0] * len(data.splits)
     starts = [0] * len(data.splits)
     grads: list[Tensor] | None = None
-    for c in range(len(data.splits[0].chunk_ends) if data.splits else 0):
-        lo = c * CHUNK
-        X = data.contexts[lo : lo + CHUNK]  # (k, block_size)
+    chunks = len(data.splits[0].chunk_ends) if data.splits else 0
+    for c in range(chunks):
+        if c > 0 and between is not None:
+            between()
+        lo = c * data.chunk
+        X = data.contexts[lo : lo + data.chunk]  # (k, block_size)
         h, logits = model.hidden_and_logits(X)  # (k, H), (k, vocab)
         lse = torch.logsumexp(logits, dim=1)  # (k,)
         for s, split in enumerate(data.splits):
@@ -101,7 +125,11 @@ def evaluate(model: MLP, data: CountedExamples, gradient: bool) -> Evaluation:
                 dlogits.index_put_((ctx, nxt), -count32, accumulate=True)
                 dlogits /= split.n
                 part = model.gradients(X, h, dlogits)
-                grads = part if grads is None else [g + p for g, p in zip(grads, part, strict=True)]
+                if grads is None:
+                    grads = part
+                else:
+                    for g, p in zip(grads, part, strict=True):
+                        g.add_(p)
             starts[s] = b
     losses = [total / split.n for total, split in zip(totals, data.splits, strict=True)]
     g2 = None if grads is None else float(sum(float(g.double().square().sum()) for g in grads))

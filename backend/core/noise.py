@@ -9,12 +9,15 @@ From two batch sizes B_small < B_big, the unbiased estimators are
     tr(Sigma) ~ (|G_small|^2 - |G_big|^2) / (1/B_small - 1/B_big)
 
 We take B_big = the whole training split, whose gradient is exact (computed once per distinct
-context, see evaluate.py), and average |G_small|^2 over several small batches.
+context, in the evaluation's own pass: see evaluate.py), and average |G_small|^2 over several
+small batches, a few at a time, with `between()` after each group but the last (as evaluate.py
+does between chunks).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -57,8 +60,26 @@ def batch_sq_norms(model: MLP, X: Tensor, Y: Tensor, idx: Tensor) -> Tensor:
     )
 
 
-def estimate(model: MLP, X: Tensor, Y: Tensor, full_g2: float, b_small: int, draws: int, gen: torch.Generator) -> float:
-    """B_noise from `draws` batches of `b_small` examples and the exact full-split |G|^2."""
-    idx = torch.randint(0, X.shape[0], (draws, b_small), generator=gen)
-    g2_small = float(batch_sq_norms(model, X, Y, idx).mean())
+def estimate(
+    model: MLP,
+    X: Tensor,
+    Y: Tensor,
+    full_g2: float,
+    b_small: int,
+    draws: int,
+    gen: torch.Generator,
+    per_piece: int | None = None,
+    between: Callable[[], None] | None = None,
+) -> float:
+    """B_noise from `draws` batches of `b_small` examples and the exact full-split |G|^2; the
+    batches go `per_piece` at a time (default: all at once). The generator gives the same draws
+    however they are grouped."""
+    idx = torch.randint(0, X.shape[0], (draws, b_small), generator=gen)  # (draws, b_small)
+    per_piece = per_piece or draws
+    norms = []
+    for lo in range(0, draws, per_piece):
+        if lo > 0 and between is not None:
+            between()
+        norms.append(batch_sq_norms(model, X, Y, idx[lo : lo + per_piece]))
+    g2_small = float(torch.cat(norms).mean())
     return noise_scale(b_small, g2_small, X.shape[0], full_g2)[0]

@@ -11,8 +11,9 @@ what it costs (REFERENCE §2), so what an optimizer costs is the ops it adds to 
   torch._fused_adam_, updates the state and the parameters of all four tensors in one
   vectorised pass. Measured side by side (bench/optimizers.py, `updates`): for momentum about
   the same as writing mu * buf + g straight into the buffers and one _foreach_add_ (a C.mul_
-  and four kernels), so both take the one shape; for Adam well ahead of its six _foreach_ ops. What either still adds is mostly memory traffic: gradients, state and
-  parameters, 12k floats each, touched once a step.
+  and four kernels), so both take the one shape; for Adam well ahead of its six _foreach_ ops.
+  What either still adds is mostly memory traffic: gradients, state and parameters, 12k floats
+  each, touched once a step.
 torch.optim on the same gradients spends more on its Python (param groups, state lookups, a
 kernel per tensor and per stage) than the step's own ops do: in the trainer at batch 32 it ran
 momentum at ~0.7x and Adam at ~0.5x plain SGD's steps/s.

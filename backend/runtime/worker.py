@@ -5,17 +5,24 @@ builds the run from a WorkerInit, turns each Request into a trainer command, and
 message for the server into `outbox` in the order the trainer produced them (a reply comes after
 the events of the change it confirms). Checkpoints are encoded to bytes on the way out, off the
 trainer's thread.
+
+It also picks the trainer's torch threads for big batches: at most the server's share of the
+cores (SetThreads), and never more than the cores other processes leave idle, measured every
+half second (cores.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import threading
 from concurrent.futures import Future
 from typing import Any
 
 from backend.core.data import Dataset
 from backend.core.model import MLP
+from backend.runtime.cores import CoreWatch, ThreadPolicy
 from backend.runtime.reads import Reader
 from backend.runtime.wire import (
     CancelSweep,
@@ -28,7 +35,7 @@ from backend.runtime.wire import (
     WorkerMessage,
 )
 from backend.training.checkpoint import decode, encode
-from backend.training.protocol import CheckpointTaken, ConflictError, Event, Query
+from backend.training.protocol import CheckpointTaken, ConflictError, Event, Query, SetThreads
 from backend.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -43,12 +50,15 @@ class WorkerCore:
         self.dataset = Dataset(init.dataset_name, init.words)
         self._reader = Reader(init.spec, self.dataset)
         state = decode(init.checkpoint).state if init.checkpoint is not None else None
+        self._threads = ThreadPolicy(init.threads, measured=CoreWatch.available())
+        self._threads_lock = threading.Lock()  # one thread count at a time reaches the trainer, in order
+        self._watch = CoreWatch(self._measured)
         self.trainer = Trainer(
             init.spec,
             self.dataset.splits(init.spec.block_size),
             self.dataset.vocab.chars,
             self._emit,
-            max_threads=init.threads,
+            max_threads=self._threads.threads,
             state=state,
             hparams=init.hparams,
             max_steps=init.max_steps,
@@ -56,6 +66,16 @@ class WorkerCore:
 
     def start(self) -> None:
         self.trainer.start(running=self.init.running)
+        self._watch.start()
+
+    def _measured(self, idle: float | None) -> None:
+        """A window's idle cores (on the watch's thread): tell the trainer if its count changes."""
+        with self._threads_lock:
+            before = self._threads.threads
+            threads = self._threads.measured(idle)
+            if threads != before:
+                with contextlib.suppress(ConflictError):  # the trainer has stopped
+                    self.trainer.submit(SetThreads(threads))
 
     def _emit(self, event: Event) -> None:
         self.outbox.put(event)  # a CheckpointTaken is encoded on its way out (next_message)
@@ -74,7 +94,10 @@ class WorkerCore:
             self.outbox.put(Reply(request.id))
             return
         try:
-            if isinstance(body, Read):
+            if isinstance(body, SetThreads):  # the server's share: the most the measurement may allow
+                with self._threads_lock:
+                    done = self.trainer.submit(SetThreads(self._threads.allow(body.threads)))
+            elif isinstance(body, Read):
                 reader = self._reader
 
                 def read(model: MLP, step: int, body: Read = body) -> Any:
@@ -90,6 +113,7 @@ class WorkerCore:
 
     def stop(self, detail: str) -> None:
         """Checkpoint, pause if running, and end the trainer; then mark the end of the outbox."""
+        self._watch.stop()
         self.trainer.stop(detail)
         self.outbox.put(DONE)
 

@@ -39,7 +39,7 @@ class EvalResult:
     step: int
     train_loss: float
     dev_loss: float
-    ms: float  # the losses on both splits and the embedding map (the noise scale follows apart)
+    ms: float  # the pass over both splits (with the noise estimate's gradient, when one comes) and the map
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,13 @@ minibatch drawn with replacement from the training split, at the learning rate (
 rate and the schedule) and batch size current at that step; changes arrive between steps and are
 reported with the first step that used them.
 
+Long work does not hold changes up: an evaluation goes chunk by chunk, the noise-scale estimate
+a few batches at a time, a learning-rate sweep step by step, and the commands that came meanwhile
+are applied between two pieces (`_between`). None of them moves the run's weights or touches its
+minibatch generator, so a change applied mid-evaluation takes effect at the very step it would
+have after it, and a Stop that cuts an evaluation short leaves a checkpoint from which the run
+continues exactly (the evaluation is done again there).
+
 It checkpoints itself (a CheckpointTaken event with its whole state, see checkpoint.py) at every
 evaluation, pause, finish, divergence and stop, and at least every CHECKPOINT_SECONDS of
 training; a Trainer built from such a state continues exactly as the original would have.
@@ -30,11 +37,12 @@ import torch
 from backend.core import noise
 from backend.core.data import Splits
 from backend.core.embeddings import EmbeddingMap, embedding_map
-from backend.core.evaluate import CountedExamples, evaluate
+from backend.core.evaluate import CountedExamples, chunk_rows, evaluate
 from backend.core.lrfind import LrFindResult, LrFindSpec, sweep
 from backend.core.model import MLP
 from backend.core.optim import Optimizer
 from backend.training.checkpoint import GuardState, TrainerState
+from backend.training.noise_budget import NoiseBudget
 from backend.training.protocol import (
     CheckpointTaken,
     Command,
@@ -69,7 +77,10 @@ CHECKPOINT_SLACK = 1.5  # an evaluation is "good" (worth restoring) within 1.5x 
 BIG_BATCH = 256  # from this batch size on, matrix work outweighs op overhead: use more threads
 NOISE_BATCH = 32  # the small batch of the noise-scale estimate
 NOISE_DRAWS = 16  # small batches averaged per estimate
-NOISE_SHARE = 0.05  # at most this share of the trainer's time goes to noise-scale estimates
+
+
+class _StopRequestedError(Exception):
+    """A Stop came between two pieces of long work: unwinds it to `_run`, which stops."""
 
 
 class Minibatches:
@@ -111,6 +122,9 @@ class Minibatches:
 
 
 class Trainer:
+    _after_sweep: tuple[Status, str] | None  # the status the run takes when the sweep under way ends
+    _stop_request: tuple[str, Future[Any]] | None  # a Stop, taken between two pieces of long work
+
     def __init__(
         self,
         spec: RunSpec,
@@ -129,16 +143,15 @@ class Trainer:
         self.spec = spec
         self.chars = chars
         self._train = splits.train
-        self._eval_set = CountedExamples.from_splits([splits.train, splits.dev], len(chars))
-        self._noise_set = CountedExamples.from_splits([splits.train], len(chars))
-        self._noise_due = 0.0  # perf_counter time from which the next estimate may run
         self._emit_event = emit
         self._max_threads = max_threads
         self._lock = threading.Lock()  # guards the weights against a torn read mid-step
         self._inbox: queue.SimpleQueue[tuple[Command, Future[Any]]] = queue.SimpleQueue()
         self._submit_lock = threading.Lock()
-        self._closed = False
-        self._sweep_queued = False
+        self._closed = self._sweep_queued = False
+        self._sweeping, self._after_sweep = False, None
+        # CPU seconds spent on commands between pieces of long work are not the work's cost
+        self._stop_request, self._away = None, 0.0
         self._interrupt = threading.Event()  # ends a learning-rate sweep early (the run is stopping)
         self._cancel = threading.Event()  # ends it early too (a user asked)
         self._thread = threading.Thread(target=self._run, name="trainer", daemon=True)
@@ -170,6 +183,12 @@ class Trainer:
         self._resumed = state is not None
 
         self.model = model or spec.init_model(len(chars))
+        # train and dev, in chunks sized to the model; the noise estimate's full-split gradient
+        # comes from the same pass (split 0 is train)
+        self._eval_set = CountedExamples.from_splits(
+            [splits.train, splits.dev], len(chars), chunk_rows(self.model.shape)
+        )
+        self._noise_budget = NoiseBudget()
         self._opt = Optimizer(self.model, spec.optimizer_spec())
         self._batches = Minibatches(len(splits.train), self.hparams.batch_size, self._gen)
         if state is not None:
@@ -225,6 +244,11 @@ class Trainer:
             return self.model.clone()
 
     @property
+    def max_threads(self) -> int:
+        """Torch threads it uses for big batches and evaluations (SetThreads changes it)."""
+        return self._max_threads
+
+    @property
     def train_examples(self) -> int:
         return len(self._train)
 
@@ -248,13 +272,20 @@ class Trainer:
     # ---- the trainer thread --------------------------------------------------------------------------
     def _run(self) -> None:
         try:
-            self._loop()
+            with contextlib.suppress(_StopRequestedError):
+                self._loop()
+            if self._stop_request is not None:
+                detail, done = self._stop_request
+                self._stop(detail)
+                done.set_result(None)
         except Exception as e:  # a bug must not leave the page waiting forever
             log.exception("trainer failed")
             self._set_status(Status.PAUSED, f"internal error: {e}")
         finally:
             with self._submit_lock:
                 self._closed = True
+            if self._stop_request is not None and not self._stop_request[1].done():
+                self._stop_request[1].set_result(None)
             while True:
                 try:
                     _, done = self._inbox.get_nowait()
@@ -263,28 +294,20 @@ class Trainer:
                 done.set_exception(ConflictError("the run's trainer has stopped"))
 
     def _loop(self) -> None:
+        """Until a Stop: train while running, evaluate every eval_every steps, apply commands."""
         if not self._resumed:
             self._emit(HParamsChanged(0, self.hparams, self.max_steps))  # what step 0 starts with
             self._evaluate()  # the starting point, shown even while the run waits paused at step 0
-        if self.status is Status.RUNNING:
+        if self.status is Status.RUNNING and self._running_since is None:  # (a resume mid-evaluation said so)
             self._set_status(Status.RUNNING, "")
-        elif not self._resumed:
+        elif not self._resumed and self.status is not Status.RUNNING:
             self._checkpoint()  # a run that waits at step 0 can be resumed (or branched) from there
         while True:
             if self.status is not Status.RUNNING or not self._inbox.empty():
                 self._flush()
-                command, done = self._inbox.get(block=self.status is not Status.RUNNING)
-                if isinstance(command, Stop):
-                    self._stop(command.detail)
-                    done.set_result(None)
+                self._handle(*self._inbox.get(block=self.status is not Status.RUNNING))
+                if self._stop_request is not None:
                     return
-                try:
-                    done.set_result(self._apply_command(command))
-                except ConflictError as e:
-                    done.set_exception(e)
-                except Exception as e:  # a query that failed: its caller hears of it, the run goes on
-                    log.exception("command failed: %r", command)
-                    done.set_exception(e)
                 continue
             if self._last_eval_step != self.step and (
                 self.step % self.hparams.eval_every == 0 or self.step >= self.max_steps
@@ -297,6 +320,41 @@ class Trainer:
                 continue
             next_eval = (self.step // self.hparams.eval_every + 1) * self.hparams.eval_every
             self._train_until(min(next_eval, self.max_steps))
+
+    def _handle(self, command: Command, done: Future[Any]) -> None:
+        """Apply one command and answer it; a Stop is only noted (`_run` stops)."""
+        if isinstance(command, Stop):
+            self._stop_request = (command.detail, done)
+            return
+        try:
+            done.set_result(self._apply_command(command))
+        except ConflictError as e:
+            done.set_exception(e)
+        except Exception as e:  # a query that failed: its caller hears of it, the run goes on
+            log.exception("command failed: %r", command)
+            done.set_exception(e)
+
+    def _take_commands(self) -> None:
+        """Between two pieces of long work: apply the commands that came meanwhile (none trains,
+        so the weights stay as they are), up to a Stop. The threads and CPU time they use are not
+        the work's."""
+        if self._inbox.empty() or self._stop_request is not None:
+            return
+        threads, cpu, away = torch.get_num_threads(), time.process_time(), self._away
+        while self._stop_request is None:
+            try:
+                command, done = self._inbox.get_nowait()
+            except queue.Empty:
+                break
+            self._handle(command, done)  # a sweep taken here takes commands too, nested
+        torch.set_num_threads(min(threads, self._max_threads))
+        self._away = away + time.process_time() - cpu  # the nested ones are inside
+
+    def _between(self) -> None:
+        """Between two chunks of an evaluation or two pieces of a noise estimate."""
+        self._take_commands()
+        if self._stop_request is not None:
+            raise _StopRequestedError
 
     def _apply_command(self, command: Command) -> Any:
         match command:
@@ -371,7 +429,10 @@ class Trainer:
         if u.changes_hparams():
             # confirmed even when nothing changed, so that no client waits for an answer in vain
             self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
-        if u.status is Status.RUNNING and self.status is not Status.RUNNING:
+        if u.status is not None and self._sweeping:  # the run waits for its sweep: this is what it does after
+            resume = u.status is Status.RUNNING
+            self._after_sweep = (Status.RUNNING, "") if resume else (Status.PAUSED, "paused by a user")
+        elif u.status is Status.RUNNING and self.status is not Status.RUNNING:
             if self.status is Status.DIVERGED:
                 self._guard.ema = self._guard.ema_weight = 0.0
             self._set_status(Status.RUNNING, "")
@@ -392,7 +453,11 @@ class Trainer:
             self._set_threads(self.hparams.batch_size)
 
     def _evaluate_now(self, t0: float) -> EvalResult:
-        train_loss, dev_loss = evaluate(self.model, self._eval_set, gradient=False).losses
+        with_noise = self._noise_budget.due(time.process_time(), last=self.step >= self.max_steps)
+        cpu, away = time.process_time(), self._away
+        ev = evaluate(self.model, self._eval_set, gradient=with_noise, between=self._between)
+        pass_cpu = time.process_time() - cpu - (self._away - away)  # CPU seconds of the pass itself
+        train_loss, dev_loss = ev.losses
         finite = math.isfinite(train_loss) and math.isfinite(dev_loss)
         if finite:
             self.embeddings = embedding_map(self.model.C, self.embeddings)
@@ -403,8 +468,6 @@ class Trainer:
         if finite and self.embeddings is not None:
             m = self.embeddings
             self._emit(EmbeddingsChanged(self.step, self.chars, m.x, m.y, m.method), defer=True)
-        if finite and (time.perf_counter() >= self._noise_due or self.step >= self.max_steps):
-            self._estimate_noise()
         if not finite:
             self._diverge(self.step, train_loss, train_loss)
             return result
@@ -412,31 +475,34 @@ class Trainer:
         if train_loss <= CHECKPOINT_SLACK * g.best_train:
             g.best_train = min(g.best_train, train_loss)
             g.restore = (self.model.clone(), self._opt.state(), result)
+        if ev.grad_sq_norm is not None:
+            self._estimate_noise(ev.grad_sq_norm, self._noise_budget.extra(pass_cpu))
+        else:
+            self._noise_budget.went_without(pass_cpu)
         self._checkpoint(defer=True)
         return result
 
-    def _estimate_noise(self) -> None:
-        """With the evaluation, on this thread: the exact full-split gradient costs about three
-        evaluations, so at small batches it runs at most once every 1/NOISE_SHARE times its own
-        duration (the others go without). Not on a thread of its own: a second thread that runs
-        parallel torch kernels gives it a second OpenMP pool, and with more OpenMP threads than
-        cores libgomp stops spinning and puts its workers to sleep between kernels, which cost
-        big batches about a third of their speed on two cores."""
-        t0 = time.perf_counter()
+    def _estimate_noise(self, full_g2: float, pass_cost: float) -> None:
+        """After the evaluation's pass, which brought the exact full-split gradient (noise_budget.py
+        says which evaluations do): the small batches, and B_noise. On this thread, not one of its
+        own: a second thread that runs parallel torch kernels gives it a second OpenMP pool, and
+        with more OpenMP threads than cores libgomp stops spinning and puts its workers to sleep
+        between kernels, which cost big batches about a third of their speed on two cores."""
+        cpu, away = time.process_time(), self._away
         try:
-            g2 = evaluate(self.model, self._noise_set, gradient=True).grad_sq_norm
-            if g2 is None:
-                return
-            X, Y = self._train.X, self._train.Y
-            b_noise = noise.estimate(self.model, X, Y, g2, NOISE_BATCH, NOISE_DRAWS, self._noise_gen)
+            X, Y, gen = self._train.X, self._train.Y, self._noise_gen
+            per_piece = max(1, self._eval_set.chunk // (3 * NOISE_BATCH))  # batches at once: ~a chunk's work
+            b_noise = noise.estimate(self.model, X, Y, full_g2, NOISE_BATCH, NOISE_DRAWS, gen, per_piece, self._between)
             if math.isfinite(b_noise):
                 self.noise = (self.step, b_noise)
                 self._emit(NoiseEstimate(self.step, b_noise), defer=True)
+        except _StopRequestedError:
+            raise
         except Exception:  # the estimate is a figure on the page: never worth the run
             log.exception("noise-scale estimate failed")
         finally:
-            now = time.perf_counter()
-            self._noise_due = now + (now - t0) / NOISE_SHARE
+            now = time.process_time()
+            self._noise_budget.estimated(pass_cost + now - cpu - (self._away - away), now)
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
         g = self._guard
@@ -454,18 +520,21 @@ class Trainer:
                 self._opt.load_state(opt_state)
             restored = f"; weights restored from the evaluation at step {at.step:,} (dev loss {at.dev_loss:.4f})"
         g.ema = g.ema_weight = 0.0
+        detail = f"diverged at lr {self.hparams.lr:g}: {what}{restored}. Lower the learning rate and resume."
         if g.restore is not None:
-            self._evaluate()  # show the restored weights' loss at the current step
-        self._set_status(
-            Status.DIVERGED,
-            f"diverged at lr {self.hparams.lr:g}: {what}{restored}. Lower the learning rate and resume.",
-        )
+            try:
+                self._evaluate()  # show the restored weights' loss at the current step
+            except _StopRequestedError:  # it stops diverged (the Stop checkpoints)
+                self._set_status(Status.DIVERGED, detail, checkpoint=False)
+                raise
+        self._set_status(Status.DIVERGED, detail)
 
     def _lr_find(self, spec: LrFindSpec) -> None:
         """Sweep on a copy of the weights (and of the optimizer's state); the run itself does not
         move, and its minibatch generator is not touched. The run pauses meanwhile."""
         try:
             was_running = self.status is Status.RUNNING
+            self._after_sweep = (Status.RUNNING, "") if was_running else None
             B = spec.batch_size or self.hparams.batch_size
             self._emit(LrFindStarted(self.step, spec, B))
             if was_running:
@@ -482,25 +551,33 @@ class Trainer:
                 torch.randint(0, n, (B,), generator=gen, out=idx)
                 return float(opt(X, Y, idx, lr).item())
 
+            def interrupted() -> bool:
+                self._take_commands()  # changes wait one sweep step at most; they apply to the run
+                return self._interrupt.is_set() or self._cancel.is_set() or self._stop_request is not None
+
             self._set_threads(B)
+            self._sweeping = True
             try:
                 result = sweep(
                     train_step,
                     spec,
                     lambda lrs, losses: self._emit_event(LrFindProgress(lrs, losses)),
-                    lambda: self._interrupt.is_set() or self._cancel.is_set(),
+                    interrupted,
                     self.step,
                     B,
                 )
             finally:
+                self._sweeping = False
                 self._set_threads(self.hparams.batch_size)
             self.last_lrfind = result
             self._emit(LrFindDone(result))
-            if was_running and not self._interrupt.is_set():
-                self._set_status(Status.RUNNING, "")
-            elif was_running:
-                self._set_status(Status.PAUSED, "paused")
+            after = self._after_sweep
+            if self._interrupt.is_set() or self._stop_request is not None:
+                after = (Status.PAUSED, "paused") if was_running else None
+            if after is not None and after != (self.status, self.detail):
+                self._set_status(*after)
         finally:
+            self._after_sweep = None
             self._cancel.clear()  # a cancel that came before the sweep began has ended it
             with self._submit_lock:
                 self._sweep_queued = False
