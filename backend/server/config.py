@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=200_000_000, ge=1_000, le=10**11)
     # Learning-rate sweeps under way at once (each takes a core while it lasts).
     max_sweeps: int = Field(default=2, ge=1, le=64)
+    # Bench only (bench/store_cost.py measures what storing costs the training): runs keep their
+    # records, but no steps, evaluations or checkpoints are written. Never for real use: nothing
+    # of a run's history or weights survives its worker or a restart.
+    bench_no_store: bool = False
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
