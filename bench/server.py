@@ -78,10 +78,23 @@ async def _stamped_step(bench: Bench, run_id: str) -> tuple[int, float]:
     return step, time.perf_counter()
 
 
+async def wait_training(bench: Bench, run_ids: list[str], before: list[int], timeout: float = 120) -> None:
+    """Until each run has gone past the step it stood at before it was resumed."""
+    deadline = time.monotonic() + timeout
+    for r, step in zip(run_ids, before, strict=True):
+        while await asyncio.to_thread(bench.step, r) <= step:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {r} did not train within {timeout:.0f} s of its resume")
+            await asyncio.sleep(0.05)  # poll interval
+
+
 async def train_rates(bench: Bench, run_ids: list[str], seconds: float, warm_up: float = 1.0) -> list[float]:
-    """Resume these runs, let them warm up (a resumed worker's first steps run cold, a worker let
-    go meanwhile starts again from its checkpoint), measure each one's steps/s, pause them."""
+    """Resume these runs, wait until each one trains (a worker let go while its run was paused,
+    after 30 s, starts again from its checkpoint first: seconds on a busy machine), let them warm
+    up (a resumed worker's first steps run cold), measure each one's steps/s, pause them."""
+    before = [await asyncio.to_thread(bench.step, r) for r in run_ids]
     await set_status(bench, run_ids, "running")
+    await wait_training(bench, run_ids, before)
     await asyncio.sleep(warm_up)  # warm-up
     try:
         return await rates(bench, run_ids, seconds)

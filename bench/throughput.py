@@ -27,7 +27,7 @@ from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer
 from bench.lecture import lecture_loop
 from bench.live import open_viewers
-from bench.server import Bench, bench_server
+from bench.server import Bench, bench_server, wait_training
 from bench.stats import Figure
 from tests.server import ROOT
 
@@ -47,7 +47,9 @@ def baseline(batch: int, seconds: float, threads: int | None = None) -> float:
 
 async def server_rate(bench: Bench, batch: int, seconds: float) -> float:
     """Steps per second of the server's run at this batch size, from its own step counter."""
-    await bench.acall("PATCH", "/api/runs/current", {"batch_size": batch, "status": "running"})
+    before = await asyncio.to_thread(bench.step)
+    run = await bench.acall("PATCH", "/api/runs/current", {"batch_size": batch, "status": "running"})
+    await wait_training(bench, [run["id"]], [before])  # a worker let go while paused starts again first
     await asyncio.sleep(1.0)  # warm-up: the first steps after a resume run cold
     s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
     await asyncio.sleep(seconds)  # the measurement window
