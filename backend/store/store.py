@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import queue
 import shutil
 import sqlite3
@@ -607,15 +608,25 @@ class Store:
         return self._record(row) if row else None
 
     def _clean_files(self, c: sqlite3.Connection) -> None:
-        known = {f for (f,) in c.execute("SELECT file FROM checkpoints")}
-        for path in self.checkpoint_dir.glob("*/*"):
-            rel = path.relative_to(self.home).as_posix()
-            if rel not in known:
-                log.info("removing %s: no checkpoint row (written just before a crash)", rel)
-                files.remove(path)
-        for run_id, step, rel in c.execute("SELECT run_id, step, file FROM checkpoints").fetchall():
-            if not (self.home / rel).exists():
-                c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, step))
+        """Files without rows go, rows without files go. One listing of each run's directory and
+        set lookups, no stat per file: a home of 1,000 runs holds ~51,000 checkpoint files, which
+        pathlib's glob and a stat each took ~1.5 s of CPU to go through at every start."""
+        rows = {f: (run_id, step) for run_id, step, f in c.execute("SELECT run_id, step, file FROM checkpoints")}
+        present = set()
+        with os.scandir(self.checkpoint_dir) as run_dirs:
+            for run_dir in run_dirs:
+                if not run_dir.is_dir():
+                    continue
+                with os.scandir(run_dir.path) as entries:
+                    for entry in entries:
+                        rel = f"{self.checkpoint_dir.name}/{run_dir.name}/{entry.name}"
+                        if rel in rows:
+                            present.add(rel)
+                        else:
+                            log.info("removing %s: no checkpoint row (written just before a crash)", rel)
+                            files.remove(Path(entry.path))
+        for rel in rows.keys() - present:
+            c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", rows[rel])
 
     # ---- datasets ------------------------------------------------------------------------------------
     def put_dataset(self, d: DatasetRecord, text: str) -> None:
