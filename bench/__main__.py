@@ -7,6 +7,7 @@ last run into bench/README.md. Everything stops by itself and talks only to 127.
     python -m bench                      # all of it (about an hour: the long run is 2M steps)
     python -m bench --quick              # short windows, for a smoke test
     python -m bench --only throughput evaluation
+    python -m bench --only worker --quick --results bench/results/try.json   # trying a part out
 """
 
 from __future__ import annotations
@@ -22,7 +23,24 @@ from typing import Any
 
 import torch
 
-from bench import busy, evaluation, latency, long_run, noise_scale, optimizers, startup, throughput, toolbox, viewers
+from bench import (
+    busy,
+    create,
+    disk,
+    evaluation,
+    latency,
+    long_run,
+    noise_scale,
+    optimizers,
+    parallel,
+    restart,
+    startup,
+    store_cost,
+    throughput,
+    toolbox,
+    viewers,
+    worker,
+)
 from bench.report import write_readme
 from tests.server import ROOT
 
@@ -46,6 +64,15 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "toolbox": lambda: toolbox.toolbox(1 if quick else 3),
         "optimizers": lambda: optimizers.optimizers([32, 512], 2 * s, 1 if quick else 8),
         "long_run": lambda: long_run.run(100_000 if quick else 2_000_000, 1 if quick else 10, 10 if quick else 60),
+        # issue 8: runs in worker processes, side by side, in a store
+        "worker": lambda: worker.worker_vs_thread(32, 10 * s, pairs),
+        "two_runs": lambda: parallel.two_runs(10 * s, pairs),
+        "store_cost": lambda: store_cost.store_cost(10 * s, pairs),
+        "create": lambda: create.create(5 if quick else 20),
+        "disk": lambda: disk.disk(20_000 if quick else 200_000),
+        "restart": lambda: (
+            restart.restart(20, 50, starts=1, snapshots=5, lists=10) if quick else restart.restart(200, 1000)
+        ),
     }
 
 
@@ -72,13 +99,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short windows, one pair: a smoke test")
     parser.add_argument("--only", nargs="+", help="run only these parts")
     parser.add_argument("--skip", nargs="+", default=[], help="skip these parts")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help=f"write the results here instead (then bench/README.md's table is left alone); default {RESULTS}",
+    )
     args = parser.parse_args()
     parts = plan(args.quick)
     chosen = [p for p in (args.only or parts) if p not in args.skip]
     unknown = [p for p in chosen if p not in parts]
     if unknown:
         parser.error(f"unknown parts {unknown}; choose from {list(parts)}")
-    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    out: Path = args.results.resolve()
+    results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     for name in chosen:
         print(f"== {name}", flush=True)
         results[name] = {
@@ -87,10 +121,13 @@ def main() -> None:
             "quick": args.quick,
         }
         results["machine"] = machine()
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1))
-    write_readme(results)
-    print(f"results: {RESULTS.relative_to(ROOT)}; table: bench/README.md")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=1))
+    if out == RESULTS:
+        write_readme(results)
+        print(f"results: {RESULTS.relative_to(ROOT)}; table: bench/README.md")
+    else:
+        print(f"results: {out} (bench/README.md left alone)")
 
 
 if __name__ == "__main__":

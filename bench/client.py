@@ -12,7 +12,8 @@ def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) 
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(base + path, data=data, method=method, headers={"content-type": "application/json"})
     with urllib.request.urlopen(req, timeout=60) as r:
-        return json.load(r)
+        raw = r.read()
+    return json.loads(raw) if raw else None  # 204: no body
 
 
 def wait_status(base: str, status: str, timeout: float, poll: float = 0.2) -> dict[str, Any]:

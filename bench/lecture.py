@@ -2,7 +2,7 @@
 final cell): plain autograd, `p.data += -lr * p.grad`, a `.item()` every step, torch's default
 threads. Run as a subprocess so that nothing of the benchmark process (threads, caches) leaks in.
 
-    python -m bench.lecture --batch 32 --seconds 10   ->  prints {"steps_per_s": ...}
+    python -m bench.lecture --batch 32 --seconds 10 [--threads 1]  ->  prints {"steps_per_s": ...}
 """
 
 from __future__ import annotations
@@ -61,7 +61,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     train = Dataset.from_file(DEFAULT_DATA).splits(3).train
     rate = lecture_loop(train.X, train.Y, args.batch, args.seconds)
     print(json.dumps({"steps_per_s": rate, "threads": torch.get_num_threads()}))

@@ -102,3 +102,13 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"waited {timeout}s for {what}")
         await asyncio.sleep(0.01)
+
+
+async def one_snapshot(ws_url: str) -> tuple[float, str]:
+    """Milliseconds from the start of the connect call to the first message, and that message."""
+    start = time.perf_counter()
+    async with connect(ws_url, max_size=None, open_timeout=30) as ws:
+        text = await asyncio.wait_for(ws.recv(), 30)
+        took = (time.perf_counter() - start) * 1000
+    assert isinstance(text, str)
+    return took, text

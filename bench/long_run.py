@@ -1,13 +1,19 @@
 """Target 6 of the speed issue: a long run, watched by a real browser the whole time.
 
 After 2,000,000 steps: a new client's snapshot is at most 150 KB and arrives within 150 ms of
-connecting; server RSS stays under 400 MB; in Chromium, after 10 minutes of streaming the page's
-JS heap is under 150 MB and the chart keeps a bounded number of points.
+connecting; the server's RSS and the run's worker's RSS each stay under 400 MB; in Chromium,
+after 10 minutes of streaming the page's JS heap is under 150 MB and the chart keeps a bounded
+number of points. And what the run leaves on disk.
 
 The real server (`python -m backend`) trains one run (batch 32, an evaluation every 1,000 steps)
 while headless Chromium keeps the page open and streaming; every ~30 s it samples the server's
-RSS, the page's JS heap (CDP), the chart's point count and the step. At the end, N fresh
-websocket clients connect one after another and time their snapshot. MB here is 10^6 bytes.
+RSS, its worker's RSS, the page's JS heap (CDP), the chart's point count, the step and the size
+of the server's home (database and checkpoint files). Since issue 8 the server process holds the
+registry, the store and the fan-out, and the run trains in a worker process (bench/memory.py):
+the two are measured apart. At the end, N fresh websocket clients connect one after another and
+time their snapshot, and the run's disk use is read with the store's own account (`run_bytes`:
+every step's loss and rate are kept up to 2,000,000 steps a run, the bucketed history past that)
+and as files (database and WAL, checkpoint files). MB here is 10^6 bytes.
 
     .venv/bin/python -m bench.long_run [--steps 2000000] [--browser-minutes 10] [--timeout-minutes 60]
 
@@ -29,12 +35,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import psutil
 from playwright.sync_api import Browser, BrowserContext, CDPSession, Page, Route, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from websockets.asyncio.client import connect
 
+from backend.store.store import MAX_STORED_STEPS, Store
 from bench.client import call
+from bench.live import one_snapshot
+from bench.memory import home_bytes, peak_rss_mb, rss_mb, tree
 from bench.stats import Figure
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
 from tests.server import ROOT, running_server
@@ -49,7 +56,7 @@ RSS_MAX_MB = 400.0
 HEAP_MAX_MB = 150.0
 POINTS_MAX = 8000  # the chart counts as bounded while it never holds more
 SNAPSHOT_CLIENTS = 5
-END_STATUSES = ("finished", "diverged", "stopped")
+END_STATUSES = ("finished", "diverged", "interrupted")
 EVAL_TRACES = ("train loss", "dev loss")
 
 READ_PAGE_JS = """() => {
@@ -75,7 +82,10 @@ class Sample:
     page_step: int  # the step the page shows
     status: str  # the server's status
     connection: str  # the page's connection pill ("live" while streaming)
-    rss_mb: float
+    rss_mb: float  # the server process: registry, store, fan-out
+    worker_rss_mb: float  # the run's worker process (0 when it has none)
+    worker_peak_mb: float  # its VmHWM
+    home_mb: float  # the server's home on disk: database, WAL, checkpoint files
     heap_used_mb: float  # CDP Performance.getMetrics: JSHeapUsedSize
     heap_total_mb: float  # JSHeapTotalSize
     dom_nodes: int
@@ -85,8 +95,8 @@ class Sample:
     def line(self) -> str:
         return (
             f"[{self.t_s:7.1f} s] step {self.step:>10,} (page {self.page_step:>10,}) {self.status:<8} "
-            f"RSS {self.rss_mb:6.1f} MB  heap {self.heap_used_mb:6.1f} MB  points {self.chart_points:>6,}  "
-            f"{self.connection}"
+            f"RSS {self.rss_mb:6.1f} MB, worker {self.worker_rss_mb:6.1f} MB  disk {self.home_mb:6.1f} MB  "
+            f"heap {self.heap_used_mb:6.1f} MB  points {self.chart_points:>6,}  {self.connection}"
         )
 
 
@@ -110,21 +120,6 @@ class Watch:
         page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
 
 
-def rss_mb(pid: int) -> float:
-    return float(psutil.Process(pid).memory_info().rss) / MB
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """The kernel's high-water mark of the process's RSS (Linux), so no peak falls between samples."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024 / MB
-    except OSError:
-        return None
-    return None
-
-
 def heap_metrics(cdp: CDPSession) -> dict[str, float]:
     metrics = cdp.send("Performance.getMetrics")["metrics"]
     return {m["name"]: float(m["value"]) for m in metrics}
@@ -135,18 +130,22 @@ def heap_after_gc_mb(cdp: CDPSession) -> float:
     return heap_metrics(cdp)["JSHeapUsedSize"] / MB
 
 
-def take_sample(page: Page, cdp: CDPSession, base: str, run_id: str, pid: int, t0: float) -> Sample:
+def take_sample(page: Page, cdp: CDPSession, base: str, run_id: str, server: Server, t0: float) -> Sample:
     run = call(base, "GET", f"/api/runs/{run_id}")
     seen: dict[str, Any] = page.evaluate(READ_PAGE_JS)
     heap = heap_metrics(cdp)
     traces = {str(k): int(v) for k, v in seen["traces"].items()}
+    processes = tree(server.pid)  # the run's worker: the only one (the default run's has gone idle)
     return Sample(
         t_s=round(time.monotonic() - t0, 2),
         step=int(run["step"]),
         page_step=int(seen["step"]),
         status=str(run["status"]),
         connection=str(seen["connection"]),
-        rss_mb=round(rss_mb(pid), 2),
+        rss_mb=round(rss_mb(server.pid), 2),
+        worker_rss_mb=max(processes.workers_rss_mb, default=0.0),
+        worker_peak_mb=max(processes.workers_peak_mb, default=0.0),
+        home_mb=round(home_bytes(server.home)["total"] / MB, 2),
         heap_used_mb=round(heap["JSHeapUsedSize"] / MB, 2),
         heap_total_mb=round(heap["JSHeapTotalSize"] / MB, 2),
         dom_nodes=int(heap.get("Nodes", 0)),
@@ -155,17 +154,14 @@ def take_sample(page: Page, cdp: CDPSession, base: str, run_id: str, pid: int, t
     )
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+    home: Path
+
+
 # ---- the new clients' snapshots -----------------------------------------------------------------
-async def one_snapshot(ws_url: str) -> tuple[float, str]:
-    """Milliseconds from the start of the connect call to the first message, and that message."""
-    start = time.perf_counter()
-    async with connect(ws_url, max_size=None, open_timeout=30) as ws:
-        text = await asyncio.wait_for(ws.recv(), 30)
-        took = (time.perf_counter() - start) * 1000
-    assert isinstance(text, str)
-    return took, text
-
-
 async def snapshots(ws_url: str, n: int) -> list[tuple[float, str]]:
     return [await one_snapshot(ws_url) for _ in range(n)]
 
@@ -280,12 +276,13 @@ def run(steps: int, browser_minutes: float, timeout_minutes: float, sample_secon
     plan = Plan(steps, browser_minutes, timeout_minutes, sample_seconds)
     wall0 = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "server.log"
+        log, home = Path(tmp) / "server.log", Path(tmp) / "home"
+        env = {**defaults_env(), "MAKEMORE_HOME": str(home)}
         try:
-            with running_server(env=defaults_env(), log=log) as server, sync_playwright() as pw:
+            with running_server(env=env, log=log) as server, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
                 try:
-                    result = measure(server.url, server.pid, browser, plan, wall0)
+                    result = measure(Server(server.url, server.pid, home), browser, plan, wall0)
                 finally:
                     browser.close()
         except Exception:
@@ -297,8 +294,10 @@ def run(steps: int, browser_minutes: float, timeout_minutes: float, sample_secon
     return result
 
 
-def measure(base: str, pid: int, browser: Browser, plan: Plan, wall0: float) -> dict[str, Any]:
-    """Create the run paused, open the page, start the run and watch it; then the new clients."""
+def measure(server: Server, browser: Browser, plan: Plan, wall0: float) -> dict[str, Any]:
+    """Create the run paused, open the page, start the run and watch it; then the new clients,
+    and the run's disk use."""
+    base = server.url
     watch = Watch()
     created = call(base, "POST", "/api/runs", {"max_steps": plan.steps, "start": False})
     run_id = created["id"]
@@ -311,14 +310,15 @@ def measure(base: str, pid: int, browser: Browser, plan: Plan, wall0: float) -> 
         f"eval every {created['hparams']['eval_every']:,}; page open in headless Chromium",
         flush=True,
     )
-    samples = stream(page, lambda: take_sample(page, cdp, base, run_id, pid, start), timeline, plan.sample_seconds)
+    samples = stream(page, lambda: take_sample(page, cdp, base, run_id, server, start), timeline, plan.sample_seconds)
     page_open_s = time.monotonic() - start
     end = call(base, "GET", f"/api/runs/{run_id}")
     if end["status"] == "running":  # the hard deadline: measure the snapshot on a quiet server, as when finished
         end = call(base, "PATCH", f"/api/runs/{run_id}", {"status": "paused"})
     heap_gc = heap_after_gc_mb(cdp)
     snap = measure_snapshots(base, SNAPSHOT_CLIENTS)
-    rss = {"final": round(rss_mb(pid), 1), "peak": peak_rss_mb(pid)}
+    rss = {"final": round(rss_mb(server.pid), 1), "peak": peak_rss_mb(server.pid)}
+    disk = disk_use(server, run_id)
     ctx.close()
     train_s = (timeline.done_at or time.monotonic()) - start
     reached = {
@@ -330,7 +330,21 @@ def measure(base: str, pid: int, browser: Browser, plan: Plan, wall0: float) -> 
         "steps_per_s": round(end["step"] / train_s, 1) if train_s > 0 else None,
         "timed_out": timeline.done_at is None or page_open_s < plan.browser_minutes * 60 - 1,
     }
-    return summarize(plan, reached, snap, rss, heap_gc, samples, watch)
+    return summarize(plan, reached, snap, rss, disk, heap_gc, samples, watch)
+
+
+def disk_use(server: Server, run_id: str) -> dict[str, Any]:
+    """The run's share of the store (its own account) and the home's files, the server still up
+    (the WAL as the server keeps it)."""
+    call(server.url, "GET", f"/api/runs/{run_id}/checkpoints")  # flushes the store's queue
+    store = Store(server.home)
+    stored_steps = sum(chunk.n for chunk in store.steps(run_id))
+    return {
+        "run_bytes": store.run_bytes(run_id),
+        "stored_steps": stored_steps,
+        "stored_steps_cap": MAX_STORED_STEPS,
+        "home": home_bytes(server.home),
+    }
 
 
 def summarize(
@@ -338,6 +352,7 @@ def summarize(
     reached: dict[str, Any],
     snap: dict[str, Any],
     rss: dict[str, float | None],
+    disk: dict[str, Any],
     heap_gc: float,
     samples: list[Sample],
     watch: Watch,
@@ -354,6 +369,11 @@ def summarize(
             "max_sampled": max(s.rss_mb for s in samples),
             "peak": round(peak, 1) if peak is not None else None,  # VmHWM: the kernel's high-water mark
         },
+        "worker_rss_mb": {
+            "max_sampled": max(s.worker_rss_mb for s in samples),
+            "peak": max(s.worker_peak_mb for s in samples),  # its VmHWM, as last seen
+        },
+        "disk": {**disk, "home_mb_sampled": [s.home_mb for s in samples]},
         "heap_mb": {
             "final": last.heap_used_mb,
             "max": max(s.heap_used_mb for s in samples),
@@ -375,6 +395,7 @@ def summarize(
 def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(what, measured, limit, passed) per figure of the target."""
     snap, rss, heap, pts = r["snapshot"], r["rss_mb"], r["heap_mb"], r["chart_points"]
+    worker, disk = r["worker_rss_mb"], r["disk"]
     size, ms = Figure(snap["bytes"]["samples"]), Figure(snap["ms"]["samples"])
     peak = rss["peak"] if rss["peak"] is not None else rss["max_sampled"]
     return [
@@ -386,10 +407,23 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             ms.median <= SNAPSHOT_MAX_MS,
         ),
         (
-            "server RSS (peak)",
+            "server RSS (peak; registry, store, fan-out)",
             f"{peak:,.1f} MB (final {rss['final']:,.1f})",
             f"< {RSS_MAX_MB:.0f} MB",
             peak < RSS_MAX_MB,
+        ),
+        (
+            "the run's worker RSS (peak; the trainer)",
+            f"{worker['peak']:,.1f} MB (max sampled {worker['max_sampled']:,.1f})",
+            f"< {RSS_MAX_MB:.0f} MB",
+            worker["peak"] < RSS_MAX_MB,
+        ),
+        (
+            "disk: the run (store's account), the home",
+            f"{disk['run_bytes'] / MB:,.1f} MB, home {disk['home']['total'] / MB:,.1f} MB"
+            f" ({disk['stored_steps']:,} steps stored, {disk['home']['checkpoint_files']} checkpoint files)",
+            f"<= {disk['stored_steps_cap']:,} steps stored",
+            disk["stored_steps"] <= disk["stored_steps_cap"],
         ),
         (
             "JS heap (max while open)",

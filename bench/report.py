@@ -113,40 +113,167 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         steps = r["reached"]["step"]
         for what, measured, limit, ok in long_run.verdicts(r):
             add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
-    if "toolbox" in results:
-        d, sc = results["toolbox"]["result"]["default"], results["toolbox"]["result"]["scaled"]
-        add(
-            "toolbox: LR finder suggestion, fresh default run",
-            f"{_fig(d['fresh_suggestion'], 4)} in {_fig(d['fresh_seconds'], 2, ' s')}",
-            "0.02–0.5",
-            0.02 <= d["fresh_suggestion"]["median"] <= 0.5,
-        )
-        out.append(
-            (
-                "toolbox: LR finder suggestion at step 10,000",
-                f"{_fig(d['mid_run_suggestion'], 4)} in {_fig(d['mid_run_seconds'], 2, ' s')}",
-                "",
-                "",
-            )
-        )
-        noise = ", ".join(f"{int(k):,}: {_fig(v, 0)}" for k, v in d["noise_scale"].items())
-        out.append(("toolbox: gradient noise scale at step", noise, "", ""))
-        out.append(
-            (
-                'toolbox: init "scaled", the lecture\'s 200k schedule',
-                f"first-step loss {_fig(sc['first_step_loss'], 4)}; dev {_fig(sc['dev_loss'], 4)},"
-                f" train {_fig(sc['train_loss'], 4)}",
-                "first within 0.2 of ln 27",
-                "pass" if abs(sc["first_step_loss"]["median"] - 3.2958) < 0.2 else "**FAIL**",
-            )
-        )
+    out += toolbox_rows(results)
     out += optimizer_rows(results)
     if "startup" in results:
         r = results["startup"]["result"]["seconds"]
         add("7. `python -m backend` → /api/health", _fig(r, 2, " s"), "≤ 4 s", max(r["samples"]) <= 4)
         if "api_seconds" in results["startup"]["result"]:
             a = results["startup"]["result"]["api_seconds"]
-            add("7. … → the API ready (torch loaded, default run built)", _fig(a, 2, " s"), "", None)
+            add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
+    out += issue8_rows(results)
+    return out
+
+
+def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 8: runs in worker processes, side by side, in a store."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
+        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+
+    if "worker" in results:
+        r = results["worker"]["result"]
+        add(
+            f"8.1 a run's worker / lecture loop, batch {r['batch']}",
+            f"{_fig(r['worker_vs_lecture'], 2)}× ({_fig(r['worker_steps_per_s'])} vs {_fig(r['lecture_steps_per_s'])}"
+            f" steps/s; vs the lecture loop on 1 thread {_fig(r['worker_vs_lecture_1_thread'], 2)}×)",
+            "≥ 2.0×",
+            r["worker_vs_lecture"]["median"] >= 2.0,
+        )
+        add(
+            f"8.1 a run's worker / the Trainer in a thread (before issue 8), batch {r['batch']}",
+            f"{_fig(r['worker_vs_in_thread'], 2)}× ({_fig(r['worker_steps_per_s'])} vs"
+            f" {_fig(r['in_thread_steps_per_s'])} steps/s; viewer gaps {r['viewer_gaps']})",
+            "≥ 0.95×",
+            r["worker_vs_in_thread"]["median"] >= 0.95 and r["viewer_gaps"] == 0,
+        )
+        if "worker_vs_in_thread_per_cpu_s" in r:
+            add(
+                "8.1 … the same per CPU second (worker + server / the in-thread process)",
+                f"{_fig(r['worker_vs_in_thread_per_cpu_s'], 2)}× ({_fig(r['worker_steps_per_cpu_s'])} vs"
+                f" {_fig(r['in_thread_steps_per_cpu_s'])} steps per CPU second)",
+                "",
+                None,
+            )
+    if "two_runs" in results:
+        r = results["two_runs"]["result"]
+        add(
+            f"8.2 two runs at once / one run ({r['cores']} cores)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['two_runs_steps_per_s'])} vs {_fig(r['one_run_steps_per_s'])} steps/s)",
+            "≥ 1.7×",
+            r["ratio"]["median"] >= 1.7 and r["viewer_gaps"] == 0,
+        )
+    if "store_cost" in results:
+        r = results["store_cost"]["result"]
+        add(
+            "8.3 store on / store off (bench-only switch)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['store_on_steps_per_s'])} vs {_fig(r['store_off_steps_per_s'])} steps/s)",
+            "≥ 0.95×",
+            r["ratio"]["median"] >= 0.95 and r["viewer_gaps"] == 0,
+        )
+    if "create" in results:
+        r = results["create"]["result"]
+        for key, what, limit in (
+            ("post_ms", "`POST /api/runs` answered", 300),
+            ("first_steps_ms", "… its first `steps`", 1000),
+        ):
+            v = r[key]
+            add(
+                f"8.4 {what}, p95 of {r['samples']} (warm)",
+                f"{v['p95']:,.0f} ms (median {v['median']:,.0f}, max {v['max']:,.0f})",
+                f"≤ {limit:,} ms",
+                v["p95"] <= limit,
+            )
+    if "disk" in results:
+        r = results["disk"]["result"]
+        full = r["steps"] == 200_000 and r["eval_every"] == 1000
+        add(
+            f"8.5 a {r['steps']:,}-step run on disk (eval every {r['eval_every']:,})",
+            f"home grew {r['home_growth_bytes']:,} B; the store's account {r['run_bytes']:,} B, of which"
+            f" {r['checkpoint_files']} checkpoint files {r['checkpoint_files_bytes']:,} B",
+            f"≤ {r['limit_bytes']:,} B",
+            max(r["home_growth_bytes"], r["run_bytes"]) <= r["limit_bytes"] if full else None,
+        )
+    if "restart" in results:
+        r = results["restart"]["result"]
+        lim = r["limits"]
+        for part in ("first", "more"):
+            m = r[part]
+            n = f"{m['runs']:,} runs"
+            one = m["one_run_home"]
+            add(
+                f"8.6 restart, {n}: `/api/health` (a home with 1 run)",
+                f"{_fig(m['health_s'], 2, ' s')} ({_fig(one['health_s'], 2, ' s')})",
+                "≤ 1 s",
+                m["health_s"]["median"] <= lim["health_s"],
+            )
+            add(
+                f"8.6 … {n}: the API ready (a home with 1 run)",
+                f"{_fig(m['api_ready_s'], 2, ' s')} ({_fig(one['api_ready_s'], 2, ' s')}); the server's CPU by then"
+                f" {_fig(m['cpu_at_ready_s'], 2, ' s')} ({_fig(one['cpu_at_ready_s'], 2, ' s')})",
+                "≤ 4 s",
+                m["api_ready_s"]["median"] <= lim["api_ready_s"],
+            )
+            add(
+                f"8.6 … {n}: `GET /api/runs` (100 runs)",
+                f"{m['list_ms']['median']:.1f} ms (p95 {m['list_ms']['p95']:.1f}, max {m['list_ms']['max']:.1f});"
+                f" CPU {_fig(m['list_cpu_ms'], 1, ' ms')}; limit=1000: {m['list_1000_ms']['median']:.0f} ms",
+                "≤ 100 ms",
+                m["list_ms"]["median"] <= lim["list_ms"],
+            )
+            snap = m["snapshot_ms"]
+            add(
+                f"8.6 … {n}: a stored run's snapshot (cold, {len(snap['samples'])} runs)",
+                f"{snap['median']:.0f} ms (p95 {snap['p95']:.0f}, max {snap['max']:.0f});"
+                f" CPU {_fig(m['snapshot_cpu_ms'], 0, ' ms')}",
+                "≤ 150 ms",
+                m["snapshot_ms"]["median"] <= lim["snapshot_ms"],
+            )
+            peak = max(m["server_peak_mb"]["samples"])
+            add(
+                f"8.6 … {n}: server RSS (peak) after listing, snapshots, samples",
+                f"{peak:,.0f} MB (at the end {_fig(m['server_rss_mb'], 0, ' MB')})",
+                "< 400 MB" if part == "more" else "",
+                peak < lim["rss_mb"] if part == "more" else None,
+            )
+    return out
+
+
+def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The toolbox: LR finder, noise scale, init."""
+    out: list[tuple[str, str, str, str]] = []
+    if "toolbox" not in results:
+        return out
+    d, sc = results["toolbox"]["result"]["default"], results["toolbox"]["result"]["scaled"]
+    ok = 0.02 <= d["fresh_suggestion"]["median"] <= 0.5
+    out.append(
+        (
+            "toolbox: LR finder suggestion, fresh default run",
+            f"{_fig(d['fresh_suggestion'], 4)} in {_fig(d['fresh_seconds'], 2, ' s')}",
+            "0.02–0.5",
+            "pass" if ok else "**FAIL**",
+        )
+    )
+    out.append(
+        (
+            "toolbox: LR finder suggestion at step 10,000",
+            f"{_fig(d['mid_run_suggestion'], 4)} in {_fig(d['mid_run_seconds'], 2, ' s')}",
+            "",
+            "",
+        )
+    )
+    noise = ", ".join(f"{int(k):,}: {_fig(v, 0)}" for k, v in d["noise_scale"].items())
+    out.append(("toolbox: gradient noise scale at step", noise, "", ""))
+    out.append(
+        (
+            'toolbox: init "scaled", the lecture\'s 200k schedule',
+            f"first-step loss {_fig(sc['first_step_loss'], 4)}; dev {_fig(sc['dev_loss'], 4)},"
+            f" train {_fig(sc['train_loss'], 4)}",
+            "first within 0.2 of ln 27",
+            "pass" if abs(sc["first_step_loss"]["median"] - 3.2958) < 0.2 else "**FAIL**",
+        )
+    )
     return out
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 
@@ -35,3 +35,14 @@ def alternate(a: Callable[[], float], b: Callable[[], float], pairs: int) -> tup
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def alternate_async(
+    a: Callable[[], Awaitable[float]], b: Callable[[], Awaitable[float]], pairs: int
+) -> tuple[Figure, Figure, Figure]:
+    """`alternate` for coroutines."""
+    xs, ys = [], []
+    for _ in range(pairs):
+        xs.append(await a())
+        ys.append(await b())
+    return Figure(xs), Figure(ys), Figure([y / x for x, y in zip(xs, ys, strict=True)])

@@ -1,6 +1,8 @@
 """Target 1: training throughput of the running server (default model, one websocket viewer,
 evaluation every 1,000 steps) against the lecture's loop, at batch 32, 512 and 4,096; and what
-each lever gives (in-process, at batch 32 and 4,096).
+each lever gives (in-process, at batch 32 and 4,096). Since issue 8 the server's run trains in a
+worker process of its own (with the cores to itself for big batches: it is the only run that
+trains); the figure is still the run's steps/s as the server counts them.
 """
 
 from __future__ import annotations
@@ -21,18 +23,20 @@ import torch.nn.functional as F
 from backend.core.data import Dataset, Examples, Splits
 from backend.core.model import MLP, ModelShape, SGDStep
 from backend.server.config import DEFAULT_DATA
-from backend.training.trainer import HParams, Trainer
+from backend.training.spec import RunSpec
+from backend.training.trainer import Trainer
 from bench.lecture import lecture_loop
 from bench.live import open_viewers
-from bench.server import Bench, bench_server
+from bench.server import Bench, bench_server, wait_training
 from bench.stats import Figure
 from tests.server import ROOT
 
 
-def baseline(batch: int, seconds: float) -> float:
-    """The lecture's loop in a fresh process, default threads."""
+def baseline(batch: int, seconds: float, threads: int | None = None) -> float:
+    """The lecture's loop in a fresh process, default threads unless `threads` is given."""
+    extra = ["--threads", str(threads)] if threads else []
     out = subprocess.run(
-        [sys.executable, "-m", "bench.lecture", "--batch", str(batch), "--seconds", str(seconds)],
+        [sys.executable, "-m", "bench.lecture", "--batch", str(batch), "--seconds", str(seconds), *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -43,7 +47,9 @@ def baseline(batch: int, seconds: float) -> float:
 
 async def server_rate(bench: Bench, batch: int, seconds: float) -> float:
     """Steps per second of the server's run at this batch size, from its own step counter."""
-    await bench.acall("PATCH", "/api/runs/current", {"batch_size": batch, "status": "running"})
+    before = await asyncio.to_thread(bench.step)
+    run = await bench.acall("PATCH", "/api/runs/current", {"batch_size": batch, "status": "running"})
+    await wait_training(bench, [run["id"]], [before])  # a worker let go while paused starts again first
     await asyncio.sleep(1.0)  # warm-up: the first steps after a resume run cold
     s0, t0 = await asyncio.to_thread(bench.step), time.perf_counter()
     await asyncio.sleep(seconds)  # the measurement window
@@ -138,12 +144,12 @@ def _sgdstep(threads: int, via_sigmoid: bool = True) -> Callable[[Examples, int,
 
 
 def _trainer_thread(ex: Examples, batch: int, seconds: float) -> float:
-    """The server's Trainer (its thread, lock, divergence check, coalescing), without a server,
-    evaluations or viewers."""
+    """The Trainer that a run's worker runs (its thread, lock, divergence check, coalescing,
+    checkpoints taken), without a process, a server, evaluations or viewers."""
     splits = Splits(ex, ex, ex)
-    hp = HParams(0.01, batch, 10**6)
+    spec = RunSpec(lr=0.01, batch_size=batch, eval_every=10**6, max_steps=10**8)
     chars = tuple(".abcdefghijklmnopqrstuvwxyz")
-    t = Trainer(MLP.lecture_init(ModelShape(27)), splits, chars, hp, 10**8, 0, lambda e: None, os.cpu_count() or 1)
+    t = Trainer(spec, splits, chars, lambda e: None, max_threads=os.cpu_count() or 1)
     t.start(running=True)
     time.sleep(0.5)  # warm-up
     s0, t0 = t.step, time.perf_counter()

@@ -5,6 +5,11 @@ reading costs nobody anything.
    every step (no gaps in the step indices).
 4. One viewer stops reading for a while: server memory, the trainer and the other viewer are
    unaffected; when it reads again it gets a `lagged` notice and a fresh snapshot.
+
+"Server RSS" is the server process's: the registry, the store and the websocket fan-out, where
+every viewer's queue lives, so a stalled viewer's backlog shows there. Since issue 8 the run
+trains in a worker process of its own, whose memory is not in this figure (a viewer cannot grow
+it: the worker hands its events to the server whatever the viewers do).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from backend.runtime.runtime import LocalRuntime, Runtime
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
 from backend.server.registry import RunNotFoundError, RunRegistry
-from backend.store.store import Store
+from backend.store.store import NoHistoryStore, Store
 from backend.training.protocol import ConflictError
 from backend.training.spec import RunSpec
 
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         data = dataset or Dataset.from_file(settings.data)
         runtime = make_runtime(settings)
         warm = asyncio.create_task(asyncio.to_thread(runtime.warm_up))  # the forkserver imports torch
-        store = Store(settings.home)
+        store = (NoHistoryStore if settings.bench_no_store else Store)(settings.home)
         await asyncio.to_thread(store.open)
         datasets = DatasetRegistry(store, data)
         await asyncio.to_thread(datasets.open)

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # what the viewer has not read): it is dropped after ws_ping_timeout, and its page reconnects.
     ws_ping_interval: float = Field(default=20.0, gt=0, le=3600, allow_inf_nan=False)
     ws_ping_timeout: float = Field(default=100.0, gt=0, le=3600, allow_inf_nan=False)
+    # Bench only (bench/store_cost.py measures what storing costs the training): runs keep their
+    # records, but no steps, evaluations or checkpoints are written. Never for real use: nothing
+    # of a run's history or weights survives its worker or a restart.
+    bench_no_store: bool = False
 
     @field_validator("allowed_origins", "allowed_hosts", mode="before")
     @classmethod

@@ -37,9 +37,16 @@ class LossHistory:
         self._lo = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
         self._hi = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
 
-    def extend(self, first: int, losses: list[float], lrs: list[float] | None = None, time: float = 0.0) -> None:
+    def extend(
+        self,
+        first: int,
+        losses: list[float] | np.ndarray,
+        lrs: list[float] | np.ndarray | None = None,
+        time: float = 0.0,
+    ) -> None:
         """Steps first .. first + len(losses) - 1; `time` is the training time at the end of the
-        last one (each step's time is interpolated from the previous call's)."""
+        last one (each step's time is interpolated from the previous call's). Lists (a worker's
+        message) or arrays (a stored chunk, as read)."""
         if first != self.n_steps:
             raise ValueError(f"steps must be contiguous: got {first}, expected {self.n_steps}")
         n = len(losses)

@@ -206,7 +206,7 @@ class RunRegistry:
         self.store.flush()  # writes still queued for this run
         ch = Channel(record.id)
         for chunk in self.store.steps(record.id, upto=record.step):
-            ch.history.extend(chunk.first, chunk.losses.tolist(), chunk.lrs.tolist(), chunk.time_end)
+            ch.history.extend(chunk.first, chunk.losses, chunk.lrs, chunk.time_end)  # arrays: no list round trip
         h = self.store.history(record.id)
         ch.evals = [[s, finite(t, 4), finite(d, 4), finite(b, 1)] for s, t, d, b in h.evals]
         ch.timeline.changes = h.changes
