@@ -1,5 +1,5 @@
 """A long run fed to the page's own message handler (frontend/js/events.js), as the server would
-stream it, and what the page's main thread makes of it: long tasks, frames, redraw times and how
+stream it, and what the page's main thread makes of it: long tasks, redraw times and how
 soon the Sample button answers. Shared by tests/test_browser.py and bench/page.py; the JavaScript
 is tests/synthetic_run.js.
 
@@ -42,6 +42,6 @@ def install_probe(page: Any) -> None:
 
 
 def read_probe(page: Any) -> dict[str, Any]:
-    """{seconds, longtask_ms, longtask_share, longtasks, fps, redraws: {chart id: [ms]}, samples: [ms]}"""
+    """{seconds, longtask_ms, longtask_share, longtasks, longest_ms, redraws: {chart id: [ms]}, samples: [ms]}"""
     result: dict[str, Any] = page.evaluate("() => window.syntheticRun.readProbe()")
     return result

@@ -4,7 +4,7 @@
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { EVALS_KEPT, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
+import { NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
 import { examplesMapper } from "./xaxis.js";
 
 const FIELDS = ["lr", "batch_size", "eval_every", "max_steps", "schedule"];
@@ -110,10 +110,8 @@ function onSnapshot(msg) {
   state.hparams = runHparams(run); // authoritative
 
   // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
-  state.evals = thinned(
-    msg.evals.map(([step, train_loss, dev_loss]) => ({ step, train_loss, dev_loss })),
-    EVALS_KEPT,
-  );
+  state.evals.clear();
+  for (const [step, train, dev] of msg.evals) state.evals.push(step, train, dev);
   state.noise = thinned(
     msg.evals.filter((e) => e[3] !== null && e[3] !== undefined).map(([step, , , b_noise]) => ({ step, b_noise })),
     NOISE_KEPT,
@@ -161,11 +159,7 @@ function onSteps(msg) {
 }
 
 function onEval(msg) {
-  const e = { step: msg.step, train_loss: msg.train_loss, dev_loss: msg.dev_loss };
-  const last = state.evals[state.evals.length - 1];
-  if (last && last.step === e.step) state.evals[state.evals.length - 1] = e; // re-evaluated (restored weights)
-  else state.evals.push(e);
-  state.evals = thinned(state.evals, EVALS_KEPT);
+  state.evals.push(msg.step, msg.train_loss, msg.dev_loss); // the same step again: re-evaluated (restored weights)
   invalidate({ chart: true });
 }
 

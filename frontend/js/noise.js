@@ -7,6 +7,7 @@ import { axis, baseLayout, COLORS, logAxis, logRange, react, SMALL_CONFIG } from
 import { state } from "./state.js";
 
 const HINT = "batches much larger than ~B_noise buy little per example";
+const MARKERS_MAX = 60; // markers only when this few points (SVG markers are what makes a redraw slow)
 
 export function renderNoiseValue() {
   const el = document.getElementById("noise-value");
@@ -33,7 +34,7 @@ export function drawNoise() {
   const traces = [
     {
       type: "scatter",
-      mode: "lines+markers",
+      mode: x.length <= MARKERS_MAX ? "lines+markers" : "lines",
       name: "B_noise",
       x,
       y,

@@ -5,7 +5,7 @@
 import { evaluateTest, nextChars } from "./api.js";
 import * as fmt from "./format.js";
 import { axis, baseLayout, COLORS, react, SMALL_CONFIG } from "./plots.js";
-import { invalidate } from "./render.js";
+import { invalidate, whileWaiting } from "./render.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -23,7 +23,7 @@ async function fetchNext() {
   const runId = state.run.id;
   lastFetch = performance.now();
   try {
-    const data = await nextChars(runId, context);
+    const data = await whileWaiting(nextChars(runId, context));
     if (id !== asked) return;
     state.next = { ...state.next, data, error: "", version: state.next.version + 1 };
   } catch (e) {
@@ -45,7 +45,7 @@ async function testLoss() {
   state.testLossError = "";
   invalidate();
   try {
-    state.testLoss = await evaluateTest(state.run.id);
+    state.testLoss = await whileWaiting(evaluateTest(state.run.id));
   } catch (e) {
     state.testLossError = e.message;
   } finally {

@@ -3,6 +3,7 @@
 
 import { sample } from "./api.js";
 import * as fmt from "./format.js";
+import { whileWaiting } from "./render.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +31,7 @@ async function drawSamples(event) {
   renderSamples();
   const step = state.step;
   try {
-    const data = await sample(n, t);
+    const data = await whileWaiting(sample(n, t));
     Object.assign(s, {
       names: data.names,
       new: data.new || [],
