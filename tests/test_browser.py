@@ -9,6 +9,7 @@ from /vendor. test_lr_finder_fresh_and_mid_run saves docs/screenshot.png.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -1074,4 +1075,85 @@ def test_what_the_charts_draw_of_a_long_run(server: Server, context: tuple[Any, 
     assert late_x == list(range(99_790, 100_001, 10))  # the recent ones, as they came
     assert late_last == 2.6
     assert last == {"step": 100_000, "train_loss": 2.5, "dev_loss": 2.6}
+    watch.check()
+
+
+# ---- change marks ----------------------------------------------------------------------------------
+def labels(page: Any) -> dict[str, list[dict[str, Any]]]:
+    """The rotated labels on every plot of the page: {plot id: [{text, x}]}."""
+    result: dict[str, list[dict[str, Any]]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')].map(el => [el.id,
+            ((el.layout || {}).annotations || []).filter(a => a.textangle === -90)
+                .map(a => ({ text: a.text, x: a.x }))]))"""
+    )
+    return result
+
+
+@pytest.mark.timeout(120)
+def test_many_changes_make_one_mark(server: Server, context: tuple[Any, Watch]) -> None:
+    """300 arrow-key presses on the learning-rate slider (a change each, sent as it moves) over a
+    few seconds: one mark, labelled with the rate they ended at, the changes on hover; never more
+    than 20 labels on any chart (the old page drew 300 lines and 40 overlapping labels)."""
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 500)
+    slider = page.locator("#lr-slider")
+    slider.focus()
+    for _ in range(300):  # log10 lr from -1 to -4, 0.01 a press
+        slider.press("ArrowLeft")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.0001", timeout=WAIT_MS)
+    assert server.get("/api/runs/current")["hparams"]["lr"] == 0.0001
+    wait_change_mark(page, "lr 0.0001")
+    marks = trace(page, "chart", "changes")
+    assert len(marks["x"]) <= 3, marks  # one mark, or a few if the trainer outran the keys
+    assert any("changes)" in t for t in marks["text"]), marks["text"]
+    for chart, texts in labels(page).items():
+        assert len(texts) <= 20, (chart, len(texts))
+    shapes = page.evaluate("() => document.getElementById('chart').layout.shapes.length")
+    assert shapes <= 3
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+@pytest.mark.timeout(60)
+def test_change_labels_fit(server: Server, context: tuple[Any, Watch]) -> None:
+    """300 changes far apart in time (a snapshot that has them): marks for all, labels only where
+    they fit without overlap, at most 20, the newest labelled."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": False})
+    page = watch.attach(ctx.new_page())
+    mute_socket(page)
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.evaluate(
+        """async (run) => {
+            const { handleMessage } = await import('/static/js/events.js');
+            const n = 60_000, history = { step: [], loss: [], lr: [], time: [], n_steps: n };
+            for (let s = 0; s < n; s += 30) {
+                history.step.push(s); history.loss.push(2.5); history.lr.push(0.1);
+                history.time.push(s / 50);  // 50 steps/s: the changes are 3.8 s apart
+            }
+            const schedule = { kind: 'constant' };
+            const changes = [{ step: 0, lr: 0.1, batch_size: 32, eval_every: 1000, schedule, max_steps: 200000 }];
+            for (let i = 1; i <= 300; i++) changes.push({ ...changes[0], step: i * 190, lr: i % 2 ? 0.05 : 0.1 });
+            handleMessage({ type: 'snapshot', reason: 'connect', history, evals: [], changes, embeddings: null,
+                            lrfind: null, run: { ...run, id: 'fed', step: n } });
+        }""",
+        run,
+    )
+    page.wait_for_function(
+        "() => (document.getElementById('chart').layout.shapes || []).length >= 100", timeout=WAIT_MS
+    )
+    texts = labels(page)["chart"]
+    assert 5 <= len(texts) <= 20
+    xs = sorted(t["x"] for t in texts)
+    width = page.evaluate("() => document.getElementById('chart')._fullLayout._size.w")
+    lo, hi = x_range(page)
+    px = [(x - lo) / (hi - lo) * width for x in xs]
+    assert min(b - a for a, b in itertools.pairwise(px)) >= 14  # no overlap
+    assert max(xs) > 300 * 190 - 6 * (hi - lo) / width  # the newest mark (marks within 6 px are one) is labelled
+    marks = trace(page, "chart", "changes")
+    assert len(marks["x"]) >= 100  # every mark hovers (close ones as one)
+    assert "step 57,000: lr 0.1" in marks["text"][-1]
     watch.check()

@@ -12,12 +12,11 @@ import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
+import { changeMarks } from "./marks.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 import { X_AXES } from "./xaxis.js";
 
-const MAX_CHANGE_MARKS = 200; // vertical lines drawn
-const MAX_CHANGE_LABELS = 40; // of which labelled (the latest)
 const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretched over 0..1
 const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
 const EVAL_BUCKETS = 300; // the evaluations' points in view: at most 2 per bucket
@@ -205,43 +204,21 @@ export function renderLegend() {
   }
 }
 
-function changeShapes(X) {
-  return state.changes.slice(-MAX_CHANGE_MARKS).map((c) => ({
-    type: "line",
-    xref: "x",
-    yref: "paper",
-    x0: X(c.step),
-    x1: X(c.step),
-    y0: 0,
-    y1: 1,
-    line: { color: COLORS.change, width: 1, dash: "dot" },
-  }));
+const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 };
+const LR_MARGIN = { l: 58, r: 16, t: 8, b: 36 };
+
+/** The width of a plot's drawing area, in pixels. */
+function plotWidth(id, margin) {
+  return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
 }
 
-function changeLabels(X) {
-  return state.changes.slice(-MAX_CHANGE_LABELS).map((c) => ({
-    xref: "x",
-    yref: "paper",
-    x: X(c.step),
-    y: 1,
-    xanchor: "left",
-    yanchor: "top",
-    textangle: -90,
-    xshift: 2,
-    showarrow: false,
-    text: c.label,
-    hovertext: `step ${fmt.int(c.step)}: ${c.label}`,
-    font: { size: 11, color: COLORS.text },
-  }));
-}
-
-function lossLayout(X, range) {
+function lossLayout(X, range, marks) {
   const runId = state.run ? state.run.id : "none";
   const log = state.view.logScale;
   return baseLayout({
     datarevision: ++revision,
     uirevision: runId, // keep the user's y zoom across redraws of one run
-    margin: { l: 58, r: 16, t: 10, b: 40 },
+    margin: LOSS_MARGIN,
     xaxis: xAxisLayout(X, range),
     yaxis: axis({
       title: { text: log ? "loss (log scale)" : "loss" },
@@ -249,8 +226,9 @@ function lossLayout(X, range) {
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
       ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
     }),
-    shapes: changeShapes(X),
-    annotations: changeLabels(X),
+    yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles
+    shapes: marks.shapes,
+    annotations: marks.annotations,
   });
 }
 
@@ -287,7 +265,8 @@ export function drawChart() {
   const range = xRange(X);
   const steps = stepsInView(X, range);
   if (unchanged("chart", steps, 2)) return false;
-  react("chart", lossTraces(X, steps), lossLayout(X, range))?.then(hookZoom);
+  const marks = changeMarks(X, range, plotWidth("chart", LOSS_MARGIN));
+  react("chart", [...lossTraces(X, steps), marks.trace], lossLayout(X, range, marks))?.then(hookZoom);
   return true;
 }
 
@@ -357,13 +336,13 @@ export function drawLrChart() {
   react("lr-chart", traces, baseLayout({
     datarevision: ++revision,
     uirevision: runId,
-    margin: { l: 58, r: 16, t: 8, b: 36 },
+    margin: LR_MARGIN,
     xaxis: xAxisLayout(X, range),
     yaxis: axis({
       title: { text: "lr (log)" },
       ...logAxis(logRange([...trace.y, ...(planned ? planned.y : [])], 0.12, 0.8), fmt.lr),
     }),
-    shapes: changeShapes(X),
+    shapes: changeMarks(X, range, plotWidth("lr-chart", LR_MARGIN)).shapes,
   }))?.then(hookZoom);
   return true;
 }

@@ -20,7 +20,7 @@ export function same(a, b) {
 }
 
 /** "lr 0.01", "batch 64", "schedule ×0.1 from step 3,000"...: what a change set. */
-function changeLabel(change, before) {
+export function changeLabel(change, before) {
   const parts = [];
   if (change.lr !== before.lr) parts.push(`lr ${fmt.lr(change.lr)}`);
   if (change.batch_size !== before.batch_size) parts.push(`batch ${fmt.int(change.batch_size)}`);
