@@ -1157,3 +1157,104 @@ def test_change_labels_fit(server: Server, context: tuple[Any, Watch]) -> None:
     assert len(marks["x"]) >= 100  # every mark hovers (close ones as one)
     assert "step 57,000: lr 0.1" in marks["text"][-1]
     watch.check()
+
+
+# ---- divergences, and following the run --------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_divergence_is_marked(server: Server, context: tuple[Any, Watch]) -> None:
+    """A learning rate of 10 makes the run diverge: the chart marks the step (a red line and a
+    marker of fixed size) and the evaluation whose weights came back (green), the detail on
+    hover; a reload keeps the marks."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 2500)  # evaluations at 1,000 and 2,000: weights to restore
+    server.send("PATCH", f"/api/runs/{run['id']}", {"lr": 10.0})
+    expect(page.locator("#status")).to_have_text("diverged", timeout=WAIT_MS)
+    detail = server.get(f"/api/runs/{run['id']}")["detail"]
+    restored = int(re.search(r"restored from the evaluation at step ([\d,]+)", detail)[1].replace(",", ""))
+
+    def marks() -> tuple[dict[str, Any], dict[str, Any]]:
+        page.wait_for_function(
+            "() => (document.getElementById('chart').data || []).some(t => t.name === 'diverged' && t.x.length)",
+            timeout=WAIT_MS,
+        )
+        return trace(page, "chart", "diverged"), trace(page, "chart", "restored")
+
+    diverged, back = marks()
+    step = server.get(f"/api/runs/{run['id']}")["step"]
+    assert len(diverged["x"]) == 1 and step - 50 <= diverged["x"][0] <= step
+    assert back["x"] == [restored]
+    assert "diverged at step" in diverged["text"][0] and "lr 10" in diverged["text"][0]
+    style = page.evaluate(
+        """() => {
+            const el = document.getElementById('chart');
+            const t = el.data.find(t => t.name === 'diverged');
+            return { size: t.marker.size, lines: el.layout.shapes.filter(s => s.line.color === '#ff6b7a').length };
+        }"""
+    )
+    assert style == {"size": 13, "lines": 1}
+    assert page.evaluate("() => document.querySelectorAll('#chart .scatterlayer .trace .point').length") >= 2
+
+    page.reload()
+    expect(page.locator("#status")).to_have_text("diverged")
+    diverged, back = marks()
+    assert len(diverged["x"]) == 1 and back["x"] == [restored]
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_follow_the_last_steps_of_a_long_run(server: Server, context: tuple[Any, Watch]) -> None:
+    """On a run at 900,000 steps: "the last 1,000 steps" shows them, every step, and moves with
+    the run; a divergence at the end of the run is marked in every view; "the whole run" again."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": False})
+    page = watch.attach(ctx.new_page())
+    mute_socket(page)
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.wait_for_function("() => window.Plotly")
+    feed(page, run, start=900_000, evalEvery=500, rate=3000)
+    page.wait_for_function("() => document.getElementById('chart').layout?.xaxis.range[1] >= 900_000", timeout=WAIT_MS)
+
+    page.select_option("#follow", "1000")
+    page.wait_for_function(  # the last 1,000 steps, all of them streamed since the tab opened
+        "() => { const [a, b] = document.getElementById('chart').layout.xaxis.range; return b - a < 1100 && a > 9e5; }",
+        timeout=WAIT_MS,
+    )
+    lo, hi = x_range(page)
+    raw = trace(page, "chart", "minibatch loss")
+    inside = [s for s in raw["steps"] if lo <= s <= hi]
+    assert len(inside) >= 0.9 * (hi - lo)  # every step: the recent ones are kept as they came
+    page.wait_for_function(  # and it follows the run
+        "h => document.getElementById('chart').layout.xaxis.range[0] > h", arg=hi, timeout=WAIT_MS
+    )
+
+    # a divergence at the right end of the run: marked whatever the view
+    page.evaluate(
+        """async () => {
+            window.synthetic.stop();
+            const { handleMessage } = await import('/static/js/events.js');
+            const step = window.synthetic.step;
+            handleMessage({ type: 'status', status: 'diverged', step,
+                detail: `diverged at lr 10: the loss of step ${step - 1} is nan; weights restored from the `
+                    + `evaluation at step ${(step - step % 500).toLocaleString('en-US')} (dev loss 2.1). `
+                    + 'Lower the learning rate and resume.' });
+        }"""
+    )
+    for view in ("1000", "10000", "0"):
+        page.select_option("#follow", view)
+        page.wait_for_function(
+            """v => {
+                const el = document.getElementById('chart');
+                const [a, b] = el.layout.xaxis.range;
+                const d = (el.data || []).find(t => t.name === 'diverged');
+                const shown = v === '0' ? a <= 0 : b - a < 1.1 * Number(v);
+                return shown && d && d.x.length === 1 && a <= d.x[0] && d.x[0] <= b;
+            }""",
+            arg=view,
+            timeout=WAIT_MS,
+        )
+        assert trace(page, "chart", "restored")["x"] == [trace(page, "chart", "diverged")["x"][0] // 500 * 500]
+        wait_same_x(page)  # the learning-rate plot shows the same steps
+    expect(page.locator("#status")).to_have_text("diverged")
+    watch.check()

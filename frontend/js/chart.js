@@ -12,7 +12,7 @@ import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
-import { changeMarks } from "./marks.js";
+import { changeMarks, divergenceMarks } from "./marks.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 import { X_AXES } from "./xaxis.js";
@@ -54,9 +54,17 @@ function stepsInView(X, range) {
   return [stepAt(X, range[0]), Math.ceil(stepAt(X, range[1]))];
 }
 
-/** The x range both charts show: the user's zoom, else the whole run (at least MIN_X_RANGE steps). */
+/**
+ * The x range both charts show: the user's zoom; else, following, the last `follow` steps; else
+ * the whole run (at least MIN_X_RANGE steps).
+ */
 function xRange(X) {
   if (state.view.xRange) return state.view.xRange;
+  const follow = state.view.follow;
+  if (follow && state.step > follow) {
+    const lo = X(state.step - follow), hi = X(state.step);
+    return [lo, hi + 0.015 * (hi - lo)];
+  }
   const last = Math.max(state.step, 1);
   const lo = X(0);
   let hi = X(last);
@@ -240,7 +248,8 @@ const drawn = {};
 function viewKey(id) {
   const v = state.view;
   return JSON.stringify([
-    state.run && state.run.id, state.status, state.changes.length, state.hparams, v.xAxis, v.xRange, v.smoothing,
+    state.run && state.run.id, state.status, state.changes.length, state.divergences.length, state.hparams,
+    v.xAxis, v.xRange, v.follow, v.smoothing,
     v.logScale, v.hidden, document.getElementById(id)?.clientWidth,
   ]);
 }
@@ -266,7 +275,9 @@ export function drawChart() {
   const steps = stepsInView(X, range);
   if (unchanged("chart", steps, 2)) return false;
   const marks = changeMarks(X, range, plotWidth("chart", LOSS_MARGIN));
-  react("chart", [...lossTraces(X, steps), marks.trace], lossLayout(X, range, marks))?.then(hookZoom);
+  const trouble = divergenceMarks(X, range);
+  const traces = [...lossTraces(X, steps), marks.trace, ...trouble.traces];
+  react("chart", traces, lossLayout(X, range, { ...marks, shapes: [...marks.shapes, ...trouble.shapes] }))?.then(hookZoom);
   return true;
 }
 
@@ -342,7 +353,7 @@ export function drawLrChart() {
       title: { text: "lr (log)" },
       ...logAxis(logRange([...trace.y, ...(planned ? planned.y : [])], 0.12, 0.8), fmt.lr),
     }),
-    shapes: changeMarks(X, range, plotWidth("lr-chart", LR_MARGIN)).shapes,
+    shapes: [...changeMarks(X, range, plotWidth("lr-chart", LR_MARGIN)).shapes, ...divergenceMarks(X, range).shapes],
   }))?.then(hookZoom);
   return true;
 }

@@ -17,6 +17,7 @@ const LR_MIN_LOG = -4;
 const LR_MAX_LOG = 1;
 const BATCH_MAX_LOG = 12; // 4096
 const STORAGE_KEY = "makemore-live.view";
+const FOLLOW = [0, 1000, 10_000]; // the "show" choices: the whole run, or the last N steps
 
 const $ = (id) => document.getElementById(id);
 const dragging = new Set(); // sliders the user is holding: do not move them under the pointer
@@ -84,6 +85,7 @@ function loadView() {
     if (typeof saved.smoothing === "number") state.view.smoothing = clamp(saved.smoothing, 0, 0.999);
     if (typeof saved.logScale === "boolean") state.view.logScale = saved.logScale;
     if (["step", "examples", "time"].includes(saved.xAxis)) state.view.xAxis = saved.xAxis;
+    if (FOLLOW.includes(saved.follow)) state.view.follow = saved.follow;
   } catch {
     // no storage (private mode) or junk in it: keep the defaults
   }
@@ -91,8 +93,8 @@ function loadView() {
 
 function saveView() {
   try {
-    const { smoothing, logScale, xAxis } = state.view;
-    localStorage.setItem(STORAGE_KEY, JSON.stringify({ smoothing, logScale, xAxis }));
+    const { smoothing, logScale, xAxis, follow } = state.view;
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ smoothing, logScale, xAxis, follow }));
   } catch {
     // ignore
   }
@@ -166,6 +168,14 @@ export function initControls() {
   xAxis.addEventListener("change", () => {
     state.view.xAxis = xAxis.value;
     state.view.xRange = null; // a zoom in other units means nothing now
+    saveView();
+    invalidate({ chart: true, urgent: true });
+  });
+  const follow = $("follow");
+  follow.value = String(state.view.follow);
+  follow.addEventListener("change", () => {
+    state.view.follow = Number(follow.value);
+    state.view.xRange = null; // a zoom gives way to the chosen view
     saveView();
     invalidate({ chart: true, urgent: true });
   });

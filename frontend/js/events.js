@@ -4,7 +4,7 @@
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
+import { MARK_MERGE_S, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
 import { examplesMapper } from "./xaxis.js";
 
 const FIELDS = ["lr", "batch_size", "eval_every", "max_steps", "schedule"];
@@ -92,6 +92,31 @@ function resetRunViews() {
   }
 }
 
+// Where the run diverged, kept for the tab's session (a reload keeps them; the server's snapshot
+// has only the run's current status).
+const DIVERGENCES_KEY = "makemore-live.divergences.";
+const RESTORED = /restored from the evaluation at step ([\d,]+)/; // the trainer's detail says so
+
+function loadDivergences(runId) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(DIVERGENCES_KEY + runId) || "[]");
+    return Array.isArray(saved) ? saved.filter((d) => Number.isFinite(d.step)) : [];
+  } catch {
+    return []; // no storage, or junk in it
+  }
+}
+
+function recordDivergence(step, detail) {
+  if (state.divergences.some((d) => d.step === step)) return;
+  const m = RESTORED.exec(detail || "");
+  state.divergences.push({ step, detail: detail || "", restoredFrom: m ? Number(m[1].replace(/,/g, "")) : null });
+  try {
+    sessionStorage.setItem(DIVERGENCES_KEY + state.run.id, JSON.stringify(state.divergences.slice(-100)));
+  } catch {
+    // private mode: the marks last as long as the page
+  }
+}
+
 function onSnapshot(msg) {
   const { run, history } = msg;
   const newRun = !state.run || state.run.id !== run.id;
@@ -107,6 +132,8 @@ function onSnapshot(msg) {
   state.since = { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0, schedule: 0 };
   state.changes = [];
   for (const change of msg.changes) addChange(change);
+  state.divergences = loadDivergences(run.id);
+  if (run.status === "diverged") recordDivergence(run.step, run.detail);
   state.hparams = runHparams(run); // authoritative
 
   // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
@@ -232,8 +259,14 @@ function onLrfindDone(msg) {
 }
 
 function onHparams(msg) {
+  const before = state.changes[state.changes.length - 1];
+  const n = state.changes.length;
   addChange(msg);
-  invalidate({ chart: true, charts: ["noise"] }); // the noise plot shows the batch size
+  // a new mark on the chart (not one more change merged into the last): at once
+  const apart = before ? state.times.at(msg.step) - state.times.at(before.step) : Infinity;
+  const newMark = state.changes.length > n && apart >= MARK_MERGE_S;
+  invalidate({ chart: true, urgent: newMark });
+  invalidate({ charts: ["noise"] }); // the noise plot shows the batch size
 }
 
 function onStatus(msg) {
@@ -245,7 +278,12 @@ function onStatus(msg) {
     state.stepsPerS = 0;
     state.rateWindow = [];
   }
-  if (msg.status === "diverged") notify("The run diverged: lower the learning rate, then resume.", "error", 8000);
+  if (msg.status === "diverged") {
+    recordDivergence(msg.step, msg.detail);
+    notify("The run diverged: lower the learning rate, then resume.", "error", 8000);
+    invalidate({ chart: true, urgent: true }); // the mark, at once
+    return;
+  }
   invalidate();
 }
 

@@ -1,4 +1,5 @@
-// The marks on the step-based charts: where the hyperparameters changed.
+// The marks on the step-based charts: where the hyperparameters changed, and where the run
+// diverged and whose weights it got back.
 //
 // A slider dragged or stepped with the arrow keys sends a change per position: 300 of them in a
 // few seconds. Changes less than MERGE_S seconds of training apart are one mark, at the first of
@@ -9,9 +10,8 @@
 import { changeLabel } from "./events.js";
 import * as fmt from "./format.js";
 import { COLORS } from "./plots.js";
-import { state } from "./state.js";
+import { MARK_MERGE_S as MERGE_S, state } from "./state.js";
 
-const MERGE_S = 2; // seconds of training
 const MARK_PX = 6;
 const LABEL_PX = 16; // a rotated label's width, and a little room
 const MAX_LABELS = 20;
@@ -73,16 +73,7 @@ export function changeMarks(X, range, width) {
       next = m.px;
     }
   }
-  const shapes = marks.map((m) => ({
-    type: "line",
-    xref: "x",
-    yref: "paper",
-    x0: m.x,
-    x1: m.x,
-    y0: 0,
-    y1: 1,
-    line: { color: COLORS.change, width: 1, dash: "dot" },
-  }));
+  const shapes = marks.map((m) => line(m.x, { color: COLORS.change, width: 1, dash: "dot" }));
   const hover = (m) => {
     const lines = m.groups.slice(-HOVER_LINES).map((g) => g.hover);
     if (m.groups.length > HOVER_LINES) lines.unshift(`… ${m.groups.length - HOVER_LINES} more`);
@@ -119,4 +110,72 @@ export function changeMarks(X, range, width) {
     showlegend: false,
   };
   return { shapes, annotations, trace };
+}
+
+const DIVERGED = "#ff6b7a";
+const RESTORED = "#4fd1a5";
+
+/**
+ * Where the run diverged and whose weights came back: a solid red line at the diverging step and
+ * a dashed green one at the evaluation restored, each with a marker of fixed size at the top
+ * (so a divergence of a few steps at the end of a million-step axis is still seen), the detail
+ * on hover. Returns {shapes, traces} (the traces on "y2", as the change marks').
+ */
+export function divergenceMarks(X, range) {
+  const [x0, x1] = range;
+  const inView = (x) => x >= x0 && x <= x1;
+  const shapes = [];
+  const diverged = { x: [], text: [] };
+  const restored = { x: [], text: [] };
+  for (const d of state.divergences) {
+    const x = X(d.step);
+    if (inView(x)) {
+      shapes.push(line(x, { color: DIVERGED, width: 2 }));
+      diverged.x.push(x);
+      diverged.text.push(`diverged at step ${fmt.int(d.step)}<br>${wrap(d.detail)}`);
+    }
+    if (d.restoredFrom !== null && inView(X(d.restoredFrom))) {
+      const r = X(d.restoredFrom);
+      shapes.push(line(r, { color: RESTORED, width: 1.5, dash: "dash" }));
+      restored.x.push(r);
+      restored.text.push(`weights of step ${fmt.int(d.restoredFrom)} restored at step ${fmt.int(d.step)}, when the run diverged`);
+    }
+  }
+  const marker = (name, points, symbol, color) => ({
+    type: "scatter",
+    mode: "markers",
+    name,
+    yaxis: "y2",
+    x: points.x,
+    y: points.x.map(() => 0.94),
+    text: points.text,
+    hoverinfo: "text",
+    cliponaxis: false,
+    marker: { symbol, size: 13, color, line: { color: "#0f1420", width: 1 } },
+    showlegend: false,
+  });
+  return {
+    shapes,
+    traces: [marker("diverged", diverged, "x", DIVERGED), marker("restored", restored, "circle", RESTORED)],
+  };
+}
+
+/** A vertical line over the whole plot at x. */
+function line(x, style) {
+  return { type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, line: style };
+}
+
+/** A long detail in lines of about 60 characters, for a hover box. */
+function wrap(text) {
+  const out = [];
+  let line = "";
+  for (const word of String(text).split(" ")) {
+    if (line && line.length + word.length > 60) {
+      out.push(line);
+      line = "";
+    }
+    line = line ? `${line} ${word}` : word;
+  }
+  if (line) out.push(line);
+  return out.join("<br>");
 }

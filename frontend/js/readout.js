@@ -16,14 +16,16 @@ let timer = null;
 let asked = 0; // the latest request: answers to older ones are dropped
 let lastFetch = -Infinity;
 
-async function fetchNext() {
+/** `waiting`: the user typed and waits for the bars (render.js holds the plots back meanwhile). */
+async function fetchNext(waiting = false) {
   if (!state.run) return;
   const id = ++asked;
   const context = state.next.context;
   const runId = state.run.id;
   lastFetch = performance.now();
   try {
-    const data = await whileWaiting(nextChars(runId, context));
+    const request = nextChars(runId, context);
+    const data = await (waiting ? whileWaiting(request) : request);
     if (id !== asked) return;
     state.next = { ...state.next, data, error: "", version: state.next.version + 1 };
   } catch (e) {
@@ -59,7 +61,7 @@ export function initReadout() {
   input.addEventListener("input", () => {
     state.next.context = input.value;
     clearTimeout(timer);
-    timer = setTimeout(fetchNext, DEBOUNCE_MS);
+    timer = setTimeout(() => fetchNext(true), DEBOUNCE_MS);
   });
   $("test-loss-button").addEventListener("click", testLoss);
 }

@@ -9,6 +9,7 @@ export const RECENT_STEPS = 12_000; // the last steps' losses kept as they came:
 export const EVAL_BUCKETS = 1000; // evaluation buckets kept per loss (min and max each): <= 2000 points
 export const RECENT_EVALS = 2000; // the last evaluations kept as they came
 export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
+export const MARK_MERGE_S = 2; // changes less than this many seconds of training apart are one mark
 export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
 
 export const state = {
@@ -30,6 +31,7 @@ export const state = {
   pending: {},
 
   changes: [], // [{step, lr, batch_size, eval_every, max_steps, schedule, label}]
+  divergences: [], // [{step, detail, restoredFrom}]: where the run diverged, and whose weights came back
   evals: new EvalSeries(EVAL_BUCKETS, RECENT_EVALS), // train and dev losses, downsampled; .last for the figures
   losses: new LossSeries(CHART_BUCKETS, 0.6, RECENT_STEPS), // every step's loss, downsampled, with its EMA
   lrs: new MinMaxSeries(CHART_BUCKETS), // every step's effective learning rate, downsampled
@@ -59,8 +61,9 @@ export const state = {
   datasets: [], // GET /api/datasets
   upload: { busy: false, text: "", error: false },
 
-  // xRange: the user's zoom, or null; hidden: the loss chart's traces hidden from its legend
-  view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null, hidden: {} },
+  // xRange: the user's zoom, or null; follow: show the last N steps (0: the whole run);
+  // hidden: the loss chart's traces hidden from its legend
+  view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null, follow: 0, hidden: {} },
 
   samples: { names: [], new: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
 };
