@@ -125,10 +125,9 @@ class Watch:
         assert all(urlsplit(u).hostname in LOCAL_HOSTS for u in self.requests if u.startswith("http"))
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    watch = Watch()
+def local_context(browser: Any, watch: Watch, **options: Any) -> Any:
+    """A browser context whose pages may load only from 127.0.0.1 (the rest is blocked and noted)."""
+    ctx = browser.new_context(**options)
 
     def route(r: Any) -> None:
         url = r.request.url
@@ -139,6 +138,13 @@ def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
             r.abort()
 
     ctx.route("**/*", route)
+    return ctx
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
+    watch = Watch()
+    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
     try:
         yield ctx, watch
     finally:
@@ -1258,3 +1264,74 @@ def test_follow_the_last_steps_of_a_long_run(server: Server, context: tuple[Any,
         wait_same_x(page)  # the learning-rate plot shows the same steps
     expect(page.locator("#status")).to_have_text("diverged")
     watch.check()
+
+
+# ---- a phone --------------------------------------------------------------------------------------
+PHONE = {"width": 390, "height": 844}
+
+OUTSIDE_JS = """([sel, box]) => [...document.querySelectorAll(sel)]
+    .filter(e => e.checkVisibility() && e.getClientRects().length)
+    .map(e => {
+        const r = e.getBoundingClientRect();
+        return { id: e.id || e.className || e.tagName, r: [r.left, r.top, r.right, r.bottom] };
+    })
+    .filter(({ r: [l, , right] }) => l < box[0] - 0.5 || right > box[1] + 0.5 || right - l < 1)"""
+CONTROLS = "button, input, select, textarea, summary, a[href], label"
+
+
+def boxes_outside(page: Any, scope: str, left: float, right: float) -> list[dict[str, Any]]:
+    """The visible controls (and labels) under `scope` that reach beyond [left, right] px."""
+    found: list[dict[str, Any]] = page.evaluate(OUTSIDE_JS, [f"{scope} :is({CONTROLS})", [left, right]])
+    return found
+
+
+def box(page: Any, selector: str) -> dict[str, float]:
+    b: dict[str, float] = page.locator(selector).bounding_box()
+    return b
+
+
+@pytest.mark.timeout(90)
+def test_phone(server: Server, browser: Any) -> None:
+    """At 390 x 844 (a phone): every visible control lies inside the screen's width, Start (then
+    Pause) is on screen without scrolling, plotly's mode bar leaves the legend alone, and the
+    New-run dialog fits. (The old page put the x-axis selector at x = -179 px and Start 2,200 px
+    down, and cut the dialog's seed and dropdowns.)"""
+    watch = Watch()
+    ctx = local_context(browser, watch, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        run = server.send("POST", "/api/runs", {"start": False})
+        page = watch.attach(ctx.new_page())
+        page.goto(server.base + "/")
+        expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
+        wait_trace(page, "dev loss", 1)
+        assert page.evaluate("() => [window.scrollY, document.documentElement.scrollWidth]") == [0, PHONE["width"]]
+        expect(page.locator("#start")).to_be_in_viewport(ratio=1)
+        assert boxes_outside(page, "body", 0, PHONE["width"]) == []
+        legend, modebar = box(page, "#chart-legend"), box(page, "#chart .modebar")
+        assert modebar["y"] >= legend["y"] + legend["height"] or modebar["y"] + modebar["height"] <= legend["y"]
+
+        page.click("#start")
+        expect(page.locator("#pause")).to_be_in_viewport(ratio=1, timeout=WAIT_MS)
+        assert page.evaluate("() => window.scrollY") == 0
+        wait_steps(page, 100)
+        assert boxes_outside(page, "body", 0, PHONE["width"]) == []
+
+        page.click("#new-run")
+        dialog = page.locator("#new-run-dialog")
+        expect(dialog).to_be_visible()
+        d = box(page, "#new-run-dialog")
+        assert d["x"] >= 0 and d["x"] + d["width"] <= PHONE["width"]
+        assert d["y"] >= 0 and d["y"] + d["height"] <= PHONE["height"]
+        assert boxes_outside(page, "#new-run-dialog", d["x"], d["x"] + d["width"]) == []
+        for field in ("#nr-seed", "#nr-dataset", "#nr-init", "#nr-create"):  # reachable, whole
+            page.locator(field).scroll_into_view_if_needed()
+            expect(page.locator(field)).to_be_in_viewport(ratio=1)
+            inner = box(page, field)
+            assert inner["x"] >= d["x"] and inner["x"] + inner["width"] <= d["x"] + d["width"], field
+        page.click("#nr-cancel")
+        expect(dialog).to_be_hidden()
+        page.click("#pause")
+        expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+        watch.check()
+    finally:
+        ctx.close()

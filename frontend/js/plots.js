@@ -45,7 +45,15 @@ export function axis(extra = {}) {
 export function react(id, data, layout, config = CONFIG) {
   if (!window.Plotly) return null;
   const el = document.getElementById(id);
-  return window.Plotly.react(el, data, layout, config);
+  const drawn = window.Plotly.react(el, data, layout, config);
+  drawn.then(() => untab(el));
+  return drawn;
+}
+
+/** The mode bar's buttons (zoom, pan, reset...) are for the mouse and show on hover: out of the
+ *  tab order, so Tab goes from control to control, not through a dozen hidden buttons. */
+function untab(el) {
+  for (const b of el.querySelectorAll(".modebar-btn:not([tabindex])")) b.tabIndex = -1;
 }
 
 /**
