@@ -274,10 +274,14 @@ def test_next_character_probabilities(client: TestClient) -> None:
 
 def test_samples_say_which_names_are_new(client: TestClient) -> None:
     body = client.get("/api/sample", params={"n": 200, "seed": 1}).json()
-    assert len(body["new"]) == 200 and body["new_share"] == pytest.approx(sum(body["new"]) / 200)
-    registry = client.app.state.registry  # type: ignore[attr-defined]
-    train = registry.current().dataset.train_words
-    assert all(new == (name not in train) for name, new in zip(body["names"], body["new"], strict=True))
+    assert len(body["new"]) == len(body["split"]) == 200
+    assert body["new_share"] == pytest.approx(sum(body["new"]) / 200)
+    dataset = client.app.state.registry.current().dataset  # type: ignore[attr-defined]
+    train, dev, test = (set(part) for part in dataset.parts)
+    for name, new, split in zip(body["names"], body["new"], body["split"], strict=True):
+        expected = "train" if name in train else "dev" if name in dev else "test" if name in test else None
+        assert split == expected, name
+        assert new == (split is None), name  # new: not a word of the dataset in any split
 
 
 def test_evaluate_test_split(client: TestClient) -> None:

@@ -1335,3 +1335,52 @@ def test_phone(server: Server, browser: Any) -> None:
         watch.check()
     finally:
         ctx.close()
+
+
+# ---- samples: new, or a real name the network never trained on ---------------------------------------
+LONG_NAME = "zorblaxathorianquentivelmarguliesandraphinexa"
+
+
+@pytest.mark.timeout(60)
+def test_samples_say_new_or_which_split(server: Server, context: tuple[Any, Watch]) -> None:
+    """A name in the dev split is real, not new: the page says "dev set" (the old page marked
+    "anna" new, "made up (not a training word)"); new means not in the dataset at all; a long name
+    wraps and keeps its badge beside it. The server's answer is fixed here (the API's own test
+    checks `split` against the dataset)."""
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    answer = {
+        "names": ["anna", "emma", LONG_NAME, "olivia", ""],
+        "new": [False, False, True, False, True],
+        "split": ["dev", "train", None, "test", None],
+        "new_share": 0.4,
+        "seed": 1,
+        "step": 0,
+    }
+    page.route("**/api/sample?*", lambda r: r.fulfill(json=answer))
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.click("#sample-button")
+    expect(page.locator("#samples li")).to_have_count(5)
+    anna = page.locator("#samples li[data-name='anna']")
+    expect(anna).to_have_attribute("data-new", "false")
+    expect(anna).to_have_attribute("data-split", "dev")
+    expect(anna.locator(".badge")).to_have_text("dev set")
+    expect(anna).not_to_have_class(re.compile(r"\bnew\b"))
+    assert "in the dev set" in anna.get_attribute("title")
+    expect(page.locator("#samples li[data-name='emma'] .badge")).to_have_count(0)
+    expect(page.locator("#samples li[data-name='olivia'] .badge")).to_have_text("test set")
+    expect(page.locator("#samples li.new .badge")).to_have_count(2)
+    expect(page.locator("#sample-new-share")).to_contain_text("40% new: not in the dataset")
+
+    # the long name: all of it shown (wrapped), its badge beside it, inside the list
+    sel = f"#samples li[data-name='{LONG_NAME}']"
+    for size in ({"width": 1440, "height": 900}, PHONE):
+        page.set_viewport_size(size)
+        name, badge, items = box(page, f"{sel} .name"), box(page, f"{sel} .badge"), box(page, "#samples")
+        assert badge["width"] > 0 and badge["x"] >= name["x"] + name["width"] - 1
+        assert badge["x"] + badge["width"] <= items["x"] + items["width"] + 0.5
+        assert (
+            page.locator(f"{sel} .name").evaluate("e => e.scrollWidth <= e.clientWidth && e.textContent") == LONG_NAME
+        )
+    watch.check()

@@ -85,13 +85,14 @@ def _sample(run: Run, q: SampleQuery) -> SamplePublic:
     seed = q.seed if q.seed is not None else secrets.randbits(48)
     step = run.trainer.step
     s = sample_names(run.trainer.weights(), run.dataset, q.n, q.temperature, seed)
-    return SamplePublic(names=s.names, new=s.new, new_share=s.new_share, seed=seed, step=step)
+    return SamplePublic(names=s.names, new=s.new, split=s.split, new_share=s.new_share, seed=seed, step=step)
 
 
 @router.get("/runs/{run_id}/sample", tags=["reading the model"])
 def sample_run(run: RunDep, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
-    """Names drawn from the run's weights as they are now, each marked new if it is not one of
-    the training words. The same seed gives the same names from the same weights."""
+    """Names drawn from the run's weights as they are now, each with the split it is a word of
+    (`split`), or marked new if it is not in the dataset at all. The same seed gives the same
+    names from the same weights."""
     return _sample(run, q)
 
 

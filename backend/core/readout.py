@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from backend.core.data import Dataset, Vocab
+from backend.core.data import Dataset, Split, Vocab
 from backend.core.evaluate import CountedExamples, exact_losses
 from backend.core.model import MLP
 from backend.core.sample import sample_ids
@@ -16,7 +16,12 @@ from backend.core.sample import sample_ids
 @dataclass(frozen=True)
 class Samples:
     names: list[str]
-    new: list[bool]  # not one of the training words
+    split: list[Split | None]  # the split each name is a word of; None: not in the dataset at all
+
+    @property
+    def new(self) -> list[bool]:
+        """Made up: not a word of the dataset, in any split (a dev-set name is real, if unseen)."""
+        return [s is None for s in self.split]
 
     @property
     def new_share(self) -> float:
@@ -26,7 +31,7 @@ class Samples:
 def sample_names(model: MLP, dataset: Dataset, n: int, temperature: float, seed: int) -> Samples:
     ids = sample_ids(model, n, temperature, seed, max_len=dataset.sample_max_len)
     names = [dataset.vocab.decode(x) for x in ids]
-    return Samples(names, [name not in dataset.train_words for name in names])
+    return Samples(names, [dataset.split_of.get(name) for name in names])
 
 
 class UnknownCharacterError(ValueError):

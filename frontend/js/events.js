@@ -88,7 +88,7 @@ function resetRunViews() {
   state.testLossError = "";
   state.view.xRange = null; // a zoom into another run means nothing here
   if (state.samples.names.length) {
-    state.samples = { ...state.samples, names: [], new: [], newShare: null, seed: null, error: "" }; // another network's
+    state.samples = { ...state.samples, names: [], new: [], split: [], newShare: null, seed: null, error: "" }; // another network's
   }
 }
 

@@ -65,5 +65,5 @@ export const state = {
   // hidden: the loss chart's traces hidden from its legend
   view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null, follow: 0, hidden: {} },
 
-  samples: { names: [], new: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
+  samples: { names: [], new: [], split: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
 };
