@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.core.data import Dataset
 from tests.conftest import wait_for
 
 
@@ -269,7 +270,24 @@ def test_next_character_probabilities(client: TestClient) -> None:
     assert client.get("/api/runs/current/next", params={"context": "e"}).json()["window"] == "..e"
     bad = client.get("/api/runs/current/next", params={"context": "em3"})
     assert bad.status_code == 422 and "'3'" in bad.json()["detail"]
+    assert "its characters: abcdefghijklmnopqrstuvwxyz" in bad.json()["detail"]
+    plain = client.get("/api/runs/current/next", params={"context": "emma"}).json()
+    assert plain["read_as"] == "emma" and plain["folded"] is False
     assert client.get("/api/runs/current/next", params={"context": "x" * 101}).status_code == 422
+
+
+def test_capitals_are_read_in_lower_case_when_the_dataset_has_none(
+    make_client: Callable[..., TestClient], small_dataset: Dataset
+) -> None:
+    folded = make_client().get("/api/runs/current/next", params={"context": "Emma"}).json()
+    assert (folded["context"], folded["read_as"], folded["folded"], folded["window"]) == ("Emma", "emma", True, "mma")
+    lower = make_client().get("/api/runs/current/next", params={"context": "emma"}).json()
+    assert folded["probs"] == lower["probs"]
+    # a dataset with capitals reads them as they are: an unknown one is an error, not folded
+    cased = make_client(Dataset("cased", ["Anna", "Bob", *small_dataset.words[:100]]))
+    assert cased.get("/api/runs/current/next", params={"context": "Bo"}).json()["folded"] is False
+    bad = cased.get("/api/runs/current/next", params={"context": "Emma"})
+    assert bad.status_code == 422 and "'E'" in bad.json()["detail"]
 
 
 def test_samples_say_which_names_are_new(client: TestClient) -> None:

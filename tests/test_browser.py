@@ -698,10 +698,27 @@ def test_next_character_and_test_loss(server: Server, context: tuple[Any, Watch]
     assert sum(bars["y"]) == pytest.approx(1, abs=1e-3)
     expect(page.locator("#next-error")).to_be_hidden()
 
+    # capitals: this dataset has none, so "Emm" is read as "emm" (the old page: a 422 and an empty
+    # chart with a 0-400% axis)
+    page.locator("#next-context").fill("Emm")
+    expect(page.locator("#next-fold")).to_be_visible(timeout=10_000)
+    expect(page.locator("#next-fold")).to_have_text("read as “emm”: this dataset has no capital letters")
+    expect(page.locator("#next-info")).to_contain_text("after “emm”")
+    expect(page.locator("#next-error")).to_be_hidden()
+    assert trace(page, "next-chart", "p(next)")["y"] == pytest.approx(
+        bars["y"], abs=0.02
+    )  # as "emm" (the model learns on)
+
+    # a character the dataset does not have: said clearly, no bars, an honest axis
     watch.expect_http(422, f"/api/runs/{run['id']}/next")
-    page.locator("#next-context").press_sequentially("E")
+    page.locator("#next-context").fill("em3")
     expect(page.locator("#next-error")).to_be_visible(timeout=10_000)
-    expect(page.locator("#next-error")).to_contain_text("not in this dataset's vocabulary: 'E'")
+    expect(page.locator("#next-error")).to_contain_text(
+        "Not in this dataset's vocabulary: '3' (its characters: abcdefghijklmnopqrstuvwxyz)"
+    )
+    expect(page.locator("#next-fold")).to_be_hidden()
+    page.wait_for_function("() => document.getElementById('next-chart').data[0].x.length === 0", timeout=10_000)
+    assert page.evaluate("() => Array.from(document.getElementById('next-chart')._fullLayout.yaxis.range)") == [0, 1]
     page.locator("#next-context").fill("")
     expect(page.locator("#next-error")).to_be_hidden(timeout=10_000)
     expect(page.locator("#next-info")).to_contain_text("at the start of a word")

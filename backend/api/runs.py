@@ -105,13 +105,18 @@ def sample_current(run: CurrentRunDep, q: Annotated[SampleQuery, Query()]) -> Sa
 @router.get("/runs/{run_id}/next", tags=["reading the model"])
 def next_char(run: RunDep, q: Annotated[NextQuery, Query()]) -> NextPublic:
     """The probability of each next character after `context` (its last block_size characters,
-    padded with '.' as in training)."""
+    padded with '.' as in training). Capitals are read in lower case when the dataset has none
+    (`read_as`, `folded`); a character the dataset does not have is a 422 naming it."""
     step = run.trainer.step
     try:
-        window, probs = next_probs(run.trainer.weights(), run.dataset.vocab, q.context)
+        n = next_probs(run.trainer.weights(), run.dataset.vocab, q.context)
     except UnknownCharacterError as e:
         raise HTTPException(422, f"context: {e}") from None
-    return NextPublic(context=q.context, window=window, chars=list(run.dataset.vocab.chars), probs=probs, step=step)
+    chars = list(run.dataset.vocab.chars)
+    folded = n.read_as != q.context
+    return NextPublic(
+        context=q.context, read_as=n.read_as, folded=folded, window=n.window, chars=chars, probs=n.probs, step=step
+    )
 
 
 @router.post("/runs/{run_id}/evaluate-test", tags=["reading the model"])

@@ -174,6 +174,8 @@ class NextQuery(BaseModel):
 
 class NextPublic(BaseModel):
     context: str
+    read_as: str = Field(description="the context as the model read it: in lower case if the dataset has no capitals")
+    folded: bool = Field(description="true when read_as differs from context (capitals folded to lower case)")
     window: str = Field(description="the block_size characters the model sees, padded with '.'")
     chars: list[str]
     probs: list[float]
