@@ -811,6 +811,19 @@ PAIRS = [a + b for a in SYLLABLES for b in SYLLABLES if a != b]
 POKEMON = [PAIRS[(7 * i) % len(PAIRS)] + ("mon" if i % 4 == 0 else "") for i in range(50)]
 
 
+def upload_and_ask(page: Any, path: Path, what: str) -> str:
+    """Upload & train: the New-run form opens with the upload chosen. Returns its dataset id."""
+    page.set_input_files("#upload-file", str(path))
+    page.click("#upload-button")
+    expect(page.locator("#new-run-form")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#upload-status")).to_contain_text(what)
+    expect(page.locator("#nr-context")).to_contain_text(what)
+    chosen: str = page.locator("#nr-dataset").input_value()
+    assert chosen != "builtin"
+    expect(page.locator("#nr-dataset option:checked")).to_contain_text("pokemon.txt")
+    return chosen
+
+
 @pytest.mark.timeout(90)
 def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
     ctx, watch = context
@@ -832,16 +845,32 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     words.write_text("\n".join(POKEMON) + "\n")
     alphabet = set("".join(POKEMON))
     assert len(alphabet) == 14
-    page.set_input_files("#upload-file", str(words))
-    page.click("#upload-button")
-    expect(page.locator("#upload-status")).to_contain_text(f"pokemon.txt: 50 words, {len(alphabet)} characters")
+    # Upload & train asks first: the New-run form opens with the upload chosen; Cancel keeps the
+    # upload and changes nothing (the old page stopped the run at once and trained at the defaults)
+    before = server.get("/api/runs/current")["id"]
+    uploaded = upload_and_ask(page, words, f"pokemon.txt: 50 words, {len(alphabet)} characters")
+    page.click("#nr-cancel")
+    expect(page.locator("#new-run-form")).to_be_hidden()
+    expect(page.locator("#upload-status")).to_contain_text("uploaded: choose it under New run")
+    assert server.get("/api/runs/current")["id"] == before
+
+    # ... and the form's settings are the run's
+    second = upload_and_ask(page, words, "pokemon.txt: 50 words")
+    assert second != uploaded
+    page.locator("#nr-max-steps").fill("30000")
+    page.locator("#nr-batch-size").fill("16")
+    page.click("#nr-create")
+    expect(page.locator("#new-run-form")).to_be_hidden(timeout=WAIT_MS)
     expect(page.locator("#upload-status")).to_contain_text("trains on it", timeout=WAIT_MS)
-    expect(page.locator("#run-info")).to_contain_text("pokemon.txt", timeout=WAIT_MS)
     run = server.get("/api/runs/current")
-    assert run["dataset"]["name"] == "pokemon.txt"
-    assert run["dataset"]["words"] == 50
-    assert run["dataset"]["vocab_size"] == len(alphabet) + 1
-    expect(page.locator("#run-info")).to_contain_text(run["id"])
+    assert run["id"] != before
+    assert (run["config"]["dataset"], run["config"]["max_steps"], run["hparams"]["batch_size"]) == (second, 30000, 16)
+    assert (run["dataset"]["name"], run["dataset"]["words"], run["dataset"]["vocab_size"]) == (
+        "pokemon.txt",
+        50,
+        len(alphabet) + 1,
+    )
+    expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
     expect(page.locator("#status")).to_have_text("running", timeout=WAIT_MS)
     wait_steps(page, 2000)
     wait_trace(page, "characters", len(alphabet) + 1, chart="embedding-chart")
@@ -850,10 +879,11 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     used = set("".join(names))
     assert used <= alphabet, used - alphabet
 
-    # the New-run form lists the upload
+    # the New-run form lists both uploads
     page.click("#new-run")
     expect(page.locator("#nr-dataset")).to_have_value(run["config"]["dataset"])
-    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(1)
+    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(2)
+    expect(page.locator("#nr-stops")).to_contain_text(f"Run {run['id']}, training now, will stop")
     page.click("#nr-cancel")
     expect(page.locator("#new-run-form")).to_be_hidden()
     page.click("#pause")
