@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import urllib.request
@@ -840,11 +841,10 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     expect(page.locator("#upload-status")).to_contain_text("upload failed: file:", timeout=10_000)
     expect(page.locator("#upload-status")).to_have_class(re.compile(r"\berror\b"))
 
-    assert len(POKEMON) == len(set(POKEMON)) == 50
     words = tmp_path / "pokemon.txt"
     words.write_text("\n".join(POKEMON) + "\n")
     alphabet = set("".join(POKEMON))
-    assert len(alphabet) == 14
+    assert len(POKEMON) == len(set(POKEMON)) == 50 and len(alphabet) == 14
     # Upload & train asks first: the New-run form opens with the upload chosen; Cancel keeps the
     # upload and changes nothing (the old page stopped the run at once and trained at the defaults)
     before = server.get("/api/runs/current")["id"]
@@ -883,6 +883,8 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     page.click("#new-run")
     expect(page.locator("#nr-dataset")).to_have_value(run["config"]["dataset"])
     expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(2)
+    same_name = page.locator("#nr-dataset option", has_text="pokemon.txt").all_inner_texts()
+    assert len(set(same_name)) == 2 and "pokemon.txt (2) · 50 words" in same_name[1], same_name  # told apart
     expect(page.locator("#nr-stops")).to_contain_text(f"Run {run['id']}, training now, will stop")
     page.click("#nr-cancel")
     expect(page.locator("#new-run-form")).to_be_hidden()
@@ -1430,4 +1432,136 @@ def test_samples_say_new_or_which_split(server: Server, context: tuple[Any, Watc
         assert (
             page.locator(f"{sel} .name").evaluate("e => e.scrollWidth <= e.clientWidth && e.textContent") == LONG_NAME
         )
+    watch.check()
+
+
+# ---- the smaller things ---------------------------------------------------------------------------
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.timeout(120)
+def test_exact_rates_errors_that_go_and_a_word_before_ending(server: Server, context: tuple[Any, Watch]) -> None:
+    """A box for the learning rate (the slider cannot give 0.05 exactly); an error toast goes once
+    a good value is in and never covers the Steer panel; max steps below the current step asks
+    before it ends the run."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 500)
+    box_in = page.locator("#lr-input")
+    box_in.fill("0.05")
+    box_in.press("Enter")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.05", timeout=10_000)
+    assert server.get("/api/runs/current")["hparams"]["lr"] == 0.05
+    assert float(page.locator("#lr-slider").input_value()) == pytest.approx(math.log10(0.05), abs=0.01)
+
+    # refused by the server (lr <= 10): the toast says why, away from the Steer panel...
+    box_in.fill("20")
+    box_in.press("Enter")
+    toast = page.locator("#toast")
+    expect(toast).to_be_visible(timeout=10_000)
+    expect(toast).to_contain_text("lr")
+    page.locator(".steer-panel").scroll_into_view_if_needed()
+    assert not overlap(box(page, "#toast"), box(page, ".steer-panel"))
+    # ... and goes once a good value is in
+    box_in.fill("0.02")
+    box_in.press("Enter")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.02", timeout=10_000)
+    expect(toast).to_be_hidden()
+
+    # max steps at or below the current step: asked first; "no" changes nothing
+    page.click(".more summary")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.locator("#max-steps-input").fill("100")
+    page.locator("#max-steps-input").press("Enter")
+    expect(page.locator("#max-steps-input")).to_have_value("200000")  # put back after "no"
+    assert asked and "ends it now" in asked[0]
+    assert server.get(f"/api/runs/{run['id']}")["status"] == "running"
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#max-steps-input").fill("100")
+    page.locator("#max-steps-input").press("Enter")
+    expect(page.locator("#status")).to_have_text("finished", timeout=10_000)
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_keyboard(server: Server, context: tuple[Any, Watch]) -> None:
+    """Tab goes from control to control without plotly's hidden mode-bar buttons (the old page
+    had 14 of them before Start), and Start, Pause, Resume hand the focus on to the button that
+    replaces them (the old page dropped it to <body>)."""
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": False})
+    wait_trace(page, "dev loss", 1)
+    wait_trace(page, "learning rate", 0, chart="lr-chart")
+    page.locator("body").focus()
+    visited = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        here = page.evaluate("() => [document.activeElement.id, document.activeElement.className]")
+        visited.append(here)
+        if here[0] == "start":
+            break
+    assert visited[-1][0] == "start", visited
+    assert not [v for v in visited if "modebar" in v[1]], visited
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("running", timeout=10_000)
+    page.wait_for_function("() => document.activeElement.id === 'pause'", timeout=10_000)
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    page.wait_for_function("() => document.activeElement.id === 'resume'", timeout=10_000)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "new-run"
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_charts_read_well(server: Server, context: tuple[Any, Watch]) -> None:
+    """Before Start the loss chart has y ticks around its two points (the old page put 26.08 and
+    26.14 at its bottom and top, no tick between); the finder's empty chart has no tick labels
+    meeting at the origin; the embedding map fits the points; the noise plot's y title clears its
+    tick labels and its x axis reaches the current step; B_noise is not in an error's colour."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": False})
+    wait_trace(page, "dev loss", 1)
+    wait_trace(page, "characters", 27, chart="embedding-chart")
+    page.wait_for_function("() => document.querySelectorAll('#chart .ytick').length >= 2", timeout=WAIT_MS)
+    evals = [*trace(page, "chart", "train loss")["y"], *trace(page, "chart", "dev loss")["y"]]
+    lo, hi = page.evaluate("() => Array.from(document.getElementById('chart')._fullLayout.yaxis.range)")
+    assert lo < math.log10(min(evals)) - 0.1 and math.log10(max(evals)) + 0.1 < hi
+    assert page.evaluate("() => document.querySelectorAll('#lrfind-chart .xtick, #lrfind-chart .ytick').length") == 0
+
+    emb = trace(page, "embedding-chart", "characters")
+    ranges = page.evaluate(
+        """() => { const l = document.getElementById('embedding-chart')._fullLayout;
+                   return [Array.from(l.xaxis.range), Array.from(l.yaxis.range)]; }"""
+    )
+    for values, (a, b) in zip((emb["x"], emb["y"]), ranges, strict=True):
+        assert a <= min(values) and max(values) <= b
+        assert b - a <= 1.3 * (max(values) - min(values))  # fitted: not a blob in a square
+
+    server.send("PATCH", f"/api/runs/{run['id']}", {"status": "running"})
+    wait_trace(page, "B_noise", 1, chart="noise-chart")
+    wait_steps(page, 3000)
+    page.wait_for_function(
+        """() => document.getElementById('noise-chart').layout.xaxis.range[1]
+            >= Number(document.getElementById('step').textContent.replace(/,/g, '')) - 2000""",
+        timeout=WAIT_MS,
+    )
+    title = box(page, "#noise-chart .g-ytitle")
+    ticks = page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll('#noise-chart .ytick text')]
+            .map(t => t.getBoundingClientRect().left))"""
+    )
+    assert title["x"] + title["width"] <= ticks
+    r, g, b = map(int, re.findall(r"\d+", page.locator("#noise-value").evaluate("e => getComputedStyle(e).color"))[:3])
+    assert not (r > g and r > b), (r, g, b)  # not reddish
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
     watch.check()

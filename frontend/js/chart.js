@@ -220,9 +220,31 @@ function plotWidth(id, margin) {
   return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
 }
 
-function lossLayout(X, range, marks) {
+/**
+ * A y range when the losses in view barely differ (a run not started yet: its first evaluation,
+ * train 26.08 and dev 26.14): plotly would stretch them over the whole height, with no tick
+ * between them. Wide enough for ticks, then; else null (plotly fits the points).
+ */
+function narrowYRange(traces, log) {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) {
+    if (t.visible === false) continue;
+    for (const y of t.y) {
+      if (!Number.isFinite(y) || (log && y <= 0)) continue;
+      lo = Math.min(lo, y);
+      hi = Math.max(hi, y);
+    }
+  }
+  if (!Number.isFinite(lo)) return null;
+  if (log) return hi / lo < 1.6 ? [Math.log10(lo) - 0.15, Math.log10(hi) + 0.15] : null; // about x0.7 to x1.4
+  const pad = Math.max(0.1 * Math.abs(hi), 0.05);
+  return hi - lo < pad ? [lo - pad, hi + pad] : null;
+}
+
+function lossLayout(X, range, marks, traces) {
   const runId = state.run ? state.run.id : "none";
   const log = state.view.logScale;
+  const y = narrowYRange(traces, log);
   return baseLayout({
     datarevision: ++revision,
     uirevision: runId, // keep the user's y zoom across redraws of one run
@@ -233,6 +255,7 @@ function lossLayout(X, range, marks) {
       type: log ? "log" : "linear",
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
       ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
+      ...(y ? { range: y, autorange: false } : { autorange: true }),
     }),
     yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles
     shapes: marks.shapes,
@@ -276,8 +299,10 @@ export function drawChart() {
   if (unchanged("chart", steps, 2)) return false;
   const marks = changeMarks(X, range, plotWidth("chart", LOSS_MARGIN));
   const trouble = divergenceMarks(X, range);
-  const traces = [...lossTraces(X, steps), marks.trace, ...trouble.traces];
-  react("chart", traces, lossLayout(X, range, { ...marks, shapes: [...marks.shapes, ...trouble.shapes] }))?.then(hookZoom);
+  const losses = lossTraces(X, steps);
+  const traces = [...losses, marks.trace, ...trouble.traces];
+  const layout = lossLayout(X, range, { ...marks, shapes: [...marks.shapes, ...trouble.shapes] }, losses);
+  react("chart", traces, layout)?.then(hookZoom);
   return true;
 }
 

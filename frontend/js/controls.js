@@ -7,7 +7,7 @@
 
 import { same } from "./events.js";
 import * as fmt from "./format.js";
-import { notify } from "./notify.js";
+import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
@@ -35,6 +35,7 @@ function clamp(x, lo, hi) {
 function request(field, value, message) {
   if (field !== "status" && state.hparams && same(state.hparams[field], value)) {
     delete state.pending[field]; // already so: the server would not announce a change
+    dismissError(); // nor is an error about an earlier value news any more
     invalidate();
     return;
   }
@@ -108,8 +109,20 @@ export function initControls() {
     const pending = $("lr-pending");
     pending.hidden = false;
     pending.textContent = `→ ${fmt.lr(lrFromSlider(lrSlider.value))}`;
+    $("lr-input").value = String(lrFromSlider(lrSlider.value));
   });
   lrSlider.addEventListener("change", () => setHparam("lr", lrFromSlider(lrSlider.value)));
+  // ... and a box for an exact rate (0.05, 2): the slider's steps cannot hit every value
+  const lrInput = $("lr-input");
+  lrInput.addEventListener("change", () => {
+    const text = lrInput.value.trim();
+    const lr = Number(text);
+    if (text === "" || lrInput.validity.badInput || !Number.isFinite(lr) || lr <= 0) {
+      notify("learning rate: enter a number above 0"); // the server checks the upper bound, and says why
+      return;
+    }
+    setHparam("lr", lr);
+  });
 
   // batch size: a slider of powers of two, and a box for any value
   const batchSlider = $("batch-slider");
@@ -136,13 +149,25 @@ export function initControls() {
   const maxInput = $("max-steps-input");
   maxInput.addEventListener("change", () => {
     const n = readInt(maxInput, "max steps", 1, 100_000_000);
-    if (n !== null) setHparam("max_steps", n);
+    if (n === null) return;
+    // at or below the current step, the run ends at once: say so, and ask
+    const live = state.status === "running" || state.status === "paused";
+    const ends = `The run is at step ${fmt.int(state.step)}: max steps ${fmt.int(n)} ends it now (it will show finished).`;
+    if (live && n <= state.step && !window.confirm(`${ends} End it?`)) {
+      maxInput.value = String(state.hparams ? state.hparams.max_steps : "");
+      return;
+    }
+    setHparam("max_steps", n);
   });
 
-  // run buttons
-  $("start").addEventListener("click", () => request("status", "running", { type: "resume" }));
-  $("resume").addEventListener("click", () => request("status", "running", { type: "resume" }));
-  $("pause").addEventListener("click", () => request("status", "paused", { type: "pause" }));
+  // run buttons (aria-disabled, not disabled, while waiting: a disabled button loses the focus)
+  const runButton = (id, status, message) =>
+    $(id).addEventListener("click", () => {
+      if ($(id).getAttribute("aria-disabled") !== "true") request("status", status, message);
+    });
+  runButton("start", "running", { type: "resume" });
+  runButton("resume", "running", { type: "resume" });
+  runButton("pause", "paused", { type: "pause" });
 
   initSchedule();
 
@@ -266,26 +291,32 @@ function renderValue(id, text, value) {
   el.dataset.value = String(value);
 }
 
+const RUN_BUTTONS = ["start", "pause", "resume"];
+
+/** Start, Pause and Resume: only the one that applies is shown. The keyboard focus goes from the
+ *  pressed one to the one that replaces it (else it would fall to the page's body). */
 function renderButtons() {
   const s = state.status;
   const connected = state.connection === "open";
   const waiting = "status" in state.pending;
+  const atMax = s === "finished" && state.hparams && state.step >= state.hparams.max_steps;
   const show = {
     start: s === "paused" && state.step === 0,
     pause: s === "running",
     resume: (s === "paused" && state.step > 0) || s === "diverged" || s === "finished",
   };
+  const focused = RUN_BUTTONS.includes(document.activeElement?.id);
   for (const [id, visible] of Object.entries(show)) {
     const b = $(id);
     b.hidden = !visible;
-    b.disabled = !connected || waiting;
+    const off = !connected || waiting || (id === "resume" && atMax);
+    if (b.getAttribute("aria-disabled") !== String(off)) b.setAttribute("aria-disabled", String(off));
   }
-  if (s === "finished" && state.hparams && state.step >= state.hparams.max_steps) {
-    $("resume").disabled = true;
-    $("resume").title = "the run reached max steps: raise them first";
-  } else {
-    $("resume").title = "";
+  if (focused && !show[document.activeElement?.id]) {
+    const now = RUN_BUTTONS.find((id) => show[id]);
+    if (now) $(now).focus();
   }
+  $("resume").title = atMax ? "the run reached max steps: raise them first" : "";
   $("new-run").classList.toggle("primary", s === "stopped");
 }
 
@@ -305,6 +336,7 @@ export function renderControls() {
   } else if (!dragging.has(lrSlider)) {
     lrPending.hidden = true;
     lrSlider.value = String(clamp(Math.log10(h.lr), LR_MIN_LOG, LR_MAX_LOG));
+    if (document.activeElement !== $("lr-input")) $("lr-input").value = String(h.lr);
   }
 
   // batch size

@@ -2,7 +2,7 @@
 // and none fetches (main.js follows up on the few messages that call for a request).
 
 import * as fmt from "./format.js";
-import { notify } from "./notify.js";
+import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { MARK_MERGE_S, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
 import { examplesMapper } from "./xaxis.js";
@@ -39,9 +39,13 @@ function addChange(msg) {
   for (const f of FIELDS) change[f] = msg[f] ?? (f === "schedule" ? { kind: "constant" } : undefined);
   const values = {};
   for (const f of FIELDS) values[f] = change[f];
-  // A value this tab asked for is confirmed once the server reports it.
+  // A value this tab asked for is confirmed once the server reports it: an error about an
+  // earlier, refused value is stale then.
   for (const f of Object.keys(state.pending)) {
-    if (same(state.pending[f].value, change[f])) delete state.pending[f];
+    if (same(state.pending[f].value, change[f])) {
+      delete state.pending[f];
+      dismissError();
+    }
   }
   state.hparams = values;
   if (change.step === 0 && !state.changes.length) {
@@ -182,7 +186,7 @@ function onSteps(msg) {
     state.times.add(last, msg.time);
   }
   updateRate(msg);
-  invalidate({ chart: true });
+  invalidate({ chart: true, charts: ["noise"] }); // the noise plot's x axis runs to the current step
 }
 
 function onEval(msg) {

@@ -72,12 +72,14 @@ function fillDatasets(selected) {
   const select = $("nr-dataset");
   const want = selected ?? select.value;
   const list = state.datasets.length ? state.datasets : [{ id: "builtin", name: "built-in names", words: 0, vocab_size: 0, builtin: true }];
+  const seen = {}; // uploads of the same name: "words.txt", "words.txt (2)", ... in the order they came
   select.replaceChildren(
     ...list.map((d) => {
       const o = document.createElement("option");
       o.value = d.id;
       const size = d.words ? ` · ${fmt.int(d.words)} words, ${d.vocab_size - 1} chars` : "";
-      o.textContent = `${d.name}${d.builtin ? " (built-in)" : ""}${size}`;
+      const n = (seen[d.name] = (seen[d.name] ?? 0) + 1);
+      o.textContent = `${d.name}${d.builtin ? " (built-in)" : n > 1 ? ` (${n})` : ""}${size}`;
       return o;
     }),
   );

@@ -7,7 +7,7 @@ export const COLORS = {
   train: "#ffb454",
   dev: "#4fd1a5",
   lr: "#c792ea",
-  noise: "#f78c6c",
+  noise: "#89ddff", // a figure, not a warning: no salmon
   change: "rgba(216, 222, 234, 0.45)",
   grid: "rgba(138, 148, 168, 0.15)",
   text: "#c9d1e0",
