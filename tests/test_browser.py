@@ -163,14 +163,14 @@ def shown_step(page: Any) -> int:
     return int(page.locator("#step").inner_text().replace(",", ""))
 
 
-def wait_trace(page: Any, name: str, at_least: int, chart: str = "chart") -> None:
+def wait_trace(page: Any, name: str, at_least: int, chart: str = "chart", timeout: int = WAIT_MS) -> None:
     page.wait_for_function(
         """([id, name, n]) => {
             const t = (document.getElementById(id).data || []).find(t => t.name.startsWith(name));
             return t && t.x.length >= n;
         }""",
         arg=[chart, name, at_least],
-        timeout=WAIT_MS,
+        timeout=timeout,
     )
 
 
@@ -631,7 +631,7 @@ def test_x_axis_steps_examples_time(server: Server, context: tuple[Any, Watch]) 
 
 
 # ---- the model: embeddings, next character, test loss --------------------------------------------
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None:
     ctx, watch = context
     page, _ = open_run(ctx, watch, server, {"start": False})
@@ -677,8 +677,10 @@ def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None
     assert later["text"] == first["text"]
     moved = [abs(a - b) + abs(c - d) for a, b, c, d in zip(first["x"], later["x"], first["y"], later["y"], strict=True)]
     assert max(moved) > 0.1
-    # the gradient noise scale: a point per evaluation, and the figure by the batch size
-    wait_trace(page, "B_noise", 2, chart="noise-chart")
+    # the gradient noise scale: a point every few evaluations (the trainer spends at most 5% of its
+    # time on it: on a busy machine the second estimate may come only after 15,000 steps), and the
+    # figure by the batch size
+    wait_trace(page, "B_noise", 2, chart="noise-chart", timeout=60_000)
     expect(page.locator("#noise-value")).to_contain_text("B_noise ≈")
     assert float(page.locator("#noise-value").get_attribute("data-value")) > 0
     page.click("#pause")

@@ -22,7 +22,9 @@ const INTERVALS_MS = {
 };
 const SHARE = { loss: 0.06, lr: 0.03, lrfind: 0.15, embedding: 0.03, noise: 0.02, next: 1 };
 const COST_WEIGHT = 0.3; // of the newest draw time in the running estimate
-const MAX_INTERVAL_MS = 5000; // however slow the machine, a plot is at most this late
+// However slow the machine, a plot is at most this late: the live curve keeps moving.
+const MAX_INTERVAL_MS = { loss: 1500, lr: 3000 };
+const MAX_INTERVAL_DEFAULT_MS = 5000;
 const HOLD_MAX_MS = 2000; // a request the user waits for holds the plots back at most this long
 
 let uiRenderer = () => {};
@@ -83,7 +85,8 @@ export function whileWaiting(promise) {
 /** How long a plot waits after its last draw. */
 function interval(name) {
   const base = INTERVALS_MS[name] ?? 150;
-  return Math.max(base, Math.min(MAX_INTERVAL_MS, (cost[name] ?? 0) / (SHARE[name] ?? 0.1)));
+  const most = MAX_INTERVAL_MS[name] ?? MAX_INTERVAL_DEFAULT_MS;
+  return Math.max(base, Math.min(most, (cost[name] ?? 0) / (SHARE[name] ?? 0.1)));
 }
 
 function draw(now) {
