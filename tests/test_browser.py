@@ -1556,12 +1556,17 @@ def test_charts_read_well(server: Server, context: tuple[Any, Watch]) -> None:
             >= Number(document.getElementById('step').textContent.replace(/,/g, '')) - 2000""",
         timeout=WAIT_MS,
     )
-    title = box(page, "#noise-chart .g-ytitle")
-    ticks = page.evaluate(
-        """() => Math.min(...[...document.querySelectorAll('#noise-chart .ytick text')]
-            .map(t => t.getBoundingClientRect().left))"""
-    )
-    assert title["x"] + title["width"] <= ticks
+    # the y title's right edge and the tick labels' left edge, read in one go (between redraws)
+    title_right, ticks_left = page.wait_for_function(
+        """() => {
+            const title = document.querySelector('#noise-chart .ytitle');
+            const ticks = [...document.querySelectorAll('#noise-chart .ytick text')];
+            if (!title || !ticks.length) return null;
+            return [title.getBoundingClientRect().right, Math.min(...ticks.map(t => t.getBoundingClientRect().left))];
+        }""",
+        timeout=WAIT_MS,
+    ).json_value()
+    assert title_right <= ticks_left
     r, g, b = map(int, re.findall(r"\d+", page.locator("#noise-value").evaluate("e => getComputedStyle(e).color"))[:3])
     assert not (r > g and r > b), (r, g, b)  # not reddish
     page.click("#pause")

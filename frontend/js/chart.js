@@ -11,8 +11,8 @@
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
-import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { changeMarks, divergenceMarks } from "./marks.js";
+import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 import { X_AXES } from "./xaxis.js";
