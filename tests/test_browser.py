@@ -309,7 +309,8 @@ def draw_samples(page: Any) -> None:
     new = page.locator("#samples li").evaluate_all("lis => lis.map(li => li.dataset.new === 'true')")
     share = float(page.locator("#sample-new-share").get_attribute("data-value"))
     assert share == pytest.approx(sum(new) / len(new))
-    expect(page.locator("#sample-new-share")).to_contain_text(f"{round(100 * share)}% new")
+    percent = math.floor(100 * share + 0.5)  # as JavaScript's Math.round (Python's round(62.5) is 62)
+    expect(page.locator("#sample-new-share")).to_contain_text(f"{percent}% new")
     expect(page.locator("#samples li.new .badge")).to_have_count(sum(new))
     assert len(names) == 24
     page.locator("#sample-temp").fill("0")  # not allowed: explained, nothing sent
