@@ -299,15 +299,36 @@ def test_next_character_probabilities(client: TestClient) -> None:
     assert client.get("/api/runs/current/next", params={"context": "e"}).json()["window"] == "..e"
     bad = client.get("/api/runs/current/next", params={"context": "em3"})
     assert bad.status_code == 422 and "'3'" in bad.json()["detail"][0]["msg"]
+    assert "its characters: abcdefghijklmnopqrstuvwxyz" in bad.json()["detail"][0]["msg"]
     assert bad.json()["detail"][0]["loc"] == ["query", "context"]
+    plain = client.get("/api/runs/current/next", params={"context": "emma"}).json()
+    assert plain["read_as"] == "emma" and plain["folded"] is False
     assert client.get("/api/runs/current/next", params={"context": "x" * 101}).status_code == 422
+
+
+def test_capitals_are_read_in_lower_case_when_the_dataset_has_none(
+    make_client: Callable[..., TestClient], small_dataset: Dataset
+) -> None:
+    folded = make_client().get("/api/runs/current/next", params={"context": "Emma"}).json()
+    assert (folded["context"], folded["read_as"], folded["folded"], folded["window"]) == ("Emma", "emma", True, "mma")
+    lower = make_client().get("/api/runs/current/next", params={"context": "emma"}).json()
+    assert folded["probs"] == lower["probs"]
+    # a dataset with capitals reads them as they are: an unknown one is an error, not folded
+    cased = make_client(Dataset("cased", ["Anna", "Bob", *small_dataset.words[:100]]))
+    assert cased.get("/api/runs/current/next", params={"context": "Bo"}).json()["folded"] is False
+    bad = cased.get("/api/runs/current/next", params={"context": "Emma"})
+    assert bad.status_code == 422 and "'E'" in bad.json()["detail"][0]["msg"]
 
 
 def test_samples_say_which_names_are_new(client: TestClient, small_dataset: Dataset) -> None:
     body = client.get("/api/sample", params={"n": 200, "seed": 1}).json()
-    assert len(body["new"]) == 200 and body["new_share"] == pytest.approx(sum(body["new"]) / 200)
-    train = set(small_dataset.parts[0])
-    assert all(new == (name not in train) for name, new in zip(body["names"], body["new"], strict=True))
+    assert len(body["new"]) == len(body["split"]) == 200
+    assert body["new_share"] == pytest.approx(sum(body["new"]) / 200)
+    train, dev, test = (set(part) for part in small_dataset.parts)
+    for name, new, split in zip(body["names"], body["new"], body["split"], strict=True):
+        expected = "train" if name in train else "dev" if name in dev else "test" if name in test else None
+        assert split == expected, name
+        assert new == (split is None), name  # new: not a word of the dataset in any split
 
 
 def test_evaluate_test_split(client: TestClient) -> None:

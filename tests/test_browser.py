@@ -9,7 +9,9 @@ from /vendor. test_lr_finder_fresh_and_mid_run saves docs/screenshot.png.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import urllib.request
@@ -23,6 +25,7 @@ import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
 from tests.server import ROOT, running_server
+from tests.synthetic_run import feed, install_probe, mute_socket, read_probe
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 WAIT_MS = 20_000  # for anything the trainer must do first (steps, an evaluation)
@@ -123,10 +126,9 @@ class Watch:
         assert all(urlsplit(u).hostname in LOCAL_HOSTS for u in self.requests if u.startswith("http"))
 
 
-@pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    ctx = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    watch = Watch()
+def local_context(browser: Any, watch: Watch, **options: Any) -> Any:
+    """A browser context whose pages may load only from 127.0.0.1 (the rest is blocked and noted)."""
+    ctx = browser.new_context(**options)
 
     def route(r: Any) -> None:
         url = r.request.url
@@ -137,6 +139,13 @@ def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
             r.abort()
 
     ctx.route("**/*", route)
+    return ctx
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
+    watch = Watch()
+    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
     try:
         yield ctx, watch
     finally:
@@ -154,14 +163,14 @@ def shown_step(page: Any) -> int:
     return int(page.locator("#step").inner_text().replace(",", ""))
 
 
-def wait_trace(page: Any, name: str, at_least: int, chart: str = "chart") -> None:
+def wait_trace(page: Any, name: str, at_least: int, chart: str = "chart", timeout: int = WAIT_MS) -> None:
     page.wait_for_function(
         """([id, name, n]) => {
             const t = (document.getElementById(id).data || []).find(t => t.name.startsWith(name));
             return t && t.x.length >= n;
         }""",
         arg=[chart, name, at_least],
-        timeout=WAIT_MS,
+        timeout=timeout,
     )
 
 
@@ -300,7 +309,8 @@ def draw_samples(page: Any) -> None:
     new = page.locator("#samples li").evaluate_all("lis => lis.map(li => li.dataset.new === 'true')")
     share = float(page.locator("#sample-new-share").get_attribute("data-value"))
     assert share == pytest.approx(sum(new) / len(new))
-    expect(page.locator("#sample-new-share")).to_contain_text(f"{round(100 * share)}% new")
+    percent = math.floor(100 * share + 0.5)  # as JavaScript's Math.round (Python's round(62.5) is 62)
+    expect(page.locator("#sample-new-share")).to_contain_text(f"{percent}% new")
     expect(page.locator("#samples li.new .badge")).to_have_count(sum(new))
     assert len(names) == 24
     page.locator("#sample-temp").fill("0")  # not allowed: explained, nothing sent
@@ -340,7 +350,8 @@ def test_train_steer_and_sample(server: Server, context: tuple[Any, Watch]) -> N
     page.reload()
     expect(page.locator("#status")).to_have_text("running")
     expect(page.locator("#lr-value")).to_contain_text(f"0.01 ✓ (from step {changed_at:,})")
-    wait_trace(page, "minibatch loss", 1000)
+    wait_trace(page, "minibatch loss", 400)  # a min and a max every 2 px: ~500 px and up
+    assert trace(page, "chart", "minibatch loss")["steps"][0] == 0  # the whole run, from the snapshot
     wait_trace(page, "train loss", 5)
     wait_lr_steps(page, changed_at + 100)
     lr = trace(page, "lr-chart", "learning rate")
@@ -621,7 +632,7 @@ def test_x_axis_steps_examples_time(server: Server, context: tuple[Any, Watch]) 
 
 
 # ---- the model: embeddings, next character, test loss --------------------------------------------
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None:
     ctx, watch = context
     page, _ = open_run(ctx, watch, server, {"start": False})
@@ -667,8 +678,10 @@ def test_embedding_map_moves(server: Server, context: tuple[Any, Watch]) -> None
     assert later["text"] == first["text"]
     moved = [abs(a - b) + abs(c - d) for a, b, c, d in zip(first["x"], later["x"], first["y"], later["y"], strict=True)]
     assert max(moved) > 0.1
-    # the gradient noise scale: a point per evaluation, and the figure by the batch size
-    wait_trace(page, "B_noise", 2, chart="noise-chart")
+    # the gradient noise scale: a point every few evaluations (the trainer spends at most 5% of its
+    # time on it: on a busy machine the second estimate may come only after 15,000 steps), and the
+    # figure by the batch size
+    wait_trace(page, "B_noise", 2, chart="noise-chart", timeout=60_000)
     expect(page.locator("#noise-value")).to_contain_text("B_noise ≈")
     assert float(page.locator("#noise-value").get_attribute("data-value")) > 0
     page.click("#pause")
@@ -689,10 +702,27 @@ def test_next_character_and_test_loss(server: Server, context: tuple[Any, Watch]
     assert sum(bars["y"]) == pytest.approx(1, abs=1e-3)
     expect(page.locator("#next-error")).to_be_hidden()
 
+    # capitals: this dataset has none, so "Emm" is read as "emm" (the old page: a 422 and an empty
+    # chart with a 0-400% axis)
+    page.locator("#next-context").fill("Emm")
+    expect(page.locator("#next-fold")).to_be_visible(timeout=10_000)
+    expect(page.locator("#next-fold")).to_have_text("read as “emm”: this dataset has no capital letters")
+    expect(page.locator("#next-info")).to_contain_text("after “emm”")
+    expect(page.locator("#next-error")).to_be_hidden()
+    assert trace(page, "next-chart", "p(next)")["y"] == pytest.approx(
+        bars["y"], abs=0.02
+    )  # as "emm" (the model learns on)
+
+    # a character the dataset does not have: said clearly, no bars, an honest axis
     watch.expect_http(422, f"/api/runs/{run['id']}/next")
-    page.locator("#next-context").press_sequentially("E")
+    page.locator("#next-context").fill("em3")
     expect(page.locator("#next-error")).to_be_visible(timeout=10_000)
-    expect(page.locator("#next-error")).to_contain_text("not in this dataset's vocabulary: 'E'")
+    expect(page.locator("#next-error")).to_contain_text(
+        "Not in this dataset's vocabulary: '3' (its characters: abcdefghijklmnopqrstuvwxyz)"
+    )
+    expect(page.locator("#next-fold")).to_be_hidden()
+    page.wait_for_function("() => document.getElementById('next-chart').data[0].x.length === 0", timeout=10_000)
+    assert page.evaluate("() => Array.from(document.getElementById('next-chart')._fullLayout.yaxis.range)") == [0, 1]
     page.locator("#next-context").fill("")
     expect(page.locator("#next-error")).to_be_hidden(timeout=10_000)
     expect(page.locator("#next-info")).to_contain_text("at the start of a word")
@@ -786,6 +816,19 @@ PAIRS = [a + b for a in SYLLABLES for b in SYLLABLES if a != b]
 POKEMON = [PAIRS[(7 * i) % len(PAIRS)] + ("mon" if i % 4 == 0 else "") for i in range(50)]
 
 
+def upload_and_ask(page: Any, path: Path, what: str) -> str:
+    """Upload & train: the New-run form opens with the upload chosen. Returns its dataset id."""
+    page.set_input_files("#upload-file", str(path))
+    page.click("#upload-button")
+    expect(page.locator("#new-run-form")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#upload-status")).to_contain_text(what)
+    expect(page.locator("#nr-context")).to_contain_text(what)
+    chosen: str = page.locator("#nr-dataset").input_value()
+    assert chosen != "builtin"
+    expect(page.locator("#nr-dataset option:checked")).to_contain_text("pokemon.txt")
+    return chosen
+
+
 @pytest.mark.timeout(90)
 def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
     ctx, watch = context
@@ -802,21 +845,36 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     expect(page.locator("#upload-status")).to_contain_text("upload failed: file:", timeout=10_000)
     expect(page.locator("#upload-status")).to_have_class(re.compile(r"\berror\b"))
 
-    assert len(POKEMON) == len(set(POKEMON)) == 50
     words = tmp_path / "pokemon.txt"
     words.write_text("\n".join(POKEMON) + "\n")
     alphabet = set("".join(POKEMON))
-    assert len(alphabet) == 14
-    page.set_input_files("#upload-file", str(words))
-    page.click("#upload-button")
-    expect(page.locator("#upload-status")).to_contain_text(f"pokemon.txt: 50 words, {len(alphabet)} characters")
+    assert len(POKEMON) == len(set(POKEMON)) == 50 and len(alphabet) == 14
+    # Upload & train asks first: the New-run form opens with the upload chosen; Cancel keeps the
+    # upload and changes nothing (the old page stopped the run at once and trained at the defaults)
+    before = server.get("/api/runs/current")["id"]
+    uploaded = upload_and_ask(page, words, f"pokemon.txt: 50 words, {len(alphabet)} characters")
+    page.click("#nr-cancel")
+    expect(page.locator("#new-run-form")).to_be_hidden()
+    expect(page.locator("#upload-status")).to_contain_text("uploaded: choose it under New run")
+    assert server.get("/api/runs/current")["id"] == before
+
+    # ... and the form's settings are the run's
+    second = upload_and_ask(page, words, "pokemon.txt: 50 words")
+    assert second != uploaded
+    page.locator("#nr-max-steps").fill("30000")
+    page.locator("#nr-batch-size").fill("16")
+    page.click("#nr-create")
+    expect(page.locator("#new-run-form")).to_be_hidden(timeout=WAIT_MS)
     expect(page.locator("#upload-status")).to_contain_text("trains on it", timeout=WAIT_MS)
-    expect(page.locator("#run-info")).to_contain_text("pokemon.txt", timeout=WAIT_MS)
     run = server.get("/api/runs/current")
-    assert run["dataset"]["name"] == "pokemon.txt"
-    assert run["dataset"]["words"] == 50
-    assert run["dataset"]["vocab_size"] == len(alphabet) + 1
-    expect(page.locator("#run-info")).to_contain_text(run["id"])
+    assert run["id"] != before
+    assert (run["config"]["dataset"], run["config"]["max_steps"], run["hparams"]["batch_size"]) == (second, 30000, 16)
+    assert (run["dataset"]["name"], run["dataset"]["words"], run["dataset"]["vocab_size"]) == (
+        "pokemon.txt",
+        50,
+        len(alphabet) + 1,
+    )
+    expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
     expect(page.locator("#status")).to_have_text("running", timeout=WAIT_MS)
     wait_steps(page, 2000)
     wait_trace(page, "characters", len(alphabet) + 1, chart="embedding-chart")
@@ -825,10 +883,13 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     used = set("".join(names))
     assert used <= alphabet, used - alphabet
 
-    # the New-run form lists the upload
+    # the New-run form lists both uploads
     page.click("#new-run")
     expect(page.locator("#nr-dataset")).to_have_value(run["config"]["dataset"])
-    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(1)
+    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(2)
+    same_name = page.locator("#nr-dataset option", has_text="pokemon.txt").all_inner_texts()
+    assert len(set(same_name)) == 2 and "pokemon.txt (2) · 50 words" in same_name[1], same_name  # told apart
+    expect(page.locator("#nr-stops")).to_contain_text(f"Run {run['id']}, training now, will stop")
     page.click("#nr-cancel")
     expect(page.locator("#new-run-form")).to_be_hidden()
     page.click("#pause")
@@ -838,7 +899,6 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
 
 SYNTHETIC_RUN = """async (run) => {
     const { handleMessage } = await import('/static/js/events.js');
-    const { state } = await import('/static/js/state.js');
     const frame = () => new Promise(requestAnimationFrame);
     const chars = ['.', ...'abcdefghijklmnopqrstuvwxyz'];
     const half = 1_000_000;
@@ -877,13 +937,6 @@ SYNTHETIC_RUN = """async (run) => {
         }
         if (first % 50_000 === 0) await frame(); // let the page draw now and then
     }
-    for (let i = 0; i < 30; i++) await frame();
-    const count = id => (document.getElementById(id).data || []).map(t => [t.name, t.x.length]);
-    return {
-        step: document.getElementById('step').textContent,
-        chart: count('chart'), lr: count('lr-chart'), noise: count('noise-chart'),
-        embedding: count('embedding-chart'), evals: state.evals.length, knots: state.times.steps.length,
-    };
 }"""
 
 
@@ -899,10 +952,31 @@ def test_two_million_steps_stay_bounded(server: Server, context: tuple[Any, Watc
     page.goto(server.base + "/")
     expect(page.locator("#run-info")).to_contain_text(run["id"])
     cdp = ctx.new_cdp_session(page)
-    result = page.evaluate(SYNTHETIC_RUN, run)
+    page.evaluate(SYNTHETIC_RUN, run)
+    expect(page.locator("#step")).to_have_text("2,000,000")
+    # redraws are throttled: wait for each plot to show the end of the run before counting
+    page.wait_for_function(
+        """() => ['chart', 'lr-chart', 'noise-chart'].every(id => {
+            const ends = (document.getElementById(id).data || []).map(t => t.x[t.x.length - 1] ?? 0);
+            return Math.max(...ends) >= 1_999_000;
+        })""",
+        timeout=WAIT_MS,
+    )
+    wait_trace(page, "characters", 27, chart="embedding-chart")
+    result = page.evaluate(
+        """async () => {
+            const { state } = await import('/static/js/state.js');
+            const count = id => (document.getElementById(id).data || []).map(t => [t.name, t.x.length]);
+            return {
+                chart: count('chart'), lr: count('lr-chart'), noise: count('noise-chart'),
+                embedding: count('embedding-chart'), evals: state.evals.train.points().x.length,
+                recentEvals: state.evals.recent.length, recentSteps: state.losses.recent.length,
+                knots: state.times.steps.length,
+            };
+        }"""
+    )
     cdp.send("HeapProfiler.collectGarbage")
     heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
-    assert result["step"] == "2,000,000"
     points = dict(result["chart"])
     assert points["minibatch loss"] <= 4000
     assert points["smoothed (0.600)"] <= 2000
@@ -910,7 +984,9 @@ def test_two_million_steps_stay_bounded(server: Server, context: tuple[Any, Watc
     assert dict(result["lr"])["learning rate"] <= 20  # two rates: a few runs of equal values
     assert dict(result["noise"])["B_noise"] <= 1000
     assert dict(result["embedding"])["characters"] == 27
-    assert result["evals"] <= 1000
+    assert result["evals"] <= 2000  # min and max of 1,000 buckets
+    assert result["recentEvals"] <= 2000
+    assert result["recentSteps"] <= 12_000
     assert result["knots"] <= 4000
     assert heap < 150 * 2**20, f"JS heap {heap / 2**20:.0f} MiB"
     watch.check()
@@ -954,4 +1030,547 @@ def test_downsampling_keeps_spikes_in_bounded_points(server: Server, context: tu
     assert result["smooth"] <= 2000
     assert (result["spike"], result["dip"]) == (777_777, 123_457)
     assert result["ordered"]
+    watch.check()
+
+
+LONG_RUN_WINDOW_MS = 20_000
+
+
+@pytest.mark.timeout(120)
+def test_long_run_keeps_the_page_responsive(server: Server, context: tuple[Any, Watch]) -> None:
+    """A fresh tab on a run at step 1,000,000 with an evaluation every 500 steps, streaming at
+    3,000 steps/s (fed to the page's own message handler: tests/synthetic_run.py), while the real
+    server trains a run of its own and answers Sample. For 20 s: the share of long tasks (> 50 ms)
+    on the page's main thread, and Sample's round trip, click to names, every second.
+
+    The old page spent ~70-90% of such a window in long tasks (1,200 SVG markers on the loss
+    chart, every plot redrawn in one frame) and answered Sample in ~0.5-1.1 s. The strict figures
+    (< 15%, < 300 ms) are bench/page.py's, measured side by side with the old page; here the
+    bounds are loose enough for a busy 2-core machine."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": True, "eval_every": 500, "max_steps": 10_000_000})
+    try:
+        page = watch.attach(ctx.new_page())
+        mute_socket(page)
+        page.goto(server.base + "/")
+        expect(page.locator("#connection")).to_have_text("live")
+        page.wait_for_function("() => window.Plotly")
+        feed(page, run, start=1_000_000, evalEvery=500, rate=3000)
+        install_probe(page)
+        page.wait_for_function(  # the fed run is on the chart
+            "() => (document.getElementById('chart').layout?.xaxis.range[1] ?? 0) >= 1_000_000", timeout=WAIT_MS
+        )
+        page.evaluate("() => window.probe.reset()")
+        for k in range(1, 21):
+            page.wait_for_function(
+                "ms => performance.now() - window.probe.since >= ms", arg=(k - 1) * 1000, timeout=WAIT_MS
+            )
+            page.click("#sample-button")
+            page.wait_for_function("n => window.probe.samples.length >= n", arg=k, timeout=10_000)
+        page.wait_for_function(
+            "ms => performance.now() - window.probe.since >= ms", arg=LONG_RUN_WINDOW_MS, timeout=WAIT_MS
+        )
+        probe = read_probe(page)
+        # bounded points, and markers only where few: what a redraw costs
+        points = page.evaluate(
+            """() => ({
+                width: document.getElementById('chart').clientWidth,
+                traces: document.getElementById('chart').data.map(t => [t.name, t.x.length, t.mode]),
+                markers: document.querySelectorAll('#chart .scatterlayer .point').length,
+            })"""
+        )
+        page.evaluate("() => window.synthetic.stop()")
+    finally:
+        server.send("PATCH", f"/api/runs/{run['id']}", {"status": "paused"})
+    for name, n, mode in points["traces"]:
+        assert n <= 2 * points["width"] + 4, (name, n)
+        if name.endswith("loss") and name != "minibatch loss":
+            assert mode == "lines", (name, n, mode)  # 2,000 evaluations in view: no markers
+    assert points["markers"] == 0
+    samples = sorted(probe["samples"])
+    assert len(samples) >= 20
+    assert samples[len(samples) // 2] < 400, samples  # the old page: ~700 ms
+    assert samples[-2] < 1500, samples
+    assert probe["longtask_share"] < 0.4, probe  # the old page: 0.7-0.9
+    watch.check()
+
+
+@pytest.mark.timeout(60)
+def test_what_the_charts_draw_of_a_long_run(server: Server, context: tuple[Any, Watch]) -> None:
+    """downsample.js: the points in view thinned to min/max buckets (spikes and the newest point
+    kept), the recent steps kept as they came, the evaluations bounded and replaced on a re-run."""
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    result = page.evaluate(
+        """async () => {
+            const d = await import('/static/js/downsample.js');
+            const x = [], y = [];
+            for (let i = 0; i < 100_000; i++) { x.push(i); y.push(i === 31_337 ? 9 : i === 70_001 ? -9 : 2); }
+            const thin = d.bucketMinMax(d.clip({ x, y }, 10_000, 90_000), 10_000, 90_000, 500);
+            const recent = new d.RecentSeries(1000, 2);
+            for (let s = 0; s < 5000; s++) recent.push(s, s, -s);
+            recent.push(4999, 1, 2);  // the last step again: replaced
+            const evals = new d.EvalSeries(100, 50);
+            for (let s = 0; s <= 100_000; s += 10) evals.push(s, 3 - s / 1e5, 3.1 - s / 1e5);
+            evals.push(100_000, null, null);  // diverged: no loss
+            evals.push(100_000, 2.5, 2.6);  // re-evaluated with the restored weights
+            const all = evals.points('train', -1, 100_001), late = evals.points('dev', 99_800, 100_000);
+            return {
+                n: thin.x.length, first: thin.x[0], last: thin.x[thin.x.length - 1],
+                spike: thin.x[thin.y.indexOf(9)], dip: thin.x[thin.y.indexOf(-9)],
+                recent: [recent.length, recent.first, recent.last, recent.slice(4997, 4999, 1)],
+                evals: [evals.count, all.x.length, late.x, late.y[late.y.length - 1], evals.last],
+            };
+        }"""
+    )
+    assert result["n"] <= 2 * 500 + 3
+    assert (result["first"], result["last"]) == (9999, 90_001)  # a neighbour each side
+    assert (result["spike"], result["dip"]) == (31_337, 70_001)
+    assert result["recent"] == [1000, 4000, 4999, {"x": [4996, 4997, 4998, 4999], "y": [-4996, -4997, -4998, 2]}]
+    count, n_all, late_x, late_last, last = result["evals"]
+    assert count == 10_001
+    assert n_all <= 2 * 100 + 1
+    assert late_x == list(range(99_790, 100_001, 10))  # the recent ones, as they came
+    assert late_last == 2.6
+    assert last == {"step": 100_000, "train_loss": 2.5, "dev_loss": 2.6}
+    watch.check()
+
+
+# ---- change marks ----------------------------------------------------------------------------------
+def labels(page: Any) -> dict[str, list[dict[str, Any]]]:
+    """The rotated labels on every plot of the page: {plot id: [{text, x}]}."""
+    result: dict[str, list[dict[str, Any]]] = page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')].map(el => [el.id,
+            ((el.layout || {}).annotations || []).filter(a => a.textangle === -90)
+                .map(a => ({ text: a.text, x: a.x }))]))"""
+    )
+    return result
+
+
+@pytest.mark.timeout(120)
+def test_many_changes_make_one_mark(server: Server, context: tuple[Any, Watch]) -> None:
+    """300 arrow-key presses on the learning-rate slider (a change each, sent as it moves) over a
+    few seconds: one mark, labelled with the rate they ended at, the changes on hover; never more
+    than 20 labels on any chart (the old page drew 300 lines and 40 overlapping labels)."""
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 500)
+    slider = page.locator("#lr-slider")
+    slider.focus()
+    for _ in range(300):  # log10 lr from -1 to -4, 0.01 a press
+        slider.press("ArrowLeft")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.0001", timeout=WAIT_MS)
+    assert server.get("/api/runs/current")["hparams"]["lr"] == 0.0001
+    wait_change_mark(page, "lr 0.0001")
+    marks = trace(page, "chart", "changes")
+    assert len(marks["x"]) <= 3, marks  # one mark, or a few if the trainer outran the keys
+    assert any("changes)" in t for t in marks["text"]), marks["text"]
+    for chart, texts in labels(page).items():
+        assert len(texts) <= 20, (chart, len(texts))
+    shapes = page.evaluate("() => document.getElementById('chart').layout.shapes.length")
+    assert shapes <= 3
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    watch.check()
+
+
+@pytest.mark.timeout(60)
+def test_change_labels_fit(server: Server, context: tuple[Any, Watch]) -> None:
+    """300 changes far apart in time (a snapshot that has them): marks for all, labels only where
+    they fit without overlap, at most 20, the newest labelled."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": False})
+    page = watch.attach(ctx.new_page())
+    mute_socket(page)
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.evaluate(
+        """async (run) => {
+            const { handleMessage } = await import('/static/js/events.js');
+            const n = 60_000, history = { step: [], loss: [], lr: [], time: [], n_steps: n };
+            for (let s = 0; s < n; s += 30) {
+                history.step.push(s); history.loss.push(2.5); history.lr.push(0.1);
+                history.time.push(s / 50);  // 50 steps/s: the changes are 3.8 s apart
+            }
+            const schedule = { kind: 'constant' };
+            const changes = [{ step: 0, lr: 0.1, batch_size: 32, eval_every: 1000, schedule, max_steps: 200000 }];
+            for (let i = 1; i <= 300; i++) changes.push({ ...changes[0], step: i * 190, lr: i % 2 ? 0.05 : 0.1 });
+            handleMessage({ type: 'snapshot', reason: 'connect', history, evals: [], changes, embeddings: null,
+                            lrfind: null, run: { ...run, id: 'fed', step: n } });
+        }""",
+        run,
+    )
+    page.wait_for_function(
+        "() => (document.getElementById('chart').layout.shapes || []).length >= 100", timeout=WAIT_MS
+    )
+    texts = labels(page)["chart"]
+    assert 5 <= len(texts) <= 20
+    xs = sorted(t["x"] for t in texts)
+    width = page.evaluate("() => document.getElementById('chart')._fullLayout._size.w")
+    lo, hi = x_range(page)
+    px = [(x - lo) / (hi - lo) * width for x in xs]
+    assert min(b - a for a, b in itertools.pairwise(px)) >= 14  # no overlap
+    assert max(xs) > 300 * 190 - 6 * (hi - lo) / width  # the newest mark (marks within 6 px are one) is labelled
+    marks = trace(page, "chart", "changes")
+    assert len(marks["x"]) >= 100  # every mark hovers (close ones as one)
+    assert "step 57,000: lr 0.1" in marks["text"][-1]
+    watch.check()
+
+
+# ---- divergences, and following the run --------------------------------------------------------------
+@pytest.mark.timeout(120)
+def test_divergence_is_marked(server: Server, context: tuple[Any, Watch]) -> None:
+    """A learning rate of 10 makes the run diverge: the chart marks the step (a red line and a
+    marker of fixed size) and the evaluation whose weights came back (green), the detail on
+    hover; a reload keeps the marks."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 2500)  # evaluations at 1,000 and 2,000: weights to restore
+    server.send("PATCH", f"/api/runs/{run['id']}", {"lr": 10.0})
+    expect(page.locator("#status")).to_have_text("diverged", timeout=WAIT_MS)
+    detail = server.get(f"/api/runs/{run['id']}")["detail"]
+    restored = int(re.search(r"restored from the evaluation at step ([\d,]+)", detail)[1].replace(",", ""))
+
+    def marks() -> tuple[dict[str, Any], dict[str, Any]]:
+        page.wait_for_function(
+            "() => (document.getElementById('chart').data || []).some(t => t.name === 'diverged' && t.x.length)",
+            timeout=WAIT_MS,
+        )
+        return trace(page, "chart", "diverged"), trace(page, "chart", "restored")
+
+    diverged, back = marks()
+    step = server.get(f"/api/runs/{run['id']}")["step"]
+    assert len(diverged["x"]) == 1 and step - 50 <= diverged["x"][0] <= step
+    assert back["x"] == [restored]
+    assert "diverged at step" in diverged["text"][0] and "lr 10" in diverged["text"][0]
+    style = page.evaluate(
+        """() => {
+            const el = document.getElementById('chart');
+            const t = el.data.find(t => t.name === 'diverged');
+            return { size: t.marker.size, lines: el.layout.shapes.filter(s => s.line.color === '#ff6b7a').length };
+        }"""
+    )
+    assert style == {"size": 13, "lines": 1}
+    assert page.evaluate("() => document.querySelectorAll('#chart .scatterlayer .trace .point').length") >= 2
+
+    page.reload()
+    expect(page.locator("#status")).to_have_text("diverged")
+    diverged, back = marks()
+    assert len(diverged["x"]) == 1 and back["x"] == [restored]
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_follow_the_last_steps_of_a_long_run(server: Server, context: tuple[Any, Watch]) -> None:
+    """On a run at 900,000 steps: "the last 1,000 steps" shows them, every step, and moves with
+    the run; a divergence at the end of the run is marked in every view; "the whole run" again."""
+    ctx, watch = context
+    run = server.send("POST", "/api/runs", {"start": False})
+    page = watch.attach(ctx.new_page())
+    mute_socket(page)
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.wait_for_function("() => window.Plotly")
+    feed(page, run, start=900_000, evalEvery=500, rate=3000)
+    page.wait_for_function("() => document.getElementById('chart').layout?.xaxis.range[1] >= 900_000", timeout=WAIT_MS)
+
+    page.select_option("#follow", "1000")
+    page.wait_for_function(  # the last 1,000 steps, all of them streamed since the tab opened
+        "() => { const [a, b] = document.getElementById('chart').layout.xaxis.range; return b - a < 1100 && a > 9e5; }",
+        timeout=WAIT_MS,
+    )
+    lo, hi = x_range(page)
+    raw = trace(page, "chart", "minibatch loss")
+    inside = [s for s in raw["steps"] if lo <= s <= hi]
+    assert len(inside) >= 0.9 * (hi - lo)  # every step: the recent ones are kept as they came
+    page.wait_for_function(  # and it follows the run
+        "h => document.getElementById('chart').layout.xaxis.range[0] > h", arg=hi, timeout=WAIT_MS
+    )
+
+    # a divergence at the right end of the run: marked whatever the view
+    page.evaluate(
+        """async () => {
+            window.synthetic.stop();
+            const { handleMessage } = await import('/static/js/events.js');
+            const step = window.synthetic.step;
+            handleMessage({ type: 'status', status: 'diverged', step,
+                detail: `diverged at lr 10: the loss of step ${step - 1} is nan; weights restored from the `
+                    + `evaluation at step ${(step - step % 500).toLocaleString('en-US')} (dev loss 2.1). `
+                    + 'Lower the learning rate and resume.' });
+        }"""
+    )
+    for view in ("1000", "10000", "0"):
+        page.select_option("#follow", view)
+        page.wait_for_function(
+            """v => {
+                const el = document.getElementById('chart');
+                const [a, b] = el.layout.xaxis.range;
+                const d = (el.data || []).find(t => t.name === 'diverged');
+                const shown = v === '0' ? a <= 0 : b - a < 1.1 * Number(v);
+                return shown && d && d.x.length === 1 && a <= d.x[0] && d.x[0] <= b;
+            }""",
+            arg=view,
+            timeout=WAIT_MS,
+        )
+        assert trace(page, "chart", "restored")["x"] == [trace(page, "chart", "diverged")["x"][0] // 500 * 500]
+        wait_same_x(page)  # the learning-rate plot shows the same steps
+    expect(page.locator("#status")).to_have_text("diverged")
+    watch.check()
+
+
+# ---- a phone --------------------------------------------------------------------------------------
+PHONE = {"width": 390, "height": 844}
+
+OUTSIDE_JS = """([sel, box]) => [...document.querySelectorAll(sel)]
+    .filter(e => e.checkVisibility() && e.getClientRects().length)
+    .map(e => {
+        const r = e.getBoundingClientRect();
+        return { id: e.id || e.className || e.tagName, r: [r.left, r.top, r.right, r.bottom] };
+    })
+    .filter(({ r: [l, , right] }) => l < box[0] - 0.5 || right > box[1] + 0.5 || right - l < 1)"""
+CONTROLS = "button, input, select, textarea, summary, a[href], label"
+
+
+def boxes_outside(page: Any, scope: str, left: float, right: float) -> list[dict[str, Any]]:
+    """The visible controls (and labels) under `scope` that reach beyond [left, right] px."""
+    found: list[dict[str, Any]] = page.evaluate(OUTSIDE_JS, [f"{scope} :is({CONTROLS})", [left, right]])
+    return found
+
+
+def box(page: Any, selector: str) -> dict[str, float]:
+    b: dict[str, float] = page.locator(selector).bounding_box()
+    return b
+
+
+@pytest.mark.timeout(90)
+def test_phone(server: Server, browser: Any) -> None:
+    """At 390 x 844 (a phone): every visible control lies inside the screen's width, Start (then
+    Pause) is on screen without scrolling, plotly's mode bar leaves the legend alone, and the
+    New-run dialog fits. (The old page put the x-axis selector at x = -179 px and Start 2,200 px
+    down, and cut the dialog's seed and dropdowns.)"""
+    watch = Watch()
+    ctx = local_context(browser, watch, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    try:
+        run = server.send("POST", "/api/runs", {"start": False})
+        page = watch.attach(ctx.new_page())
+        page.goto(server.base + "/")
+        expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
+        wait_trace(page, "dev loss", 1)
+        assert page.evaluate("() => [window.scrollY, document.documentElement.scrollWidth]") == [0, PHONE["width"]]
+        expect(page.locator("#start")).to_be_in_viewport(ratio=1)
+        assert boxes_outside(page, "body", 0, PHONE["width"]) == []
+        legend, modebar = box(page, "#chart-legend"), box(page, "#chart .modebar")
+        assert modebar["y"] >= legend["y"] + legend["height"] or modebar["y"] + modebar["height"] <= legend["y"]
+
+        page.click("#start")
+        expect(page.locator("#pause")).to_be_in_viewport(ratio=1, timeout=WAIT_MS)
+        assert page.evaluate("() => window.scrollY") == 0
+        wait_steps(page, 100)
+        assert boxes_outside(page, "body", 0, PHONE["width"]) == []
+
+        page.click("#new-run")
+        dialog = page.locator("#new-run-dialog")
+        expect(dialog).to_be_visible()
+        d = box(page, "#new-run-dialog")
+        assert d["x"] >= 0 and d["x"] + d["width"] <= PHONE["width"]
+        assert d["y"] >= 0 and d["y"] + d["height"] <= PHONE["height"]
+        assert boxes_outside(page, "#new-run-dialog", d["x"], d["x"] + d["width"]) == []
+        for field in ("#nr-seed", "#nr-dataset", "#nr-init", "#nr-create"):  # reachable, whole
+            page.locator(field).scroll_into_view_if_needed()
+            expect(page.locator(field)).to_be_in_viewport(ratio=1)
+            inner = box(page, field)
+            assert inner["x"] >= d["x"] and inner["x"] + inner["width"] <= d["x"] + d["width"], field
+        page.click("#nr-cancel")
+        expect(dialog).to_be_hidden()
+        page.click("#pause")
+        expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+        watch.check()
+    finally:
+        ctx.close()
+
+
+# ---- samples: new, or a real name the network never trained on ---------------------------------------
+LONG_NAME = "zorblaxathorianquentivelmarguliesandraphinexa"
+
+
+@pytest.mark.timeout(60)
+def test_samples_say_new_or_which_split(server: Server, context: tuple[Any, Watch]) -> None:
+    """A name in the dev split is real, not new: the page says "dev set" (the old page marked
+    "anna" new, "made up (not a training word)"); new means not in the dataset at all; a long name
+    wraps and keeps its badge beside it. The server's answer is fixed here (the API's own test
+    checks `split` against the dataset)."""
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    answer = {
+        "names": ["anna", "emma", LONG_NAME, "olivia", ""],
+        "new": [False, False, True, False, True],
+        "split": ["dev", "train", None, "test", None],
+        "new_share": 0.4,
+        "seed": 1,
+        "step": 0,
+    }
+    page.route("**/api/sample?*", lambda r: r.fulfill(json=answer))
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+    page.click("#sample-button")
+    expect(page.locator("#samples li")).to_have_count(5)
+    anna = page.locator("#samples li[data-name='anna']")
+    expect(anna).to_have_attribute("data-new", "false")
+    expect(anna).to_have_attribute("data-split", "dev")
+    expect(anna.locator(".badge")).to_have_text("dev set")
+    expect(anna).not_to_have_class(re.compile(r"\bnew\b"))
+    assert "in the dev set" in anna.get_attribute("title")
+    expect(page.locator("#samples li[data-name='emma'] .badge")).to_have_count(0)
+    expect(page.locator("#samples li[data-name='olivia'] .badge")).to_have_text("test set")
+    expect(page.locator("#samples li.new .badge")).to_have_count(2)
+    expect(page.locator("#sample-new-share")).to_contain_text("40% new: not in the dataset")
+
+    # the long name: all of it shown (wrapped), its badge beside it, inside the list
+    sel = f"#samples li[data-name='{LONG_NAME}']"
+    for size in ({"width": 1440, "height": 900}, PHONE):
+        page.set_viewport_size(size)
+        name, badge, items = box(page, f"{sel} .name"), box(page, f"{sel} .badge"), box(page, "#samples")
+        assert badge["width"] > 0 and badge["x"] >= name["x"] + name["width"] - 1
+        assert badge["x"] + badge["width"] <= items["x"] + items["width"] + 0.5
+        assert (
+            page.locator(f"{sel} .name").evaluate("e => e.scrollWidth <= e.clientWidth && e.textContent") == LONG_NAME
+        )
+    watch.check()
+
+
+# ---- the smaller things ---------------------------------------------------------------------------
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.timeout(120)
+def test_exact_rates_errors_that_go_and_a_word_before_ending(server: Server, context: tuple[Any, Watch]) -> None:
+    """A box for the learning rate (the slider cannot give 0.05 exactly); an error toast goes once
+    a good value is in and never covers the Steer panel; max steps below the current step asks
+    before it ends the run."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": True})
+    wait_steps(page, 500)
+    box_in = page.locator("#lr-input")
+    box_in.fill("0.05")
+    box_in.press("Enter")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.05", timeout=10_000)
+    assert server.get("/api/runs/current")["hparams"]["lr"] == 0.05
+    assert float(page.locator("#lr-slider").input_value()) == pytest.approx(math.log10(0.05), abs=0.01)
+
+    # refused by the server (lr <= 10): the toast says why, away from the Steer panel...
+    box_in.fill("20")
+    box_in.press("Enter")
+    toast = page.locator("#toast")
+    expect(toast).to_be_visible(timeout=10_000)
+    expect(toast).to_contain_text("lr")
+    page.locator(".steer-panel").scroll_into_view_if_needed()
+    assert not overlap(box(page, "#toast"), box(page, ".steer-panel"))
+    # ... and goes once a good value is in
+    box_in.fill("0.02")
+    box_in.press("Enter")
+    expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.02", timeout=10_000)
+    expect(toast).to_be_hidden()
+
+    # max steps at or below the current step: asked first; "no" changes nothing
+    page.click(".more summary")
+    asked: list[str] = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.locator("#max-steps-input").fill("100")
+    page.locator("#max-steps-input").press("Enter")
+    expect(page.locator("#max-steps-input")).to_have_value("200000")  # put back after "no"
+    assert asked and "ends it now" in asked[0]
+    assert server.get(f"/api/runs/{run['id']}")["status"] == "running"
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#max-steps-input").fill("100")
+    page.locator("#max-steps-input").press("Enter")
+    expect(page.locator("#status")).to_have_text("finished", timeout=10_000)
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_keyboard(server: Server, context: tuple[Any, Watch]) -> None:
+    """Tab goes from control to control without plotly's hidden mode-bar buttons (the old page
+    had 14 of them before Start), and Start, Pause, Resume hand the focus on to the button that
+    replaces them (the old page dropped it to <body>)."""
+    ctx, watch = context
+    page, _ = open_run(ctx, watch, server, {"start": False})
+    wait_trace(page, "dev loss", 1)
+    wait_trace(page, "learning rate", 0, chart="lr-chart")
+    page.locator("body").focus()
+    visited = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        here = page.evaluate("() => [document.activeElement.id, document.activeElement.className]")
+        visited.append(here)
+        if here[0] == "start":
+            break
+    assert visited[-1][0] == "start", visited
+    assert not [v for v in visited if "modebar" in v[1]], visited
+
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("running", timeout=10_000)
+    page.wait_for_function("() => document.activeElement.id === 'pause'", timeout=10_000)
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
+    page.wait_for_function("() => document.activeElement.id === 'resume'", timeout=10_000)
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.activeElement.id") == "new-run"
+    watch.check()
+
+
+@pytest.mark.timeout(90)
+def test_charts_read_well(server: Server, context: tuple[Any, Watch]) -> None:
+    """Before Start the loss chart has y ticks around its two points (the old page put 26.08 and
+    26.14 at its bottom and top, no tick between); the finder's empty chart has no tick labels
+    meeting at the origin; the embedding map fits the points; the noise plot's y title clears its
+    tick labels and its x axis reaches the current step; B_noise is not in an error's colour."""
+    ctx, watch = context
+    page, run = open_run(ctx, watch, server, {"start": False})
+    wait_trace(page, "dev loss", 1)
+    wait_trace(page, "characters", 27, chart="embedding-chart")
+    page.wait_for_function("() => document.querySelectorAll('#chart .ytick').length >= 2", timeout=WAIT_MS)
+    evals = [*trace(page, "chart", "train loss")["y"], *trace(page, "chart", "dev loss")["y"]]
+    lo, hi = page.evaluate("() => Array.from(document.getElementById('chart')._fullLayout.yaxis.range)")
+    assert lo < math.log10(min(evals)) - 0.1 and math.log10(max(evals)) + 0.1 < hi
+    assert page.evaluate("() => document.querySelectorAll('#lrfind-chart .xtick, #lrfind-chart .ytick').length") == 0
+
+    emb = trace(page, "embedding-chart", "characters")
+    ranges = page.evaluate(
+        """() => { const l = document.getElementById('embedding-chart')._fullLayout;
+                   return [Array.from(l.xaxis.range), Array.from(l.yaxis.range)]; }"""
+    )
+    for values, (a, b) in zip((emb["x"], emb["y"]), ranges, strict=True):
+        assert a <= min(values) and max(values) <= b
+        assert b - a <= 1.3 * (max(values) - min(values))  # fitted: not a blob in a square
+
+    server.send("PATCH", f"/api/runs/{run['id']}", {"status": "running"})
+    wait_trace(page, "B_noise", 1, chart="noise-chart")
+    wait_steps(page, 3000)
+    page.wait_for_function(
+        """() => document.getElementById('noise-chart').layout.xaxis.range[1]
+            >= Number(document.getElementById('step').textContent.replace(/,/g, '')) - 2000""",
+        timeout=WAIT_MS,
+    )
+    # the y title's right edge and the tick labels' left edge, read in one go (between redraws)
+    title_right, ticks_left = page.wait_for_function(
+        """() => {
+            const title = document.querySelector('#noise-chart .ytitle');
+            const ticks = [...document.querySelectorAll('#noise-chart .ytick text')];
+            if (!title || !ticks.length) return null;
+            return [title.getBoundingClientRect().right, Math.min(...ticks.map(t => t.getBoundingClientRect().left))];
+        }""",
+        timeout=WAIT_MS,
+    ).json_value()
+    assert title_right <= ticks_left
+    r, g, b = map(int, re.findall(r"\d+", page.locator("#noise-value").evaluate("e => getComputedStyle(e).color"))[:3])
+    assert not (r > g and r > b), (r, g, b)  # not reddish
+    page.click("#pause")
+    expect(page.locator("#status")).to_have_text("paused", timeout=10_000)
     watch.check()

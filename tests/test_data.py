@@ -114,3 +114,14 @@ def test_lecture_split_sizes() -> None:
     assert len(ds.words) == 32_033
     assert (len(s.train), len(s.dev), len(s.test)) == (182_625, 22_655, 22_866)
     assert len(s.train) + len(s.dev) + len(s.test) == 228_146
+
+
+def test_each_word_knows_its_split() -> None:
+    words = [f"w{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(200)]
+    d = Dataset("d", [*words, words[0]])  # a word listed twice lands in the first split it is in
+    train, dev, test = d.parts
+    assert {d.split_of[w] for w in train} == {"train"}
+    assert all(d.split_of[w] == ("train" if w in train else "dev") for w in dev)
+    assert all(d.split_of[w] in ("train", "dev", "test") for w in test)
+    assert set(d.split_of) == set(words)
+    assert "zzz" not in d.split_of

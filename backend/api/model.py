@@ -32,13 +32,14 @@ async def _sample(registry: RegistryDep, run_id: str, q: SampleQuery) -> SampleP
     answer = await registry.read(run_id, SampleRead(q.n, q.temperature, seed))
     assert isinstance(answer, SampleAnswer)
     s = answer.samples
-    return SamplePublic(names=s.names, new=s.new, new_share=s.new_share, seed=seed, step=answer.step)
+    return SamplePublic(names=s.names, new=s.new, split=s.split, new_share=s.new_share, seed=seed, step=answer.step)
 
 
 @router.get("/runs/{run_id}/sample", responses=NOT_FOUND)
 async def sample_run(registry: RegistryDep, run_id: str, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
-    """Names drawn from the run's weights as they are now, each marked new if it is not one of
-    the training words. The same seed gives the same names from the same weights."""
+    """Names drawn from the run's weights as they are now, each with the split it is a word of
+    (`split`), or marked new if it is not in the dataset at all. The same seed gives the same
+    names from the same weights."""
     return await _sample(registry, run_id, q)
 
 
@@ -51,7 +52,8 @@ async def sample_current(registry: RegistryDep, q: Annotated[SampleQuery, Query(
 @router.get("/runs/{run_id}/next", responses=NOT_FOUND)
 async def next_char(registry: RegistryDep, run_id: str, q: Annotated[NextQuery, Query()]) -> NextPublic:
     """The probability of each next character after `context` (its last block_size characters,
-    padded with '.' as in training)."""
+    padded with '.' as in training). Capitals are read in lower case when the dataset has none
+    (`read_as`, `folded`); a character the dataset does not have is a 422 naming it."""
     record = await registry.record(run_id)
     try:
         answer = await registry.read(record.id, NextRead(q.context))
@@ -62,7 +64,13 @@ async def next_char(registry: RegistryDep, run_id: str, q: Annotated[NextQuery, 
     assert isinstance(answer, NextAnswer)
     ds = await registry.datasets.dataset(record.spec.dataset)
     return NextPublic(
-        context=q.context, window=answer.window, chars=list(ds.vocab.chars), probs=answer.probs, step=answer.step
+        context=q.context,
+        read_as=answer.read_as,
+        folded=answer.read_as != q.context,
+        window=answer.window,
+        chars=list(ds.vocab.chars),
+        probs=answer.probs,
+        step=answer.step,
     )
 
 

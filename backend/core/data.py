@@ -12,6 +12,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -19,6 +20,8 @@ from torch import Tensor
 from backend.core.words import BOUNDARY, DEFAULT_LIMITS, Limits, read_words
 
 SPLIT_SEED = 42  # the lecture's random.seed(42)
+Split = Literal["train", "dev", "test"]
+SPLITS: tuple[Split, Split, Split] = ("train", "dev", "test")
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,18 @@ class Dataset:
 
     @functools.cached_property
     def train_words(self) -> frozenset[str]:
-        """The training split's words: a sampled name not among them is new."""
+        """The training split's words."""
         return frozenset(self.parts[0])
+
+    @functools.cached_property
+    def split_of(self) -> dict[str, Split]:
+        """Each word's split ("train", "dev" or "test"; the first if a list repeats a word). A
+        sampled name not here is new: not in the dataset at all."""
+        where: dict[str, Split] = {}
+        for name, part in zip(SPLITS, self.parts, strict=True):
+            for w in part:
+                where.setdefault(w, name)
+        return where
 
     @property
     def sample_max_len(self) -> int:

@@ -23,6 +23,7 @@ class SampleAnswer:
 
 @dataclass(frozen=True)
 class NextAnswer:
+    read_as: str
     window: str
     probs: list[float]
     step: int
@@ -64,8 +65,8 @@ class Reader:
             case SampleRead():
                 return SampleAnswer(sample_names(model, self.dataset, read.n, read.temperature, read.seed), step)
             case NextRead():
-                window, probs = next_probs(model, self.dataset.vocab, read.context)
-                return NextAnswer(window, probs, step)
+                n = next_probs(model, self.dataset.vocab, read.context)
+                return NextAnswer(n.read_as, n.window, n.probs, step)
             case TestRead():
                 t0 = time.perf_counter()
                 counted = self.test_set()

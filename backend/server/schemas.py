@@ -177,7 +177,10 @@ class SampleQuery(BaseModel):
 
 class SamplePublic(BaseModel):
     names: list[str]
-    new: list[bool] = Field(description="for each name: not one of the training words")
+    new: list[bool] = Field(description="for each name: made up, not a word of the dataset (in any split)")
+    split: list[Literal["train", "dev", "test"] | None] = Field(
+        description='for each name: the split it is a word of ("train", "dev", "test"), or null if it is new'
+    )
     new_share: float = Field(description="the share of new names")
     seed: int = Field(description="pass it back to get the same names from the same weights")
     step: int
@@ -191,6 +194,8 @@ class NextQuery(BaseModel):
 
 class NextPublic(BaseModel):
     context: str
+    read_as: str = Field(description="the context as the model read it: in lower case if the dataset has no capitals")
+    folded: bool = Field(description="true when read_as differs from context (capitals folded to lower case)")
     window: str = Field(description="the block_size characters the model sees, padded with '.'")
     chars: list[str]
     probs: list[float]

@@ -2,17 +2,25 @@
 // and, under it, the effective learning rate per step. Both share the x axis (step, examples
 // seen or training time: xaxis.js) and its range, zoom included. Drawn from the state with
 // Plotly.react, which render.js calls a few times a second at most, and only when it changed.
+//
+// What a redraw costs grows with the points drawn (SVG markers most: ~150 ms for 1,200 of them
+// against ~25 ms for the same chart with lines alone, measured in bench/page.py), so each trace
+// gets only the points in view, thinned to a few per pixel (min and max per bucket: spikes
+// survive), and markers only where there are few points.
 
+import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
+import { changeMarks, divergenceMarks } from "./marks.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 import { X_AXES } from "./xaxis.js";
 
-const MAX_CHANGE_MARKS = 200; // vertical lines drawn
-const MAX_CHANGE_LABELS = 40; // of which labelled (the latest)
 const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretched over 0..1
+const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
+const EVAL_BUCKETS = 300; // the evaluations' points in view: at most 2 per bucket
+const MARKERS_MAX = 60; // markers on the evaluations only when this few are in view (SVG markers are costly)
 
 // Log-scale ticks that read as losses (plotly's own are digits 2..9 between powers of ten).
 const LOG_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000];
@@ -27,9 +35,36 @@ function xMapper() {
   return (step) => step;
 }
 
-/** The x range both charts show: the user's zoom, else the whole run (at least MIN_X_RANGE steps). */
+/** The step whose x is `x` (X increases with the step): on the step axis x itself. */
+function stepAt(X, x) {
+  if (state.view.xAxis === "step") return x;
+  let lo = 0, hi = Math.max(state.step, 1);
+  if (x <= X(lo)) return lo;
+  if (x >= X(hi)) return hi;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (X(mid) <= x) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The steps in view, [first, last], for the x range shown. */
+function stepsInView(X, range) {
+  return [stepAt(X, range[0]), Math.ceil(stepAt(X, range[1]))];
+}
+
+/**
+ * The x range both charts show: the user's zoom; else, following, the last `follow` steps; else
+ * the whole run (at least MIN_X_RANGE steps).
+ */
 function xRange(X) {
   if (state.view.xRange) return state.view.xRange;
+  const follow = state.view.follow;
+  if (follow && state.step > follow) {
+    const lo = X(state.step - follow), hi = X(state.step);
+    return [lo, hi + 0.015 * (hi - lo)];
+  }
   const last = Math.max(state.step, 1);
   const lo = X(0);
   let hi = X(last);
@@ -45,9 +80,9 @@ function xRange(X) {
   return [lo - pad, hi + pad];
 }
 
-function xAxisLayout(X) {
+function xAxisLayout(X, range = xRange(X)) {
   const spec = X_AXES[state.view.xAxis] || X_AXES.step;
-  return axis({ type: "linear", title: { text: spec.title }, range: xRange(X), autorange: false, hoverformat: spec.format });
+  return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format });
 }
 
 const hoverX = () => (X_AXES[state.view.xAxis] || X_AXES.step).hover;
@@ -63,6 +98,7 @@ function withSteps(trace, steps) {
 }
 
 function lineTrace(name, points, X, color, width) {
+  // an SVG path: a few thousand points cost a few milliseconds
   const where = state.view.xAxis === "step" ? `step ${stepOf()}` : `step ${stepOf()} · ${hoverX()}`;
   return withSteps(
     {
@@ -91,93 +127,183 @@ function compressRuns({ x, y }) {
   return { x: cx, y: cy };
 }
 
-function evalTrace(name, key, color, X) {
-  const x = [], y = [], steps = [];
-  for (const e of state.evals) {
-    const v = e[key];
-    if (v === null || v === undefined || !Number.isFinite(v)) continue; // a diverged evaluation
-    x.push(X(e.step));
-    y.push(v);
-    steps.push(e.step);
-  }
+function evalTrace(name, key, color, X, [s0, s1]) {
+  const points = bucketMinMax(state.evals.points(key, s0, s1), s0, s1, EVAL_BUCKETS);
+  const markers = points.x.length <= MARKERS_MAX;
   return withSteps(
     {
       type: "scatter",
-      mode: "lines+markers",
+      mode: markers ? "lines+markers" : "lines",
       name,
-      x,
-      y,
+      x: points.x.map(X),
+      y: points.y,
       line: { color, width: 1.5 },
       marker: { color, size: 6 },
       hovertemplate: `${name}<br>step ${stepOf()}<br>%{y:.4f}<extra></extra>`,
     },
-    steps,
+    points.x,
   );
 }
 
-function lossTraces(X) {
-  return [
-    lineTrace("minibatch loss", state.losses.points(), X, COLORS.raw, 1),
-    lineTrace(`smoothed (${state.view.smoothing.toFixed(3)})`, state.losses.smoothed(), X, COLORS.smooth, 2),
-    evalTrace("train loss", "train_loss", COLORS.train, X),
-    evalTrace("dev loss", "dev_loss", COLORS.dev, X),
+/** How many buckets a line gets across the plot `id`: a few per pixel is all a screen shows. */
+function buckets(id) {
+  const width = document.getElementById(id)?.clientWidth || 1000;
+  return Math.max(100, Math.round(width / PX_PER_BUCKET));
+}
+
+/** The minibatch losses and their smoothed curve in view: every recent step when the view lies
+ *  in them (the "follow" views), else the run's buckets; thinned to buckets() either way. */
+function lossPoints([s0, s1]) {
+  const L = state.losses;
+  const n = buckets("chart");
+  const recent = s0 >= L.recent.first;
+  const raw = recent ? L.recent.slice(s0, s1, 0) : clip(L.points(), s0, s1);
+  const smooth = recent ? L.recentSmoothed(s0, s1) : clip(L.smoothed(), s0, s1);
+  return { raw: bucketMinMax(raw, s0, s1, n), smooth: bucketMean(smooth, s0, s1, n) };
+}
+
+// The loss chart's traces, as the legend (HTML, over the chart: plotly's own legend costs a fifth
+// of each redraw, and its mode bar sat on top of it) names them.
+const LEGEND = [
+  { key: "raw", name: "minibatch loss", color: COLORS.smooth, faint: true },
+  { key: "smooth", name: "smoothed", color: COLORS.smooth },
+  { key: "train", name: "train loss", color: COLORS.train },
+  { key: "dev", name: "dev loss", color: COLORS.dev },
+];
+
+function lossTraces(X, steps) {
+  const { raw, smooth } = lossPoints(steps);
+  const traces = [
+    lineTrace("minibatch loss", raw, X, COLORS.raw, 1),
+    lineTrace(`smoothed (${state.view.smoothing.toFixed(3)})`, smooth, X, COLORS.smooth, 2),
+    evalTrace("train loss", "train", COLORS.train, X, steps),
+    evalTrace("dev loss", "dev", COLORS.dev, X, steps),
   ];
+  LEGEND.forEach(({ key }, i) => {
+    if (state.view.hidden[key]) traces[i].visible = false;
+  });
+  return traces;
 }
 
-function changeShapes(X) {
-  return state.changes.slice(-MAX_CHANGE_MARKS).map((c) => ({
-    type: "line",
-    xref: "x",
-    yref: "paper",
-    x0: X(c.step),
-    x1: X(c.step),
-    y0: 0,
-    y1: 1,
-    line: { color: COLORS.change, width: 1, dash: "dot" },
-  }));
+/** The legend: a button per trace that shows or hides it. */
+export function initLegend() {
+  const box = document.getElementById("chart-legend");
+  box.replaceChildren(
+    ...LEGEND.map(({ key, name, color, faint }) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.trace = key;
+      b.className = faint ? "faint" : "";
+      b.style.setProperty("--swatch", color);
+      b.textContent = name;
+      b.addEventListener("click", () => {
+        state.view.hidden[key] = !state.view.hidden[key];
+        invalidate({ charts: ["loss"], urgent: true });
+      });
+      return b;
+    }),
+  );
 }
 
-function changeLabels(X) {
-  return state.changes.slice(-MAX_CHANGE_LABELS).map((c) => ({
-    xref: "x",
-    yref: "paper",
-    x: X(c.step),
-    y: 1,
-    xanchor: "left",
-    yanchor: "top",
-    textangle: -90,
-    xshift: 2,
-    showarrow: false,
-    text: c.label,
-    hovertext: `step ${fmt.int(c.step)}: ${c.label}`,
-    font: { size: 11, color: COLORS.text },
-  }));
+export function renderLegend() {
+  for (const b of document.querySelectorAll("#chart-legend button")) {
+    const shown = !state.view.hidden[b.dataset.trace];
+    if (b.getAttribute("aria-pressed") !== String(shown)) b.setAttribute("aria-pressed", String(shown));
+  }
 }
 
-function lossLayout(X) {
+const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 };
+const LR_MARGIN = { l: 58, r: 16, t: 8, b: 36 };
+
+/** The width of a plot's drawing area, in pixels. */
+function plotWidth(id, margin) {
+  return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
+}
+
+/**
+ * A y range when the losses in view barely differ (a run not started yet: its first evaluation,
+ * train 26.08 and dev 26.14): plotly would stretch them over the whole height, with no tick
+ * between them. Wide enough for ticks, then; else null (plotly fits the points).
+ */
+function narrowYRange(traces, log) {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) {
+    if (t.visible === false) continue;
+    for (const y of t.y) {
+      if (!Number.isFinite(y) || (log && y <= 0)) continue;
+      lo = Math.min(lo, y);
+      hi = Math.max(hi, y);
+    }
+  }
+  if (!Number.isFinite(lo)) return null;
+  if (log) return hi / lo < 1.6 ? [Math.log10(lo) - 0.15, Math.log10(hi) + 0.15] : null; // about x0.7 to x1.4
+  const pad = Math.max(0.1 * Math.abs(hi), 0.05);
+  return hi - lo < pad ? [lo - pad, hi + pad] : null;
+}
+
+function lossLayout(X, range, marks, traces) {
   const runId = state.run ? state.run.id : "none";
   const log = state.view.logScale;
+  const y = narrowYRange(traces, log);
   return baseLayout({
     datarevision: ++revision,
     uirevision: runId, // keep the user's y zoom across redraws of one run
-    margin: { l: 58, r: 16, t: 36, b: 40 },
-    showlegend: true,
-    legend: { orientation: "h", x: 0, y: 1.02, xanchor: "left", yanchor: "bottom", bgcolor: "rgba(0,0,0,0)" },
-    xaxis: xAxisLayout(X),
+    margin: LOSS_MARGIN,
+    xaxis: xAxisLayout(X, range),
     yaxis: axis({
       title: { text: log ? "loss (log scale)" : "loss" },
       type: log ? "log" : "linear",
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
       ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
+      ...(y ? { range: y, autorange: false } : { autorange: true }),
     }),
-    shapes: changeShapes(X),
-    annotations: changeLabels(X),
+    yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles
+    shapes: marks.shapes,
+    annotations: marks.annotations,
   });
 }
 
+// What each plot last drew: a redraw that would move nothing by a pixel is skipped.
+const STALE_MS = 2000; // but never show steps older than this
+const drawn = {};
+
+/** Everything a plot shows but the steps streaming in at its right edge. */
+function viewKey(id) {
+  const v = state.view;
+  return JSON.stringify([
+    state.run && state.run.id, state.status, state.changes.length, state.divergences.length, state.hparams,
+    v.xAxis, v.xRange, v.follow, v.smoothing,
+    v.logScale, v.hidden, document.getElementById(id)?.clientWidth,
+  ]);
+}
+
+/**
+ * Whether plot `id`, showing steps [s0, s1], would look the same as last time but for new steps
+ * (and evaluations) at its right edge narrower than `px` pixels, drawn less than STALE_MS ago.
+ */
+function unchanged(id, [s0, s1], px) {
+  const d = drawn[id];
+  const key = viewKey(id);
+  const now = performance.now();
+  const stepsPerPx = (s1 - s0) / (buckets(id) * PX_PER_BUCKET);
+  if (d && d.key === key && state.step - d.step < px * stepsPerPx && now - d.at < STALE_MS) return true;
+  drawn[id] = { key, step: state.step, at: now };
+  return false;
+}
+
+/** Returns false when nothing visible changed and it drew nothing (render.js asks again later). */
 export function drawChart() {
   const X = xMapper();
-  react("chart", lossTraces(X), lossLayout(X))?.then(hookZoom);
+  const range = xRange(X);
+  const steps = stepsInView(X, range);
+  if (unchanged("chart", steps, 2)) return false;
+  const marks = changeMarks(X, range, plotWidth("chart", LOSS_MARGIN));
+  const trouble = divergenceMarks(X, range);
+  const losses = lossTraces(X, steps);
+  const traces = [...losses, marks.trace, ...trouble.traces];
+  const layout = lossLayout(X, range, { ...marks, shapes: [...marks.shapes, ...trouble.shapes] }, losses);
+  react("chart", traces, layout)?.then(hookZoom);
+  return true;
 }
 
 /** The rate the schedule gives step s (backend/schedule.py). */
@@ -232,25 +358,29 @@ function plannedTrace(X, range) {
 
 export function drawLrChart() {
   const X = xMapper();
-  const points = compressRuns(state.lrs.points());
+  const range = xRange(X);
+  const [s0, s1] = stepsInView(X, range);
+  if (unchanged("lr-chart", [s0, s1], 4)) return false; // a line that grows: a few pixels at a time
+  const points = compressRuns(bucketMinMax(clip(state.lrs.points(), s0, s1), s0, s1, buckets("lr-chart")));
   const trace = lineTrace("learning rate", points, X, COLORS.lr, 1.8);
   trace.line.shape = "hv"; // a rate holds until the next step's
   trace.hovertemplate = `lr %{y:.4g}<br>step ${stepOf()}<extra></extra>`;
   const traces = [trace];
-  const planned = plannedTrace(X, xRange(X));
+  const planned = plannedTrace(X, range);
   if (planned) traces.push(planned);
   const runId = state.run ? state.run.id : "none";
   react("lr-chart", traces, baseLayout({
     datarevision: ++revision,
     uirevision: runId,
-    margin: { l: 58, r: 16, t: 8, b: 36 },
-    xaxis: xAxisLayout(X),
+    margin: LR_MARGIN,
+    xaxis: xAxisLayout(X, range),
     yaxis: axis({
       title: { text: "lr (log)" },
       ...logAxis(logRange([...trace.y, ...(planned ? planned.y : [])], 0.12, 0.8), fmt.lr),
     }),
-    shapes: changeShapes(X),
+    shapes: [...changeMarks(X, range, plotWidth("lr-chart", LR_MARGIN)).shapes, ...divergenceMarks(X, range).shapes],
   }))?.then(hookZoom);
+  return true;
 }
 
 /**

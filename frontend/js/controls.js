@@ -7,7 +7,7 @@
 
 import { same } from "./events.js";
 import * as fmt from "./format.js";
-import { notify } from "./notify.js";
+import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
@@ -17,6 +17,7 @@ const LR_MIN_LOG = -4;
 const LR_MAX_LOG = 1;
 const BATCH_MAX_LOG = 12; // 4096
 const STORAGE_KEY = "makemore-live.view";
+const FOLLOW = [0, 1000, 10_000]; // the "show" choices: the whole run, or the last N steps
 
 const $ = (id) => document.getElementById(id);
 const dragging = new Set(); // sliders the user is holding: do not move them under the pointer
@@ -34,6 +35,7 @@ function clamp(x, lo, hi) {
 function request(field, value, message) {
   if (field !== "status" && state.hparams && same(state.hparams[field], value)) {
     delete state.pending[field]; // already so: the server would not announce a change
+    dismissError(); // nor is an error about an earlier value news any more
     invalidate();
     return;
   }
@@ -84,6 +86,7 @@ function loadView() {
     if (typeof saved.smoothing === "number") state.view.smoothing = clamp(saved.smoothing, 0, 0.999);
     if (typeof saved.logScale === "boolean") state.view.logScale = saved.logScale;
     if (["step", "examples", "time"].includes(saved.xAxis)) state.view.xAxis = saved.xAxis;
+    if (FOLLOW.includes(saved.follow)) state.view.follow = saved.follow;
   } catch {
     // no storage (private mode) or junk in it: keep the defaults
   }
@@ -91,8 +94,8 @@ function loadView() {
 
 function saveView() {
   try {
-    const { smoothing, logScale, xAxis } = state.view;
-    localStorage.setItem(STORAGE_KEY, JSON.stringify({ smoothing, logScale, xAxis }));
+    const { smoothing, logScale, xAxis, follow } = state.view;
+    localStorage.setItem(STORAGE_KEY, JSON.stringify({ smoothing, logScale, xAxis, follow }));
   } catch {
     // ignore
   }
@@ -106,8 +109,20 @@ export function initControls() {
     const pending = $("lr-pending");
     pending.hidden = false;
     pending.textContent = `→ ${fmt.lr(lrFromSlider(lrSlider.value))}`;
+    $("lr-input").value = String(lrFromSlider(lrSlider.value));
   });
   lrSlider.addEventListener("change", () => setHparam("lr", lrFromSlider(lrSlider.value)));
+  // ... and a box for an exact rate (0.05, 2): the slider's steps cannot hit every value
+  const lrInput = $("lr-input");
+  lrInput.addEventListener("change", () => {
+    const text = lrInput.value.trim();
+    const lr = Number(text);
+    if (text === "" || lrInput.validity.badInput || !Number.isFinite(lr) || lr <= 0) {
+      notify("learning rate: enter a number above 0"); // the server checks the upper bound, and says why
+      return;
+    }
+    setHparam("lr", lr);
+  });
 
   // batch size: a slider of powers of two, and a box for any value
   const batchSlider = $("batch-slider");
@@ -134,13 +149,25 @@ export function initControls() {
   const maxInput = $("max-steps-input");
   maxInput.addEventListener("change", () => {
     const n = readInt(maxInput, "max steps", 1, 100_000_000);
-    if (n !== null) setHparam("max_steps", n);
+    if (n === null) return;
+    // at or below the current step, the run ends at once: say so, and ask
+    const live = state.status === "running" || state.status === "paused";
+    const ends = `The run is at step ${fmt.int(state.step)}: max steps ${fmt.int(n)} ends it now (it will show finished).`;
+    if (live && n <= state.step && !window.confirm(`${ends} End it?`)) {
+      maxInput.value = String(state.hparams ? state.hparams.max_steps : "");
+      return;
+    }
+    setHparam("max_steps", n);
   });
 
-  // run buttons
-  $("start").addEventListener("click", () => request("status", "running", { type: "resume" }));
-  $("resume").addEventListener("click", () => request("status", "running", { type: "resume" }));
-  $("pause").addEventListener("click", () => request("status", "paused", { type: "pause" }));
+  // run buttons (aria-disabled, not disabled, while waiting: a disabled button loses the focus)
+  const runButton = (id, status, message) =>
+    $(id).addEventListener("click", () => {
+      if ($(id).getAttribute("aria-disabled") !== "true") request("status", status, message);
+    });
+  runButton("start", "running", { type: "resume" });
+  runButton("resume", "running", { type: "resume" });
+  runButton("pause", "paused", { type: "pause" });
 
   initSchedule();
 
@@ -166,6 +193,14 @@ export function initControls() {
   xAxis.addEventListener("change", () => {
     state.view.xAxis = xAxis.value;
     state.view.xRange = null; // a zoom in other units means nothing now
+    saveView();
+    invalidate({ chart: true, urgent: true });
+  });
+  const follow = $("follow");
+  follow.value = String(state.view.follow);
+  follow.addEventListener("change", () => {
+    state.view.follow = Number(follow.value);
+    state.view.xRange = null; // a zoom gives way to the chosen view
     saveView();
     invalidate({ chart: true, urgent: true });
   });
@@ -256,26 +291,32 @@ function renderValue(id, text, value) {
   el.dataset.value = String(value);
 }
 
+const RUN_BUTTONS = ["start", "pause", "resume"];
+
+/** Start, Pause and Resume: only the one that applies is shown. The keyboard focus goes from the
+ *  pressed one to the one that replaces it (else it would fall to the page's body). */
 function renderButtons() {
   const s = state.status;
   const connected = state.connection === "open";
   const waiting = "status" in state.pending;
+  const atMax = s === "finished" && state.hparams && state.step >= state.hparams.max_steps;
   const show = {
     start: s === "paused" && state.step === 0,
     pause: s === "running",
     resume: (s === "paused" && state.step > 0) || s === "diverged" || s === "finished",
   };
+  const focused = RUN_BUTTONS.includes(document.activeElement?.id);
   for (const [id, visible] of Object.entries(show)) {
     const b = $(id);
     b.hidden = !visible;
-    b.disabled = !connected || waiting;
+    const off = !connected || waiting || (id === "resume" && atMax);
+    if (b.getAttribute("aria-disabled") !== String(off)) b.setAttribute("aria-disabled", String(off));
   }
-  if (s === "finished" && state.hparams && state.step >= state.hparams.max_steps) {
-    $("resume").disabled = true;
-    $("resume").title = "the run reached max steps: raise them first";
-  } else {
-    $("resume").title = "";
+  if (focused && !show[document.activeElement?.id]) {
+    const now = RUN_BUTTONS.find((id) => show[id]);
+    if (now) $(now).focus();
   }
+  $("resume").title = atMax ? "the run reached max steps: raise them first" : "";
   $("new-run").classList.toggle("primary", s === "stopped");
 }
 
@@ -295,6 +336,7 @@ export function renderControls() {
   } else if (!dragging.has(lrSlider)) {
     lrPending.hidden = true;
     lrSlider.value = String(clamp(Math.log10(h.lr), LR_MIN_LOG, LR_MAX_LOG));
+    if (document.activeElement !== $("lr-input")) $("lr-input").value = String(h.lr);
   }
 
   // batch size

@@ -1,8 +1,9 @@
 // Word lists: the list of datasets (GET /api/datasets, for the New-run form), and "your own
-// data": upload a file (POST /api/datasets), then train a new run on it (POST /api/runs).
+// data": upload a file (POST /api/datasets), then the New-run form with it chosen.
 
-import { createRun, listDatasets, uploadDataset } from "./api.js";
+import { listDatasets, uploadDataset } from "./api.js";
 import * as fmt from "./format.js";
+import { openNewRun } from "./newrun.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 
@@ -22,6 +23,11 @@ function setUpload(text, error = false, busy = false) {
   invalidate();
 }
 
+/**
+ * Upload the chosen file, then open the New-run form with it chosen: the user checks the settings
+ * (a short list wants fewer steps than the lecture's 200,000) and creates the run, or cancels
+ * and keeps the upload for later. Nothing starts or stops without that.
+ */
 async function uploadAndTrain() {
   const file = $("upload-file").files[0];
   if (!file) {
@@ -37,14 +43,14 @@ async function uploadAndTrain() {
     return;
   }
   const what = `${entry.name}: ${fmt.int(entry.words)} words, ${entry.vocab_size - 1} characters`;
-  setUpload(`${what}; starting a new run on it…`, false, true);
-  refreshDatasets();
-  try {
-    const run = await createRun({ dataset: entry.id, start: true });
-    setUpload(`${what}. Run ${run.id} trains on it.`);
-  } catch (e) {
-    setUpload(`${what}, but the run failed: ${e.why || e.message}`, true);
-  }
+  setUpload(`${what}, uploaded. Check the settings and create the run.`);
+  await openNewRun({
+    dataset: entry.id,
+    context: `Train on ${what}, just uploaded. A short list needs far fewer steps than the lecture's names.`,
+    then(run) {
+      setUpload(run ? `${what}. Run ${run.id} trains on it.` : `${what}, uploaded: choose it under New run… to train on it.`);
+    },
+  });
 }
 
 export function initDatasets() {

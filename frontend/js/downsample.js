@@ -1,11 +1,13 @@
-// Every step's value in bounded memory, without losing spikes (as the server's history.py).
+// Every step's value in bounded memory, without losing spikes (as the server's history.py), and
+// what the charts draw of it: the points in view, at most a few per pixel.
 //
 // Step t falls into bucket floor(t / width). A bucket keeps the minimum and the maximum value it
 // saw, with their steps. When a step lands past the last bucket, neighbouring buckets merge
 // pairwise and the width doubles. So a series never holds more than 2 * capacity raw points,
 // however long the run. MinMaxSeries is that alone (the per-step learning rate); LossSeries adds
 // the mean of the smoothed loss (EMA) over each bucket's steps, computed on every incoming loss
-// before the loss is folded into a bucket.
+// before the loss is folded into a bucket. RecentSeries keeps the last few thousand points as
+// they came (the "follow" view's detail); bucketMinMax and bucketMean thin what is in view.
 
 import { Ema } from "./smoothing.js";
 
@@ -24,6 +26,8 @@ export class MinMaxSeries {
     this.maxStep = new Float64Array(n).fill(-1);
     this.max = new Float64Array(n);
     this.version = 0; // bumped on every change: a chart that drew this version need not redraw
+    this.lastStep = -1; // the newest point, so that a line reaches it whatever the buckets keep
+    this.lastValue = 0;
   }
 
   bucket(step) {
@@ -38,6 +42,7 @@ export class MinMaxSeries {
 
   addRaw(step, value) {
     const b = this.bucket(step);
+    if (step >= this.lastStep) [this.lastStep, this.lastValue] = [step, value];
     if (this.minStep[b] < 0) {
       this.minStep[b] = this.maxStep[b] = step;
       this.min[b] = this.max[b] = value;
@@ -86,7 +91,8 @@ export class MinMaxSeries {
     this.width *= 2;
   }
 
-  /** The kept raw points in step order: each bucket's min and max (one point if the same step). */
+  /** The kept raw points in step order: each bucket's min and max (one point if the same step),
+   *  and the newest point. */
   points() {
     const x = [], y = [];
     for (let b = 0; b < this.count; b++) {
@@ -100,6 +106,10 @@ export class MinMaxSeries {
         x.push(hi, lo); y.push(this.max[b], this.min[b]);
       }
     }
+    if (this.lastStep >= 0 && !(x[x.length - 1] >= this.lastStep)) {
+      x.push(this.lastStep);
+      y.push(this.lastValue);
+    }
     return { x, y };
   }
 
@@ -108,16 +118,165 @@ export class MinMaxSeries {
   }
 }
 
+/**
+ * The last `capacity` points of one or more parallel series, each kept as it came (a ring
+ * buffer). Steps come in increasing order; a point at the last step again replaces it.
+ */
+export class RecentSeries {
+  constructor(capacity, fields = 1) {
+    this.capacity = capacity;
+    this.fields = fields;
+    this.clear();
+  }
+
+  clear() {
+    this.steps = new Float64Array(this.capacity);
+    this.values = Array.from({ length: this.fields }, () => new Float64Array(this.capacity));
+    this.start = 0; // index of the oldest point
+    this.length = 0;
+  }
+
+  /** The step of the oldest point kept (Infinity when empty). */
+  get first() {
+    return this.length ? this.steps[this.start] : Infinity;
+  }
+
+  get last() {
+    return this.length ? this.steps[(this.start + this.length - 1) % this.capacity] : -Infinity;
+  }
+
+  push(step, ...values) {
+    let i;
+    if (this.length && step === this.last) {
+      i = (this.start + this.length - 1) % this.capacity;
+    } else if (this.length < this.capacity) {
+      i = (this.start + this.length++) % this.capacity;
+    } else {
+      i = this.start;
+      this.start = (this.start + 1) % this.capacity;
+    }
+    this.steps[i] = step;
+    for (let f = 0; f < this.fields; f++) this.values[f][i] = values[f] ?? NaN;
+  }
+
+  /** The points with a step in [a, b] of field f, with the one before and the one after (see
+   *  clip()): {x, y}. */
+  slice(a, b, f = 0) {
+    const x = [], y = [];
+    let before = -1;
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.start + k) % this.capacity;
+      const s = this.steps[i];
+      if (s < a) {
+        before = i;
+        continue;
+      }
+      if (before >= 0) {
+        x.push(this.steps[before]);
+        y.push(this.values[f][before]);
+        before = -1;
+      }
+      x.push(s);
+      y.push(this.values[f][i]);
+      if (s > b) break;
+    }
+    return { x, y };
+  }
+
+  /** Set field f of every point from fn(step, values of the point) (in step order). */
+  recompute(f, fn) {
+    for (let k = 0; k < this.length; k++) {
+      const i = (this.start + k) % this.capacity;
+      this.values[f][i] = fn(this.steps[i], this.values.map((v) => v[i]));
+    }
+  }
+}
+
+/**
+ * Points of a series (x increasing) with x in [a, b], and the last one before and the first one
+ * after, so that a line reaches the edges of the view.
+ */
+export function clip({ x, y }, a, b) {
+  let i = 0;
+  while (i < x.length && x[i] < a) i++;
+  let j = i;
+  while (j < x.length && x[j] <= b) j++;
+  const lo = Math.max(0, i - 1), hi = Math.min(x.length, j + 1);
+  return { x: x.slice(lo, hi), y: y.slice(lo, hi) };
+}
+
+/**
+ * At most 2n + 1 points for x in [a, b]: of each of n equal buckets, the point with the smallest
+ * y and the one with the largest, in x order (spikes survive), and the newest point in view (the
+ * line reaches it). Points outside [a, b] are kept as they are (the neighbours clip() leaves).
+ * Non-finite y are skipped.
+ */
+export function bucketMinMax({ x, y }, a, b, n) {
+  if (x.length <= 2 * n) return { x, y };
+  const width = (b - a) / n || 1;
+  const key = (i) => (x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width)));
+  const ox = [], oy = [];
+  let i = 0;
+  while (i < x.length) {
+    const k = key(i);
+    let lo = -1, hi = -1, newest = -1;
+    let j = i;
+    for (; j < x.length && key(j) === k; j++) {
+      if (!Number.isFinite(y[j])) continue;
+      if (lo < 0 || y[j] < y[lo]) lo = j;
+      if (hi < 0 || y[j] > y[hi]) hi = j;
+      newest = j;
+    }
+    const keep = new Set([lo, hi]);
+    if (k < n && (j === x.length || key(j) === n)) keep.add(newest); // the last bucket in view
+    for (const p of [...keep].filter((p) => p >= 0).sort((p, q) => p - q)) {
+      ox.push(x[p]);
+      oy.push(y[p]);
+    }
+    i = j;
+  }
+  return { x: ox, y: oy };
+}
+
+/** At most n points for x in [a, b]: the mean x and y of each of n equal buckets (a line). */
+export function bucketMean({ x, y }, a, b, n) {
+  if (x.length <= n) return { x, y };
+  const width = (b - a) / n || 1;
+  const ox = [], oy = [];
+  let bucket = null, sx = 0, sy = 0, c = 0;
+  const flush = () => {
+    if (c) { ox.push(sx / c); oy.push(sy / c); }
+    sx = sy = c = 0;
+  };
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(y[i])) continue;
+    const k = x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width));
+    if (k !== bucket) {
+      flush();
+      bucket = k;
+    }
+    sx += x[i]; sy += y[i]; c++;
+  }
+  flush();
+  return { x: ox, y: oy };
+}
+
+/**
+ * Every step's loss: the min/max buckets of the whole run with the mean of the smoothed loss
+ * (EMA) in each, and the last `recentSteps` steps as they came, with their EMA.
+ */
 export class LossSeries extends MinMaxSeries {
-  constructor(capacity, smoothing) {
+  constructor(capacity, smoothing, recentSteps = 0) {
     super(capacity);
     this.ema = new Ema(smoothing);
+    this.recent = new RecentSeries(Math.max(1, recentSteps), 2); // fields: loss, smoothed
     this.clearEma();
   }
 
   clear() {
     super.clear();
     if (this.ema) this.clearEma();
+    if (this.recent) this.recent.clear();
   }
 
   clearEma() {
@@ -130,15 +289,17 @@ export class LossSeries extends MinMaxSeries {
 
   addSmoothed(step, loss) {
     const b = this.bucket(step);
-    this.emaSum[b] += this.ema.push(step, loss);
+    const smoothed = this.ema.push(step, loss);
+    this.emaSum[b] += smoothed;
     this.emaStepSum[b] += step;
     this.emaCount[b] += 1;
+    return smoothed;
   }
 
   /** Add the loss of one step. Steps come in increasing order; null or non-finite is skipped. */
   push(step, loss) {
     if (loss === null || !Number.isFinite(loss)) return;
-    this.addSmoothed(step, loss);
+    this.recent.push(step, loss, this.addSmoothed(step, loss));
     this.addRaw(step, loss);
   }
 
@@ -156,6 +317,11 @@ export class LossSeries extends MinMaxSeries {
       y.push(losses[i]);
     }
     this.smoothFrom(x, y);
+    if (this.width === 1) {
+      // every step of a young run: the recent ones are exact
+      const ema = new Ema(this.ema.smoothing);
+      for (let i = 0; i < x.length; i++) this.recent.push(x[i], y[i], ema.push(x[i], y[i]));
+    }
   }
 
   /**
@@ -204,12 +370,71 @@ export class LossSeries extends MinMaxSeries {
     return { x, y };
   }
 
-  /** New smoothing factor: the EMA again over the points kept (exact while nothing was merged). */
+  /** The smoothed curve of the recent steps (every one of them, for x in [a, b]). */
+  recentSmoothed(a, b) {
+    return this.recent.slice(a, b, 1);
+  }
+
+  /**
+   * New smoothing factor: the EMA again over the points kept (exact while nothing was merged);
+   * for the recent steps, over the kept points before them and then every recent step.
+   */
   setSmoothing(s) {
     const { x, y } = this.points();
     this.ema.smoothing = s;
     this.clearEma();
     this.smoothFrom(x, y);
+    const ema = new Ema(s);
+    const first = this.recent.first;
+    for (let i = 0; i < x.length && x[i] < first; i++) {
+      if (this.width === 1 || i === 0) ema.push(x[i], y[i]);
+      else ema.push((x[i - 1] + x[i]) / 2, (y[i - 1] + y[i]) / 2);
+    }
+    this.recent.recompute(1, (step, [loss]) => ema.push(step, loss));
+    if (this.recent.length) Object.assign(this.ema, { value: ema.value, weight: ema.weight, lastStep: ema.lastStep });
     this.version++;
+  }
+}
+
+/**
+ * The evaluations (train and dev loss at some steps), bounded like the losses: min/max buckets
+ * over the whole run, the last `recent` evaluations as they came, and the last one with a loss.
+ */
+export class EvalSeries {
+  constructor(capacity, recent) {
+    this.train = new MinMaxSeries(capacity);
+    this.dev = new MinMaxSeries(capacity);
+    this.recent = new RecentSeries(recent, 2);
+    this.clear();
+  }
+
+  clear() {
+    this.train.clear();
+    this.dev.clear();
+    this.recent.clear();
+    this.last = null; // {step, train_loss, dev_loss}: the last evaluation with a finite loss
+    this.count = 0; // evaluations seen
+    this.version = 0;
+  }
+
+  /** One evaluation; a loss may be null (a diverged step). The last step again replaces it. */
+  push(step, train, dev) {
+    const finite = (v) => v !== null && v !== undefined && Number.isFinite(v);
+    if (step !== this.recent.last) this.count++;
+    this.train.push(step, train);
+    this.dev.push(step, dev);
+    this.recent.push(step, finite(train) ? train : NaN, finite(dev) ? dev : NaN);
+    if (finite(train) || finite(dev)) this.last = { step, train_loss: finite(train) ? train : null, dev_loss: finite(dev) ? dev : null };
+    this.version++;
+  }
+
+  /** The points of "train" or "dev" for steps in [a, b] (and a neighbour each side): {x, y}. */
+  points(key, a, b) {
+    if (a >= this.recent.first) {
+      const p = this.recent.slice(a, b, key === "train" ? 0 : 1);
+      const keep = p.y.map(Number.isFinite);
+      return { x: p.x.filter((_, i) => keep[i]), y: p.y.filter((_, i) => keep[i]) };
+    }
+    return clip(this[key].points(), a, b);
   }
 }

@@ -8,6 +8,8 @@ import { state } from "./state.js";
 
 const VOWELS = new Set(["a", "e", "i", "o", "u", "y"]);
 const TRANSITION_MS = 350;
+const MARGIN = 0.1; // of the points' spread, each side of each axis
+const KEEP = 1.25; // a range is kept while at most this much wider than the points need
 
 let drawn = null; // the map on the plot
 let drawnRange = null;
@@ -17,21 +19,22 @@ function colorOf(c) {
   return VOWELS.has(c) ? COLORS.dev : COLORS.smooth;
 }
 
-/** A square-ish range around the points, kept while they stay well inside it (no jitter). */
+/**
+ * Each axis fitted to the points, with a little margin (MARGIN of the spread each side: room for
+ * the markers), kept while the points stay inside it and fill most of it (no jitter as they
+ * move). Not a square: one far letter would leave the rest a blob in a corner.
+ */
 function ranges(m) {
-  const xs = m.x.filter(Number.isFinite), ys = m.y.filter(Number.isFinite);
-  if (!xs.length) return null;
-  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
-  const span = Math.max(x1 - x0, y1 - y0, 1e-6) * 1.2;
-  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
-  const want = { x: [cx - span / 2, cx + span / 2], y: [cy - span / 2, cy + span / 2] };
-  const r = drawnRange;
-  if (r) {
-    const inside = x0 >= r.x[0] && x1 <= r.x[1] && y0 >= r.y[0] && y1 <= r.y[1];
-    const tooBig = r.x[1] - r.x[0] > 1.6 * span;
-    if (inside && !tooBig) return r;
-  }
-  return want;
+  const fit = (vs, kept) => {
+    const v = vs.filter(Number.isFinite);
+    const lo = Math.min(...v), hi = Math.max(...v);
+    const pad = Math.max(hi - lo, 1e-6) * MARGIN;
+    const want = [lo - pad, hi + pad];
+    if (kept && lo >= kept[0] && hi <= kept[1] && kept[1] - kept[0] <= KEEP * (want[1] - want[0])) return kept;
+    return want;
+  };
+  if (!m.x.some(Number.isFinite)) return null;
+  return { x: fit(m.x, drawnRange && drawnRange.x), y: fit(m.y, drawnRange && drawnRange.y) };
 }
 
 export function renderEmbeddingInfo() {
@@ -78,13 +81,7 @@ export function drawEmbedding() {
       datarevision: m ? m.step : 0,
       margin: { l: 44, r: 12, t: 8, b: 36 },
       xaxis: axis({ type: "linear", title: { text: label[0] }, ...(range ? { range: range.x, autorange: false } : {}) }),
-      yaxis: axis({
-        type: "linear",
-        title: { text: label[1] },
-        ...(range ? { range: range.y, autorange: false } : {}),
-        scaleanchor: "x",
-        scaleratio: 1,
-      }),
+      yaxis: axis({ type: "linear", title: { text: label[1] }, ...(range ? { range: range.y, autorange: false } : {}) }),
       transition: animate ? { duration: TRANSITION_MS, easing: "cubic-in-out" } : { duration: 0 },
       annotations: m
         ? []

@@ -2,9 +2,9 @@
 // and none fetches (main.js follows up on the few messages that call for a request).
 
 import * as fmt from "./format.js";
-import { notify } from "./notify.js";
+import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { EVALS_KEPT, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
+import { MARK_MERGE_S, NOISE_KEPT, RATE_WINDOW_MS, state } from "./state.js";
 import { examplesMapper } from "./xaxis.js";
 
 const FIELDS = ["lr", "batch_size", "eval_every", "max_steps", "schedule"];
@@ -20,7 +20,7 @@ export function same(a, b) {
 }
 
 /** "lr 0.01", "batch 64", "schedule ×0.1 from step 3,000"...: what a change set. */
-function changeLabel(change, before) {
+export function changeLabel(change, before) {
   const parts = [];
   if (change.lr !== before.lr) parts.push(`lr ${fmt.lr(change.lr)}`);
   if (change.batch_size !== before.batch_size) parts.push(`batch ${fmt.int(change.batch_size)}`);
@@ -39,9 +39,13 @@ function addChange(msg) {
   for (const f of FIELDS) change[f] = msg[f] ?? (f === "schedule" ? { kind: "constant" } : undefined);
   const values = {};
   for (const f of FIELDS) values[f] = change[f];
-  // A value this tab asked for is confirmed once the server reports it.
+  // A value this tab asked for is confirmed once the server reports it: an error about an
+  // earlier, refused value is stale then.
   for (const f of Object.keys(state.pending)) {
-    if (same(state.pending[f].value, change[f])) delete state.pending[f];
+    if (same(state.pending[f].value, change[f])) {
+      delete state.pending[f];
+      dismissError();
+    }
   }
   state.hparams = values;
   if (change.step === 0 && !state.changes.length) {
@@ -88,7 +92,32 @@ function resetRunViews() {
   state.testLossError = "";
   state.view.xRange = null; // a zoom into another run means nothing here
   if (state.samples.names.length) {
-    state.samples = { ...state.samples, names: [], new: [], newShare: null, seed: null, error: "" }; // another network's
+    state.samples = { ...state.samples, names: [], new: [], split: [], newShare: null, seed: null, error: "" }; // another network's
+  }
+}
+
+// Where the run diverged, kept for the tab's session (a reload keeps them; the server's snapshot
+// has only the run's current status).
+const DIVERGENCES_KEY = "makemore-live.divergences.";
+const RESTORED = /restored from the evaluation at step ([\d,]+)/; // the trainer's detail says so
+
+function loadDivergences(runId) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(DIVERGENCES_KEY + runId) || "[]");
+    return Array.isArray(saved) ? saved.filter((d) => Number.isFinite(d.step)) : [];
+  } catch {
+    return []; // no storage, or junk in it
+  }
+}
+
+function recordDivergence(step, detail) {
+  if (state.divergences.some((d) => d.step === step)) return;
+  const m = RESTORED.exec(detail || "");
+  state.divergences.push({ step, detail: detail || "", restoredFrom: m ? Number(m[1].replace(/,/g, "")) : null });
+  try {
+    sessionStorage.setItem(DIVERGENCES_KEY + state.run.id, JSON.stringify(state.divergences.slice(-100)));
+  } catch {
+    // private mode: the marks last as long as the page
   }
 }
 
@@ -107,13 +136,13 @@ function onSnapshot(msg) {
   state.since = { lr: 0, batch_size: 0, eval_every: 0, max_steps: 0, schedule: 0 };
   state.changes = [];
   for (const change of msg.changes) addChange(change);
+  state.divergences = loadDivergences(run.id);
+  if (run.status === "diverged") recordDivergence(run.step, run.detail);
   state.hparams = runHparams(run); // authoritative
 
   // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
-  state.evals = thinned(
-    msg.evals.map(([step, train_loss, dev_loss]) => ({ step, train_loss, dev_loss })),
-    EVALS_KEPT,
-  );
+  state.evals.clear();
+  for (const [step, train, dev] of msg.evals) state.evals.push(step, train, dev);
   state.noise = thinned(
     msg.evals.filter((e) => e[3] !== null && e[3] !== undefined).map(([step, , , b_noise]) => ({ step, b_noise })),
     NOISE_KEPT,
@@ -157,15 +186,11 @@ function onSteps(msg) {
     state.times.add(last, msg.time);
   }
   updateRate(msg);
-  invalidate({ chart: true });
+  invalidate({ chart: true, charts: ["noise"] }); // the noise plot's x axis runs to the current step
 }
 
 function onEval(msg) {
-  const e = { step: msg.step, train_loss: msg.train_loss, dev_loss: msg.dev_loss };
-  const last = state.evals[state.evals.length - 1];
-  if (last && last.step === e.step) state.evals[state.evals.length - 1] = e; // re-evaluated (restored weights)
-  else state.evals.push(e);
-  state.evals = thinned(state.evals, EVALS_KEPT);
+  state.evals.push(msg.step, msg.train_loss, msg.dev_loss); // the same step again: re-evaluated (restored weights)
   invalidate({ chart: true });
 }
 
@@ -238,8 +263,14 @@ function onLrfindDone(msg) {
 }
 
 function onHparams(msg) {
+  const before = state.changes[state.changes.length - 1];
+  const n = state.changes.length;
   addChange(msg);
-  invalidate({ chart: true, charts: ["noise"] }); // the noise plot shows the batch size
+  // a new mark on the chart (not one more change merged into the last): at once
+  const apart = before ? state.times.at(msg.step) - state.times.at(before.step) : Infinity;
+  const newMark = state.changes.length > n && apart >= MARK_MERGE_S;
+  invalidate({ chart: true, urgent: newMark });
+  invalidate({ charts: ["noise"] }); // the noise plot shows the batch size
 }
 
 function onStatus(msg) {
@@ -251,7 +282,12 @@ function onStatus(msg) {
     state.stepsPerS = 0;
     state.rateWindow = [];
   }
-  if (msg.status === "diverged") notify("The run diverged: lower the learning rate, then resume.", "error", 8000);
+  if (msg.status === "diverged") {
+    recordDivergence(msg.step, msg.detail);
+    notify("The run diverged: lower the learning rate, then resume.", "error", 8000);
+    invalidate({ chart: true, urgent: true }); // the mark, at once
+    return;
+  }
   invalidate();
 }
 

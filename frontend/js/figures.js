@@ -17,14 +17,6 @@ const STATUS_HINTS = {
   stopped: () => "This run is over: start a new run.",
 };
 
-function lastEval() {
-  for (let i = state.evals.length - 1; i >= 0; i--) {
-    const e = state.evals[i];
-    if (e.train_loss !== null || e.dev_loss !== null) return e;
-  }
-  return null;
-}
-
 export function renderFigures() {
   const run = state.run;
   const conn = $("connection");
@@ -62,7 +54,7 @@ export function renderFigures() {
   $("examples-seen").title = fmt.int(seen);
   setText("epochs", fmt.epochs(seen / run.dataset.train_examples));
 
-  const e = lastEval();
+  const e = state.evals.last;
   setText("train-loss", e ? fmt.loss(e.train_loss) : "—");
   setText("dev-loss", e ? fmt.loss(e.dev_loss) : "—");
   setText("eval-at", e ? `exact losses on the whole splits, at step ${fmt.int(e.step)}` : "");

@@ -195,12 +195,18 @@ export function drawLrFind() {
     baseLayout({
       datarevision: f.version,
       margin: { l: 50, r: 12, t: 8, b: 38 },
+      // no sweep yet: the axes' titles, no tick labels (they would meet at the origin)
       xaxis: axis({
         title: { text: "learning rate (log)" },
         type: "log",
+        showticklabels: hasPoints,
         ...(hasPoints ? {} : { range: [-3, 0] }),
       }),
-      yaxis: axis({ title: { text: "loss (log)" }, ...logAxis(y || [0, 1.5], (v) => String(v)) }),
+      yaxis: axis({
+        title: { text: "loss (log)" },
+        showticklabels: hasPoints,
+        ...logAxis(y || [0, 1.5], (v) => String(v)),
+      }),
       annotations: hasPoints
         ? []
         : [{ xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, text: "no sweep yet", font: { color: COLORS.muted } }],

@@ -1,6 +1,6 @@
 // Wires the page together: controls and panels, the websocket, the redraw scheduler.
 
-import { drawChart, drawLrChart } from "./chart.js";
+import { drawChart, drawLrChart, initLegend, renderLegend } from "./chart.js";
 import { initControls, renderControls } from "./controls.js";
 import { initDatasets, renderUpload } from "./datasets.js";
 import { drawEmbedding, renderEmbeddingInfo } from "./embedding.js";
@@ -22,6 +22,7 @@ setRenderers({
   ui() {
     renderFigures();
     renderControls();
+    renderLegend();
     renderLrFind();
     renderEmbeddingInfo();
     renderNoiseValue();
@@ -57,6 +58,7 @@ function followUp(msg, runBefore) {
 }
 
 initControls();
+initLegend();
 initSamples();
 initLrFind();
 initReadout();

@@ -72,12 +72,14 @@ function fillDatasets(selected) {
   const select = $("nr-dataset");
   const want = selected ?? select.value;
   const list = state.datasets.length ? state.datasets : [{ id: "builtin", name: "built-in names", words: 0, vocab_size: 0, builtin: true }];
+  const seen = {}; // uploads of the same name: "words.txt", "words.txt (2)", ... in the order they came
   select.replaceChildren(
     ...list.map((d) => {
       const o = document.createElement("option");
       o.value = d.id;
       const size = d.words ? ` · ${fmt.int(d.words)} words, ${d.vocab_size - 1} chars` : "";
-      o.textContent = `${d.name}${d.builtin ? " (built-in)" : ""}${size}`;
+      const n = (seen[d.name] = (seen[d.name] ?? 0) + 1);
+      o.textContent = `${d.name}${d.builtin ? " (built-in)" : n > 1 ? ` (${n})` : ""}${size}`;
       return o;
     }),
   );
@@ -131,6 +133,12 @@ function showError(text) {
   el.textContent = text;
 }
 
+// One run trains at a time: creating one stops the run training now (POST /api/runs). When runs
+// train side by side (issue 8), set this to false and the form stops saying so.
+const CREATE_STOPS_THE_RUNNING_ONE = true;
+
+let onCreated = null; // what opened the form wants to know: (run) => ..., or (null) when cancelled
+
 async function create(event) {
   event.preventDefault();
   const { body, problems } = readForm();
@@ -143,8 +151,11 @@ async function create(event) {
   button.textContent = "Creating…";
   showError("");
   try {
-    await createRun(body); // the websocket then brings the new run's snapshot
+    const run = await createRun(body); // the websocket then brings the new run's snapshot
+    const done = onCreated;
+    onCreated = null;
     $("new-run-dialog").close();
+    if (done) done(run);
   } catch (e) {
     showError(e.why || e.message);
   } finally {
@@ -154,19 +165,41 @@ async function create(event) {
   }
 }
 
-export async function openNewRun() {
+/**
+ * Open the form, prefilled with the current run's settings. `dataset`: an id to choose instead
+ * of the run's; `context`: a line at the top saying why the form opened; `then(run)`: called
+ * with the new run, or with null when the form is closed without creating one.
+ */
+export async function openNewRun({ dataset = null, context = "", then = null } = {}) {
   showError("");
-  fill(currentValues());
+  if (onCreated) onCreated(null); // an earlier opener's form is gone
+  onCreated = then;
+  if (dataset) await refreshDatasets(); // it must be in the list to be chosen
+  const values = currentValues();
+  fill(dataset ? { ...values, dataset } : values);
+  const note = $("nr-context");
+  note.hidden = !context;
+  note.textContent = context;
+  const running = CREATE_STOPS_THE_RUNNING_ONE && state.run && state.status === "running";
+  $("nr-stops").hidden = !running;
+  $("nr-stops").textContent = running ? `Run ${state.run.id}, training now, will stop: one run trains at a time.` : "";
   const dialog = $("new-run-dialog");
   if (!dialog.open) dialog.showModal();
-  await refreshDatasets(); // the uploads of other tabs too
-  fillDatasets();
+  if (!dataset) {
+    await refreshDatasets(); // the uploads of other tabs too
+    fillDatasets();
+  }
 }
 
 export function initNewRun() {
-  $("new-run").addEventListener("click", openNewRun);
+  $("new-run").addEventListener("click", () => openNewRun());
   $("new-run-form").addEventListener("submit", create);
   $("nr-cancel").addEventListener("click", () => $("new-run-dialog").close());
+  $("new-run-dialog").addEventListener("close", () => {
+    const done = onCreated;
+    onCreated = null;
+    if (done) done(null); // closed without a new run (Cancel, Escape)
+  });
   $("nr-defaults").addEventListener("click", () => fill(DEFAULTS));
   $("nr-optimizer").addEventListener("change", showDependent);
   $("nr-schedule-kind").addEventListener("change", showDependent);

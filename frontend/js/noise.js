@@ -7,6 +7,7 @@ import { axis, baseLayout, COLORS, logAxis, logRange, react, SMALL_CONFIG } from
 import { state } from "./state.js";
 
 const HINT = "batches much larger than ~B_noise buy little per example";
+const MARKERS_MAX = 60; // markers only when this few points (SVG markers are what makes a redraw slow)
 
 export function renderNoiseValue() {
   const el = document.getElementById("noise-value");
@@ -33,7 +34,7 @@ export function drawNoise() {
   const traces = [
     {
       type: "scatter",
-      mode: "lines+markers",
+      mode: x.length <= MARKERS_MAX ? "lines+markers" : "lines",
       name: "B_noise",
       x,
       y,
@@ -74,12 +75,20 @@ export function drawNoise() {
     traces,
     baseLayout({
       datarevision: `${x.length}-${x[x.length - 1]}-${h ? h.batch_size : 0}`,
-      margin: { l: 50, r: 12, t: 22, b: 36 },
+      margin: { l: 50, r: 12, t: 22, b: 36 }, // the axes' automargin widens these to fit the tick labels
       showlegend: true,
       legend: { orientation: "h", x: 0, y: 1, xanchor: "left", yanchor: "bottom", bgcolor: "rgba(0,0,0,0)", font: { size: 11 } },
-      xaxis: axis({ type: "linear", title: { text: "step" }, hoverformat: ",d", range: [-0.02 * xEnd(x), 1.02 * xEnd(x)], autorange: false }),
+      xaxis: axis({
+        type: "linear",
+        title: { text: "step" },
+        hoverformat: ",d",
+        range: [-0.02 * xEnd(x), 1.02 * xEnd(x)], // up to the current step (redrawn as the run goes on)
+        autorange: false,
+        automargin: true,
+      }),
       yaxis: axis({
-        title: { text: "B_noise (log)" },
+        title: { text: "B_noise (log)", standoff: 8 },
+        automargin: true, // the title beside the tick labels ("1,000"), not on them
         ...logAxis(logRange(traces.flatMap((t) => t.y), 0.1, 1), (v) => fmt.int(v)),
       }),
       annotations: x.length

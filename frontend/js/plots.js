@@ -7,7 +7,7 @@ export const COLORS = {
   train: "#ffb454",
   dev: "#4fd1a5",
   lr: "#c792ea",
-  noise: "#f78c6c",
+  noise: "#89ddff", // a figure, not a warning: no salmon
   change: "rgba(216, 222, 234, 0.45)",
   grid: "rgba(138, 148, 168, 0.15)",
   text: "#c9d1e0",
@@ -45,7 +45,15 @@ export function axis(extra = {}) {
 export function react(id, data, layout, config = CONFIG) {
   if (!window.Plotly) return null;
   const el = document.getElementById(id);
-  return window.Plotly.react(el, data, layout, config);
+  const drawn = window.Plotly.react(el, data, layout, config);
+  drawn.then(() => untab(el));
+  return drawn;
+}
+
+/** The mode bar's buttons (zoom, pan, reset...) are for the mouse and show on hover: out of the
+ *  tab order, so Tab goes from control to control, not through a dozen hidden buttons. */
+function untab(el) {
+  for (const b of el.querySelectorAll(".modebar-btn:not([tabindex])")) b.tabIndex = -1;
 }
 
 /**

@@ -5,31 +5,35 @@
 import { evaluateTest, nextChars } from "./api.js";
 import * as fmt from "./format.js";
 import { axis, baseLayout, COLORS, react, SMALL_CONFIG } from "./plots.js";
-import { invalidate } from "./render.js";
+import { invalidate, whileWaiting } from "./render.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 const DEBOUNCE_MS = 150;
 const REFRESH_MS = 2000; // at most this often as the model learns (at evaluations)
+const NOTE = { xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { color: COLORS.muted } };
 
 let timer = null;
 let asked = 0; // the latest request: answers to older ones are dropped
 let lastFetch = -Infinity;
 
-async function fetchNext() {
+/** `waiting`: the user typed and waits for the bars (render.js holds the plots back meanwhile). */
+async function fetchNext(waiting = false) {
   if (!state.run) return;
   const id = ++asked;
   const context = state.next.context;
   const runId = state.run.id;
   lastFetch = performance.now();
   try {
-    const data = await nextChars(runId, context);
+    const request = nextChars(runId, context);
+    const data = await (waiting ? whileWaiting(request) : request);
     if (id !== asked) return;
     state.next = { ...state.next, data, error: "", version: state.next.version + 1 };
   } catch (e) {
     if (id !== asked) return;
     // the bars of another context would mislead: none until the context is readable again
-    state.next = { ...state.next, data: null, error: e.why || e.message, version: state.next.version + 1 };
+    const why = (e.why || e.message).replace(/^context: not/, "Not");
+    state.next = { ...state.next, data: null, error: why, version: state.next.version + 1 };
   }
   invalidate({ charts: ["next"] });
 }
@@ -45,7 +49,7 @@ async function testLoss() {
   state.testLossError = "";
   invalidate();
   try {
-    state.testLoss = await evaluateTest(state.run.id);
+    state.testLoss = await whileWaiting(evaluateTest(state.run.id));
   } catch (e) {
     state.testLossError = e.message;
   } finally {
@@ -59,7 +63,7 @@ export function initReadout() {
   input.addEventListener("input", () => {
     state.next.context = input.value;
     clearTimeout(timer);
-    timer = setTimeout(fetchNext, DEBOUNCE_MS);
+    timer = setTimeout(() => fetchNext(true), DEBOUNCE_MS);
   });
   $("test-loss-button").addEventListener("click", testLoss);
 }
@@ -70,11 +74,16 @@ export function renderReadout() {
   error.hidden = !n.error;
   if (error.textContent !== n.error) error.textContent = n.error;
   let info = "";
+  const fold = $("next-fold");
+  const folded = n.data && n.data.folded ? `read as “${n.data.read_as}”: this dataset has no capital letters` : "";
+  fold.hidden = !folded;
+  if (fold.textContent !== folded) fold.textContent = folded;
   if (n.data) {
     const d = n.data;
     let best = 0;
     for (let i = 1; i < d.probs.length; i++) if (d.probs[i] > d.probs[best]) best = i;
-    const after = d.context ? `after “${d.context}”` : "at the start of a word";
+    const read = d.read_as ?? d.context;
+    const after = read ? `after “${read}”` : "at the start of a word";
     const top = d.chars[best] === "." ? "the end (.)" : `“${d.chars[best]}”`;
     info = `${after} (the model sees “${d.window}”), step ${fmt.int(d.step)}: most likely ${top}, ${fmt.percent(d.probs[best])}`;
   }
@@ -120,7 +129,14 @@ export function drawNext() {
       margin: { l: 44, r: 10, t: 8, b: 36 },
       bargap: 0.15,
       xaxis: axis({ type: "category", tickangle: 0, tickfont: { family: "ui-monospace, Menlo, Consolas, monospace" } }),
-      yaxis: axis({ type: "linear", title: { text: "probability" }, rangemode: "tozero", tickformat: ".0%" }),
+      // no bars (a character the dataset lacks): an empty 0-100% axis and a word, not plotly's 0-400%
+      yaxis: axis({
+        type: "linear",
+        title: { text: "probability" },
+        tickformat: ".0%",
+        ...(d ? { rangemode: "tozero" } : { range: [0, 1], autorange: false }),
+      }),
+      annotations: d ? [] : [{ ...NOTE, text: state.next.error ? "no prediction for this context" : "" }],
     }),
     SMALL_CONFIG,
   );

@@ -1,8 +1,10 @@
-// The samples panel: names drawn from the network as it is now (GET /api/sample), the new ones
-// (not among the training words) marked, with their share.
+// The samples panel: names drawn from the network as it is now (GET /api/sample). "New" means
+// made up: not a word of the dataset at all. A real name the network never trained on (one of
+// the dev or test words) says so: "dev set".
 
 import { sample } from "./api.js";
 import * as fmt from "./format.js";
+import { whileWaiting } from "./render.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,10 +32,11 @@ async function drawSamples(event) {
   renderSamples();
   const step = state.step;
   try {
-    const data = await sample(n, t);
+    const data = await whileWaiting(sample(n, t));
     Object.assign(s, {
       names: data.names,
       new: data.new || [],
+      split: data.split || [],
       newShare: data.new_share ?? null,
       seed: data.seed,
       step: data.step ?? step,
@@ -51,6 +54,14 @@ export function initSamples() {
   $("sample-form").addEventListener("submit", drawSamples);
 }
 
+// What a name is, by the split it is a word of (the server's `split`), or new.
+const BADGES = {
+  new: { text: "new", title: "made up: not a word of the dataset" },
+  train: { text: "", title: "one of the training words" },
+  dev: { text: "dev set", title: "a real name, in the dev set: the network never trained on it" },
+  test: { text: "test set", title: "a real name, in the test set: the network never trained on it" },
+};
+
 export function renderSamples() {
   const s = state.samples;
   const button = $("sample-button");
@@ -65,7 +76,7 @@ export function renderSamples() {
   const share = $("sample-new-share");
   if (s.names.length && s.newShare !== null) {
     share.hidden = false;
-    share.textContent = `${fmt.percent(s.newShare)} new: not among the training words`;
+    share.textContent = `${fmt.percent(s.newShare)} new: not in the dataset`;
     share.dataset.value = String(s.newShare);
   } else {
     share.hidden = true;
@@ -76,23 +87,25 @@ export function renderSamples() {
   const items = s.names.map((name, i) => {
     const li = document.createElement("li");
     const isNew = !!s.new[i];
+    const split = s.split[i] ?? null;
     li.classList.toggle("new", isNew);
     li.dataset.new = String(isNew);
+    li.dataset.split = split ?? "";
     li.dataset.name = name;
     const text = document.createElement("span");
     text.className = "name";
     text.textContent = name || "∅"; // the end token came first: an empty name
     li.append(text);
-    if (isNew) {
-      const badge = document.createElement("span");
-      badge.className = "badge";
-      badge.textContent = "new";
-      li.append(badge);
+    const what = BADGES[isNew ? "new" : split] || BADGES.train;
+    if (what.text) {
+      const b = document.createElement("span");
+      b.className = isNew ? "badge" : "badge real";
+      b.textContent = what.text;
+      li.append(b);
     }
-    li.title = name
-      ? `${name}${isNew ? ": made up (not a training word)" : ": one of the training words"}`
-      : "an empty name: the network ended the word at once";
+    li.title = name ? `${name}: ${what.title}` : "an empty name: the network ended the word at once";
     return li;
   });
   list.replaceChildren(...items);
 }
+

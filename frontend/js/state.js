@@ -1,12 +1,15 @@
 // The page's one state object. Modules read it and change it; render.js redraws from it.
 
-import { LossSeries, MinMaxSeries } from "./downsample.js";
+import { EvalSeries, LossSeries, MinMaxSeries } from "./downsample.js";
 import { StepTimes } from "./xaxis.js";
 
 export const CHART_BUCKETS = 2000; // loss buckets kept; each keeps its min and max: <= 4000 raw points
 export const RATE_WINDOW_MS = 1500;
-export const EVALS_KEPT = 1000; // evaluation points kept per trace (thinned beyond that): the chart stays bounded
+export const RECENT_STEPS = 12_000; // the last steps' losses kept as they came: "follow" views in full detail
+export const EVAL_BUCKETS = 1000; // evaluation buckets kept per loss (min and max each): <= 2000 points
+export const RECENT_EVALS = 2000; // the last evaluations kept as they came
 export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
+export const MARK_MERGE_S = 2; // changes less than this many seconds of training apart are one mark
 export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
 
 export const state = {
@@ -28,8 +31,9 @@ export const state = {
   pending: {},
 
   changes: [], // [{step, lr, batch_size, eval_every, max_steps, schedule, label}]
-  evals: [], // [{step, train_loss, dev_loss}], losses may be null
-  losses: new LossSeries(CHART_BUCKETS, 0.6), // every step's loss, downsampled, with its EMA
+  divergences: [], // [{step, detail, restoredFrom}]: where the run diverged, and whose weights came back
+  evals: new EvalSeries(EVAL_BUCKETS, RECENT_EVALS), // train and dev losses, downsampled; .last for the figures
+  losses: new LossSeries(CHART_BUCKETS, 0.6, RECENT_STEPS), // every step's loss, downsampled, with its EMA
   lrs: new MinMaxSeries(CHART_BUCKETS), // every step's effective learning rate, downsampled
   times: new StepTimes(TIME_KNOTS), // step -> seconds of training
   noise: [], // [{step, b_noise}]: the gradient noise scale at evaluations
@@ -57,7 +61,9 @@ export const state = {
   datasets: [], // GET /api/datasets
   upload: { busy: false, text: "", error: false },
 
-  view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null }, // xRange: the user's zoom, or null
+  // xRange: the user's zoom, or null; follow: show the last N steps (0: the whole run);
+  // hidden: the loss chart's traces hidden from its legend
+  view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null, follow: 0, hidden: {} },
 
-  samples: { names: [], new: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
+  samples: { names: [], new: [], split: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
 };
