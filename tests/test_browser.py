@@ -858,6 +858,10 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     expect(page.locator("#upload-status")).to_contain_text("uploaded: choose it under New run")
     assert server.get("/api/runs/current")["id"] == before
 
+    # the same words again are the same dataset (ids are content hashes); in another order, another
+    assert upload_and_ask(page, words, "pokemon.txt: 50 words") == uploaded
+    page.click("#nr-cancel")
+    words.write_text("\n".join(reversed(POKEMON)) + "\n")
     # ... and the form's settings are the run's
     second = upload_and_ask(page, words, "pokemon.txt: 50 words")
     assert second != uploaded
