@@ -829,14 +829,8 @@ def upload_and_ask(page: Any, path: Path, what: str) -> str:
     return chosen
 
 
-@pytest.mark.timeout(90)
-def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
-    ctx, watch = context
-    page = watch.attach(ctx.new_page())
-    page.goto(server.base + "/")
-    expect(page.locator("#connection")).to_have_text("live")
-
-    # a file the server refuses: its reason, readable
+def upload_refused(page: Any, watch: Watch, tmp_path: Path) -> None:
+    """A file the server refuses: its reason, readable."""
     watch.expect_http(422, "/api/datasets")
     bad = tmp_path / "dots.txt"
     bad.write_text("a.b\ncd\n")
@@ -844,6 +838,16 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     page.click("#upload-button")
     expect(page.locator("#upload-status")).to_contain_text("upload failed: file:", timeout=10_000)
     expect(page.locator("#upload-status")).to_have_class(re.compile(r"\berror\b"))
+
+
+@pytest.mark.timeout(90)
+def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    expect(page.locator("#connection")).to_have_text("live")
+
+    upload_refused(page, watch, tmp_path)
 
     words = tmp_path / "pokemon.txt"
     words.write_text("\n".join(POKEMON) + "\n")

@@ -46,13 +46,15 @@ async def worker_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's own answer, but a 405 lists every method the address has, as the OpenAPI
+    """FastAPI's own answer, but a 405 lists every method of the address's path, as the OpenAPI
     document says (Starlette's lists only those of the one route it tried: an address has a
     route per method)."""
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        methods = [m for pattern, ms in _documented(request.app) if pattern.fullmatch(request.url.path) for m in ms]
+        # the first documented path that matches, as routing goes: /api/runs/export, not /api/runs/{run_id}
+        path = request.url.path
+        methods = next((ms for pattern, ms in _documented(request.app) if pattern.fullmatch(path)), [])
         headers["Allow"] = ", ".join(sorted(set(methods)))
     return await http_exception_handler(request, StarletteHTTPException(exc.status_code, exc.detail, headers))
 

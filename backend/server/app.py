@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api import datasets, docs, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
+from backend.api.responses import document_unreadable_bodies
 from backend.core.data import Dataset
 from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
@@ -99,4 +100,5 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.include_router(ws.router)
     pages.add_page(app)
     docs.add_docs(app)
+    document_unreadable_bodies(app)
     return app

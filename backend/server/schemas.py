@@ -214,7 +214,7 @@ class EmbeddingsPublic(BaseModel):
 class LrFindCreate(Strict):
     min_lr: LR = 1e-3
     max_lr: LR = 1.0
-    steps: Annotated[int, Integral, Field(ge=10, le=5000, strict=True)] = 1000
+    steps: Annotated[int, Field(ge=10, le=5000, strict=True), Integral] = 1000
     batch_size: BatchSize | None = None
 
     @model_validator(mode="after")
@@ -298,7 +298,7 @@ class LrRange(Strict):
 
     min: LR
     max: LR
-    n: Annotated[int, Integral, Field(ge=2, le=64, strict=True)]
+    n: Annotated[int, Field(ge=2, le=64, strict=True), Integral]
 
     @model_validator(mode="after")
     def _ordered(self) -> LrRange:

@@ -29,16 +29,16 @@ LR = Annotated[float, Field(gt=0, le=10, strict=True, allow_inf_nan=False, descr
 # The upper bound that depends on the data (the number of training examples) is checked where the
 # data is known; this one keeps absurd integers out of everything before that.
 BatchSize = Annotated[
-    int, Integral, Field(ge=1, le=10_000_000, strict=True, description="1 to the number of training examples")
+    int, Field(ge=1, le=10_000_000, strict=True, description="1 to the number of training examples"), Integral
 ]
-EvalEvery = Annotated[int, Integral, Field(ge=1, le=1_000_000, strict=True)]
-MaxSteps = Annotated[int, Integral, Field(ge=1, le=100_000_000, strict=True)]
-Step = Annotated[int, Integral, Field(ge=0, le=100_000_000, strict=True)]
-Seed = Annotated[int, Integral, Field(ge=0, le=2**63 - 1, strict=True)]
+EvalEvery = Annotated[int, Field(ge=1, le=1_000_000, strict=True), Integral]
+MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True), Integral]
+Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True), Integral]
+Seed = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True), Integral]
 DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-BlockSize = Annotated[int, Integral, Field(ge=1, le=16, strict=True)]
-NEmbd = Annotated[int, Integral, Field(ge=2, le=64, strict=True)]
-NHidden = Annotated[int, Integral, Field(ge=8, le=1024, strict=True)]
+BlockSize = Annotated[int, Field(ge=1, le=16, strict=True), Integral]
+NEmbd = Annotated[int, Field(ge=2, le=64, strict=True), Integral]
+NHidden = Annotated[int, Field(ge=8, le=1024, strict=True), Integral]
 Init = Literal["lecture", "scaled"]
 OptimizerName = Literal["sgd", "momentum", "adam"]
 
