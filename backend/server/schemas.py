@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from backend.training.protocol import Status, Update
@@ -321,6 +321,14 @@ class SweepCreate(Strict):
         default=None, description="instead of (or besides) a grid without lr"
     )
     name: RunName | SkipJsonSchema[None] = None
+
+    @field_validator("grid", "lr_range", "name", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        # absent is fine; an explicit null is not (the schema says an object or a string)
+        if value is None:
+            raise ValueError("leave it out rather than null")
+        return value
 
     @model_validator(mode="after")
     def _something_to_sweep(self) -> SweepCreate:

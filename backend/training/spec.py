@@ -34,7 +34,7 @@ BatchSize = Annotated[
 EvalEvery = Annotated[int, Field(ge=1, le=1_000_000, strict=True), Integral]
 MaxSteps = Annotated[int, Field(ge=1, le=100_000_000, strict=True), Integral]
 Step = Annotated[int, Field(ge=0, le=100_000_000, strict=True), Integral]
-Seed = Annotated[int, Field(ge=0, le=2**63 - 1, strict=True), Integral]
+Seed = Annotated[int, Field(ge=0, le=2**53 - 1, strict=True), Integral]  # exact in JSON numbers and JavaScript
 DatasetId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 BlockSize = Annotated[int, Field(ge=1, le=16, strict=True), Integral]
 NEmbd = Annotated[int, Field(ge=2, le=64, strict=True), Integral]
