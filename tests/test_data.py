@@ -125,3 +125,14 @@ def test_each_word_knows_its_split() -> None:
     assert all(d.split_of[w] in ("train", "dev", "test") for w in test)
     assert set(d.split_of) == set(words)
     assert "zzz" not in d.split_of
+
+
+def test_examples_of_only_the_latest_block_sizes_are_kept(small_dataset: Dataset) -> None:
+    ds = Dataset("fresh", small_dataset.words[:300])
+    first = ds.splits(3)
+    assert ds.splits(3) is first  # cached
+    ds.splits(5)
+    ds.splits(8)  # a third block size pushes out the oldest
+    assert ds.splits(8) is ds.splits(8)
+    again = ds.splits(3)
+    assert again is not first and torch.equal(again.train.X, first.train.X)

@@ -20,6 +20,7 @@ from torch import Tensor
 from backend.core.words import BOUNDARY, DEFAULT_LIMITS, Limits, read_words
 
 SPLIT_SEED = 42  # the lecture's random.seed(42)
+KEPT_SPLITS = 2  # block sizes whose examples a Dataset keeps (see Dataset.splits)
 Split = Literal["train", "dev", "test"]
 SPLITS: tuple[Split, Split, Split] = ("train", "dev", "test")
 
@@ -131,8 +132,13 @@ class Dataset:
         return cls(path.name, read_words(path, limits))
 
     def splits(self, block_size: int) -> Splits:
+        """The examples of each split for this block size. Only the latest KEPT_SPLITS block
+        sizes stay cached: a 5 MB list's examples at block 16 take ~0.6 GB, and a run (a worker)
+        only ever needs its own."""
         with self._lock:
             if block_size not in self._splits:
                 train, dev, test = (build_examples(part, self.vocab, block_size) for part in self.parts)
                 self._splits[block_size] = Splits(train, dev, test)
+                while len(self._splits) > KEPT_SPLITS:
+                    del self._splits[next(iter(self._splits))]  # the oldest (dicts keep insertion order)
             return self._splits[block_size]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from backend.core.data import Dataset
+from backend.core.data import Dataset, build_examples
 from backend.core.evaluate import CountedExamples
 from backend.core.model import MLP
 from backend.core.readout import Samples, next_probs, sample_names, test_loss
@@ -55,7 +55,8 @@ class Reader:
 
     def test_set(self) -> CountedExamples:
         if self._test is None:
-            test = self.dataset.splits(self.spec.block_size).test
+            # the test split alone: the server reads many runs' checkpoints, and needs no training examples
+            test = build_examples(self.dataset.parts[2], self.dataset.vocab, self.spec.block_size)
             self._test = CountedExamples.from_splits([test], self.dataset.vocab.size)
         return self._test
 
