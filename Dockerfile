@@ -13,6 +13,10 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
     && pip install --no-cache-dir -r requirements.txt
 
+# Optional: workers as Ray actors on a cluster (MAKEMORE_RAY_ADDRESS). docker build --build-arg WITH_RAY=1 .
+ARG WITH_RAY=0
+RUN if [ "$WITH_RAY" = "1" ]; then pip install --no-cache-dir "ray[default]==2.60.0"; fi
+
 COPY backend/ backend/
 COPY frontend/ frontend/
 COPY data/names.txt data/names.txt
