@@ -25,7 +25,7 @@ import pytest
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import wait_for
 from tests.server import ROOT, free_port, running_server, wait_healthy
-from tests.test_browser import Watch, local_context
+from tests.test_browser import PHONE, Watch, boxes_outside, local_context
 
 WAIT_MS = 60_000  # for what the trainer or a restart must do first: the machine is shared and slow
 
@@ -461,3 +461,37 @@ def test_a_restarted_server_brings_the_tab_back_to_its_run(browser: Any, tmp_pat
         ctx.close()
         if server.proc is not None and server.proc.poll() is None:
             server.stop(signal.SIGTERM)
+
+
+@pytest.mark.timeout(240)
+def test_runs_list_and_branch_dialog_on_a_phone(base: str, browser: Any) -> None:
+    """At 390 px: the runs list and its buttons, a long name, the notice and the branch dialog
+    lie inside the screen's width; Start stays on screen without scrolling."""
+    watch = Watch()
+    ctx = local_context(browser, watch, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    a = training(base, "a long name for a run, one that would not fit on a phone's line at all", 0.1)
+    try:
+        page = watch.attach(ctx.new_page())
+        page.goto(f"{base}/?run={a['id']}")
+        expect(page.locator("#run-info")).to_contain_text(a["id"], timeout=WAIT_MS)
+        expect(row(page, a["id"]).locator(".run-status")).to_have_text("running", timeout=WAIT_MS)
+        expect(page.locator("#pause")).to_be_in_viewport(ratio=1)
+        assert page.evaluate("() => document.documentElement.scrollWidth") == PHONE["width"]
+        assert boxes_outside(page, "body", 0, PHONE["width"]) == []
+        for action in (".run-toggle", ".run-rename", ".run-branch", ".run-delete"):
+            button = row(page, a["id"]).locator(action)
+            button.scroll_into_view_if_needed()
+            expect(button).to_be_in_viewport(ratio=1)
+
+        wait_for(lambda: call(base, "GET", f"/api/runs/{a['id']}/checkpoints"), timeout=60, what="a checkpoint")
+        row(page, a["id"]).locator(".run-branch").click()
+        expect(page.locator("#br-step")).to_be_enabled(timeout=WAIT_MS)
+        d = page.locator("#branch-dialog").bounding_box()
+        assert d["x"] >= 0 and d["x"] + d["width"] <= PHONE["width"]
+        assert boxes_outside(page, "#branch-dialog", d["x"], d["x"] + d["width"]) == []
+        page.click("#br-cancel")
+        expect(page.locator("#branch-dialog")).to_be_hidden()
+        watch.check()
+    finally:
+        ctx.close()
+        pause_all(base, a)
