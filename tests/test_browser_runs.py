@@ -390,6 +390,13 @@ class Restartable:
             )
         wait_healthy(self.url, self.proc)
 
+    def restart(self, page: Any, sig: int) -> None:
+        """Stop it with `sig` (the page sees the connection go), start it again (and it comes back)."""
+        self.stop(sig)
+        expect(page.locator("#connection")).not_to_have_text("live", timeout=WAIT_MS)
+        self.start()
+        expect(page.locator("#connection")).to_have_text("live", timeout=WAIT_MS)
+
     def stop(self, sig: int) -> None:
         assert self.proc is not None
         if self.proc.poll() is None:
@@ -421,12 +428,12 @@ def test_a_restarted_server_brings_the_tab_back_to_its_run(browser: Any, tmp_pat
         page.goto(f"{server.url}/?run={a['id']}")
         expect(page.locator("#run-info")).to_contain_text(a["id"], timeout=WAIT_MS)
         wait_page_step(page, 2000)
+        newest = watch.attach(ctx.new_page())  # a tab on `/`: the newest run, b
+        newest.goto(server.url + "/")
+        expect(newest.locator("#run-info")).to_contain_text(b["id"], timeout=WAIT_MS)
 
         # SIGTERM (docker stop): the runs are checkpointed and paused; the tab comes back to its run
-        server.stop(signal.SIGTERM)
-        expect(page.locator("#connection")).not_to_have_text("live", timeout=WAIT_MS)
-        server.start()
-        expect(page.locator("#connection")).to_have_text("live", timeout=WAIT_MS)
+        server.restart(page, signal.SIGTERM)
         expect(page.locator("#run-info")).to_contain_text(a["id"])
         assert call(server.url, "GET", "/api/runs/current")["id"] == b["id"]  # the same run, not the newest
         stored = call(server.url, "GET", f"/api/runs/{a['id']}")
@@ -436,6 +443,12 @@ def test_a_restarted_server_brings_the_tab_back_to_its_run(browser: Any, tmp_pat
         expect(page.locator("#status")).to_have_text("paused")
         assert address_run(page) == a["id"]
         expect(row(page, a["id"]).locator(".run-status")).to_have_text("paused", timeout=WAIT_MS)  # the list too
+        # the tab on `/` stays with the run it showed, now named in its address
+        expect(newest.locator("#run-notice")).to_contain_text(
+            "The server restarted: this run is paused", timeout=WAIT_MS
+        )
+        assert address_run(newest) == b["id"]
+        newest.close()
 
         # resume from the notice
         page.locator("#run-notice-resume").click()
@@ -446,10 +459,7 @@ def test_a_restarted_server_brings_the_tab_back_to_its_run(browser: Any, tmp_pat
         wait_page_step(page, resumed + 3000)
 
         # kill -9: the run is interrupted at its last checkpoint; the tab says so and offers to resume
-        server.stop(signal.SIGKILL)
-        expect(page.locator("#connection")).not_to_have_text("live", timeout=WAIT_MS)
-        server.start()
-        expect(page.locator("#connection")).to_have_text("live", timeout=WAIT_MS)
+        server.restart(page, signal.SIGKILL)
         stored = call(server.url, "GET", f"/api/runs/{a['id']}")
         assert stored["status"] == "interrupted"
         expect(notice).to_contain_text(f"this run was interrupted at step {stored['step']:,}", timeout=WAIT_MS)
