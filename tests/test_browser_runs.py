@@ -340,6 +340,10 @@ def test_choose_runs_to_compare(base: str, context: tuple[Any, Watch]) -> None:
         row(page, r["id"]).locator(".run-select").check()
     expect(link).to_have_text("Compare 20 runs")
     expect(row(page, runs[20]["id"]).locator(".run-select")).to_be_disabled()
+    page.reload()  # the choice is kept for the tab's session
+    expect(link).to_have_text("Compare 20 runs", timeout=WAIT_MS)
+    expect(row(page, runs[0]["id"]).locator(".run-select")).to_be_checked(timeout=WAIT_MS)
+    expect(row(page, runs[20]["id"]).locator(".run-select")).to_be_disabled()
     href = link.get_attribute("href")
     assert href is not None and href.startswith("/?compare=")
     assert href.split("=", 1)[1].split(",") == [r["id"] for r in runs[:20]]

@@ -44,6 +44,7 @@ function onRunsChanged(rows) {
 function onRunDeleted(id) {
   state.runs.list = state.runs.list.filter((r) => r.id !== id);
   state.selected = state.selected.filter((s) => s !== id);
+  saveSelected();
   changed();
 }
 
@@ -99,6 +100,27 @@ function remove(id) {
   act(id, "delete", () => deleteRun(id));
 }
 
+// The runs chosen to compare, kept for the tab's session: a reload, or a look at the comparison
+// and back, keeps them.
+const SELECTED_KEY = "makemore-live.selected";
+
+function saveSelected() {
+  try {
+    sessionStorage.setItem(SELECTED_KEY, JSON.stringify(state.selected));
+  } catch {
+    // private mode: the choice lasts as long as the page
+  }
+}
+
+function loadSelected() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SELECTED_KEY) || "[]");
+    if (Array.isArray(saved)) state.selected = saved.filter((id) => typeof id === "string").slice(0, MAX_SELECTED);
+  } catch {
+    // no storage, or junk in it
+  }
+}
+
 function select(id, on) {
   const chosen = state.selected.filter((s) => s !== id);
   if (on) {
@@ -109,6 +131,7 @@ function select(id, on) {
     }
   }
   state.selected = chosen;
+  saveSelected();
   changed();
 }
 
@@ -225,6 +248,7 @@ export function renderRuns() {
 }
 
 export function initRuns() {
+  loadSelected();
   const ul = $("runs");
   ul.addEventListener("click", (event) => {
     const button = event.target.closest("button");
