@@ -57,9 +57,16 @@ const run = (id) => `/api/runs/${encodeURIComponent(id)}`;
 
 export const createRun = (spec = {}) => request("POST", "/api/runs", spec);
 
-export function sample(n, temperature) {
+export const getRun = (id) => request("GET", run(id));
+export const updateRun = (id, changes) => request("PATCH", run(id), changes);
+export const deleteRun = (id) => request("DELETE", run(id));
+export const listCheckpoints = (id) => request("GET", `${run(id)}/checkpoints`);
+export const branchRun = (id, spec) => request("POST", `${run(id)}/branch`, spec);
+
+/** Names from the run's network as it is now. */
+export function sample(id, n, temperature) {
   const q = new URLSearchParams({ n: String(n), temperature: String(temperature) });
-  return request("GET", `/api/sample?${q}`);
+  return request("GET", `${run(id)}/sample?${q}`);
 }
 
 export const startLrFind = (id, spec) => request("POST", `${run(id)}/lr-find`, spec);

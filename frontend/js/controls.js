@@ -302,8 +302,8 @@ function renderButtons() {
   const atMax = s === "finished" && state.hparams && state.step >= state.hparams.max_steps;
   const show = {
     start: s === "paused" && state.step === 0,
-    pause: s === "running",
-    resume: (s === "paused" && state.step > 0) || s === "diverged" || s === "finished",
+    pause: s === "running" || s === "queued", // a queued run's Pause takes it out of the queue
+    resume: (s === "paused" && state.step > 0) || s === "diverged" || s === "finished" || s === "interrupted",
   };
   const focused = RUN_BUTTONS.includes(document.activeElement?.id);
   for (const [id, visible] of Object.entries(show)) {

@@ -96,6 +96,28 @@ function resetRunViews() {
   }
 }
 
+/** No run shown (the address named one the server does not have): every view empty. */
+export function clearRun() {
+  resetRunViews();
+  state.run = null;
+  state.status = null;
+  state.detail = "";
+  state.step = 0;
+  state.stepsPerS = 0;
+  state.rateWindow = [];
+  state.hparams = null;
+  state.initialHparams = null;
+  state.pending = {};
+  state.changes = [];
+  state.divergences = [];
+  state.evals.clear();
+  state.losses.load([], []);
+  state.lrs.load([], []);
+  state.times.load([], []);
+  state.noise = [];
+  invalidate({ chart: true, charts: ["embedding", "noise", "lrfind", "next"] });
+}
+
 // Where the run diverged, kept for the tab's session (a reload keeps them; the server's snapshot
 // has only the run's current status).
 const DIVERGENCES_KEY = "makemore-live.divergences.";
@@ -155,7 +177,8 @@ function onSnapshot(msg) {
 
   if (msg.embeddings) state.embeddings = msg.embeddings;
   if (msg.reason === "new_run") notify(`new run ${run.id} started`, "info", 3000);
-  invalidate({ chart: true, charts: ["embedding", "noise", "lrfind", "next"] });
+  // another run: every plot at once (what they show is another run's)
+  invalidate({ chart: true, charts: ["embedding", "noise", "lrfind", "next"], urgent: newRun });
 }
 
 /**

@@ -15,6 +15,9 @@ const STATUS_HINTS = {
   paused: (s) => (s.step === 0 ? "Ready: press Start to train." : "Paused: press Resume to go on."),
   finished: () => "Raise max steps (under “evaluation and length”) and resume, or start a new run.",
   stopped: () => "This run is over: start a new run.",
+  queued: (s) =>
+    s.run && s.run.queue_position ? `Waiting for a free slot (number ${s.run.queue_position} in the queue).` : "Waiting for a free slot.",
+  interrupted: () => "Press Resume to go on from its last checkpoint.",
 };
 
 export function renderFigures() {
@@ -27,7 +30,13 @@ export function renderFigures() {
     closed: "reconnecting…",
     refused: "disconnected",
   }[state.connection]);
-  if (!run) return;
+  if (!run) {
+    // none (yet, or the address names one the server does not have): nothing left of another run
+    for (const id of ["step", "steps-per-s", "examples-seen", "epochs", "train-loss", "dev-loss", "status"]) setText(id, "—");
+    for (const id of ["status-detail", "eval-at"]) setText(id, "");
+    $("status").dataset.status = "";
+    return;
+  }
 
   const cfg = run.config;
   const optimizer = { sgd: "SGD", momentum: `momentum ${cfg.momentum ?? ""}`.trim(), adam: "Adam" }[cfg.optimizer] || cfg.optimizer;

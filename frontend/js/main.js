@@ -1,5 +1,7 @@
 // Wires the page together: controls and panels, the websocket, the redraw scheduler.
 
+import { connectRun, initNotices, renderNotices } from "./address.js";
+import { initBranch } from "./branch.js";
 import { drawChart, drawLrChart, initLegend, renderLegend } from "./chart.js";
 import { initControls, renderControls } from "./controls.js";
 import { initDatasets, renderUpload } from "./datasets.js";
@@ -12,8 +14,8 @@ import { drawNoise, renderNoiseValue } from "./noise.js";
 import { notify } from "./notify.js";
 import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
 import { invalidate, setRenderers } from "./render.js";
+import { initRuns, renderRuns } from "./runs.js";
 import { initSamples, renderSamples } from "./samples.js";
-import { connect } from "./socket.js";
 import { state } from "./state.js";
 
 let samplesShown = null;
@@ -28,6 +30,8 @@ setRenderers({
     renderNoiseValue();
     renderReadout();
     renderUpload();
+    renderRuns();
+    renderNotices();
     if (samplesShown !== state.samples) {
       samplesShown = state.samples; // replaced by a new draw, or a new run
       renderSamples();
@@ -64,7 +68,10 @@ initLrFind();
 initReadout();
 initDatasets();
 initNewRun();
-connect({
+initBranch();
+initNotices();
+initRuns();
+connectRun({
   message(msg) {
     const runBefore = state.run && state.run.id;
     handleMessage(msg);

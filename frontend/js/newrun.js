@@ -2,6 +2,7 @@
 // optimizer, the data, and the starting hyperparameters and schedule -> POST /api/runs. The
 // server validates; its 422 details are shown next to the button.
 
+import { showRun } from "./address.js";
 import { createRun } from "./api.js";
 import { refreshDatasets } from "./datasets.js";
 import * as fmt from "./format.js";
@@ -52,7 +53,7 @@ function fill(v) {
   showDependent();
 }
 
-/** The current run's settings as it started: "New run" then "Create" trains the same again. */
+/** The shown run's settings as it started: "New run" then "Create" trains the same again. */
 function currentValues() {
   const run = state.run;
   if (!run) return DEFAULTS;
@@ -133,10 +134,6 @@ function showError(text) {
   el.textContent = text;
 }
 
-// One run trains at a time: creating one stops the run training now (POST /api/runs). When runs
-// train side by side (issue 8), set this to false and the form stops saying so.
-const CREATE_STOPS_THE_RUNNING_ONE = true;
-
 let onCreated = null; // what opened the form wants to know: (run) => ..., or (null) when cancelled
 
 async function create(event) {
@@ -151,10 +148,11 @@ async function create(event) {
   button.textContent = "Creating…";
   showError("");
   try {
-    const run = await createRun(body); // the websocket then brings the new run's snapshot
+    const run = await createRun(body); // it trains beside the others
     const done = onCreated;
     onCreated = null;
     $("new-run-dialog").close();
+    showRun(run.id, { push: true }); // shown, and its address in the bar
     if (done) done(run);
   } catch (e) {
     showError(e.why || e.message);
@@ -166,7 +164,7 @@ async function create(event) {
 }
 
 /**
- * Open the form, prefilled with the current run's settings. `dataset`: an id to choose instead
+ * Open the form, prefilled with the shown run's settings. `dataset`: an id to choose instead
  * of the run's; `context`: a line at the top saying why the form opened; `then(run)`: called
  * with the new run, or with null when the form is closed without creating one.
  */
@@ -180,9 +178,6 @@ export async function openNewRun({ dataset = null, context = "", then = null } =
   const note = $("nr-context");
   note.hidden = !context;
   note.textContent = context;
-  const running = CREATE_STOPS_THE_RUNNING_ONE && state.run && state.status === "running";
-  $("nr-stops").hidden = !running;
-  $("nr-stops").textContent = running ? `Run ${state.run.id}, training now, will stop: one run trains at a time.` : "";
   const dialog = $("new-run-dialog");
   if (!dialog.open) dialog.showModal();
   if (!dataset) {

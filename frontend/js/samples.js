@@ -1,4 +1,4 @@
-// The samples panel: names drawn from the network as it is now (GET /api/sample). "New" means
+// The samples panel: names drawn from the network as it is now (GET /api/runs/{id}/sample). "New" means
 // made up: not a word of the dataset at all. A real name the network never trained on (one of
 // the dev or test words) says so: "dev set".
 
@@ -27,12 +27,17 @@ async function drawSamples(event) {
     renderSamples();
     return;
   }
+  if (!state.run) {
+    s.error = "no run to sample from yet";
+    renderSamples();
+    return;
+  }
   s.busy = true;
   s.error = "";
   renderSamples();
   const step = state.step;
   try {
-    const data = await whileWaiting(sample(n, t));
+    const data = await whileWaiting(sample(state.run.id, n, t));
     Object.assign(s, {
       names: data.names,
       new: data.new || [],

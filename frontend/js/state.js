@@ -11,13 +11,25 @@ export const RECENT_EVALS = 2000; // the last evaluations kept as they came
 export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
 export const MARK_MERGE_S = 2; // changes less than this many seconds of training apart are one mark
 export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
+export const MAX_SELECTED = 20; // runs chosen for comparison at most
 
 export const state = {
   connection: "connecting", // "connecting" | "open" | "closed" | "refused"
 
+  // Which run the tab shows: the one its address names (?run=ID), or null: the newest (the run
+  // socket follows `current`). `missing`: an id from the address the server does not have.
+  target: null,
+  missing: null,
+  // What happened to the run while the tab was away (a server restart): {text, kind, resume}
+  notice: null,
+
+  // The runs list (WS /ws/runs): the newest runs' summaries, newest first; version bumps on change.
+  runs: { list: [], connection: "connecting", version: 0, busy: {} }, // busy: {id: what is under way}
+  selected: [], // ids of the runs chosen for comparison, in the order chosen (at most MAX_SELECTED)
+
   // The run, as the server last described it (the snapshot's RunPublic).
   run: null,
-  status: null, // "paused" | "running" | "finished" | "diverged" | "stopped"
+  status: null, // "queued" | "running" | "paused" | "finished" | "diverged" | "interrupted"
   detail: "",
   step: 0, // steps done so far (= index of the next step)
   stepsPerS: 0, // averaged over the steps messages of the last RATE_WINDOW_MS
