@@ -8,7 +8,8 @@ trainer's thread.
 
 It also picks the trainer's torch threads for big batches: at most the server's share of the
 cores (SetThreads), and never more than the cores other processes leave idle, measured every
-half second (cores.py).
+half second (cores.py); and keeps reads of the model to a share of a training run's time
+(pacing.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import contextlib
 import logging
 import queue
 import threading
-from concurrent.futures import Future
+import time
+from concurrent.futures import Future, wait
 from typing import Any
 
 from backend.core.data import Dataset
 from backend.core.model import MLP
 from backend.runtime.cores import CoreWatch, ThreadPolicy
+from backend.runtime.pacing import Pacer
 from backend.runtime.reads import Reader
 from backend.runtime.wire import (
     CancelSweep,
@@ -35,7 +38,7 @@ from backend.runtime.wire import (
     WorkerMessage,
 )
 from backend.training.checkpoint import decode, encode
-from backend.training.protocol import CheckpointTaken, ConflictError, Event, Query, SetThreads
+from backend.training.protocol import CheckpointTaken, ConflictError, Event, Query, SetThreads, Status
 from backend.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -63,10 +66,12 @@ class WorkerCore:
             hparams=init.hparams,
             max_steps=init.max_steps,
         )
+        self._pacer = Pacer(busy=lambda: self.trainer.status is Status.RUNNING)
 
     def start(self) -> None:
         self.trainer.start(running=self.init.running)
         self._watch.start()
+        self._pacer.start()
 
     def _measured(self, idle: float | None) -> None:
         """A window's idle cores (on the watch's thread): tell the trainer if its count changes."""
@@ -98,12 +103,8 @@ class WorkerCore:
                 with self._threads_lock:
                     done = self.trainer.submit(SetThreads(self._threads.allow(body.threads)))
             elif isinstance(body, Read):
-                reader = self._reader
-
-                def read(model: MLP, step: int, body: Read = body) -> Any:
-                    return reader.answer(body, model, step)
-
-                done = self.trainer.submit(Query(read))
+                self._pacer.put(lambda: self._read(request.id, body))
+                return
             else:
                 done = self.trainer.submit(body)
         except ConflictError as e:
@@ -111,9 +112,31 @@ class WorkerCore:
             return
         done.add_done_callback(lambda f: self.outbox.put(_reply(request.id, f)))
 
+    def _read(self, request_id: int, body: Read) -> float:
+        """A read on the trainer's thread, between two steps (paced, see pacing.py); returns the
+        seconds it took there."""
+        reader, cost = self._reader, [0.0]
+
+        def read(model: MLP, step: int) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return reader.answer(body, model, step)
+            finally:
+                cost[0] = time.perf_counter() - t0
+
+        try:
+            done = self.trainer.submit(Query(read))
+        except ConflictError as e:
+            self.outbox.put(Reply(request_id, error=str(e), kind="conflict"))
+            return 0.0
+        done.add_done_callback(lambda f: self.outbox.put(_reply(request_id, f)))
+        wait([done])
+        return cost[0]
+
     def stop(self, detail: str) -> None:
         """Checkpoint, pause if running, and end the trainer; then mark the end of the outbox."""
         self._watch.stop()
+        self._pacer.stop()  # the reads already asked for are answered first
         self.trainer.stop(detail)
         self.outbox.put(DONE)
 
