@@ -13,6 +13,7 @@ import { notify } from "./notify.js";
 import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
 import { invalidate, setRenderers } from "./render.js";
 import { initSamples, renderSamples } from "./samples.js";
+import { compareAsked, startCompare } from "./compare/view.js";
 import { connect } from "./socket.js";
 import { state } from "./state.js";
 
@@ -57,22 +58,28 @@ function followUp(msg, runBefore) {
   }
 }
 
-initControls();
-initLegend();
-initSamples();
-initLrFind();
-initReadout();
-initDatasets();
-initNewRun();
-connect({
-  message(msg) {
-    const runBefore = state.run && state.run.id;
-    handleMessage(msg);
-    followUp(msg, runBefore);
-  },
-  change: () => invalidate(),
-  closed(event, willRetry) {
-    if (!willRetry) notify(`the server closed the connection: ${event.reason || event.code}`, "error", 60_000);
-  },
-});
-invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });
+// ?compare=... or ?sweep=...: the compare view (js/compare/) instead of the single view
+if (compareAsked()) startCompare();
+else startSingle();
+
+function startSingle() {
+  initControls();
+  initLegend();
+  initSamples();
+  initLrFind();
+  initReadout();
+  initDatasets();
+  initNewRun();
+  connect({
+    message(msg) {
+      const runBefore = state.run && state.run.id;
+      handleMessage(msg);
+      followUp(msg, runBefore);
+    },
+    change: () => invalidate(),
+    closed(event, willRetry) {
+      if (!willRetry) notify(`the server closed the connection: ${event.reason || event.code}`, "error", 60_000);
+    },
+  });
+  invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });
+}
