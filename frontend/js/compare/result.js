@@ -59,7 +59,7 @@ function lineResult(param, done) {
     : log ? [Math.log10(lo) - 0.1, Math.log10(hi) + 0.1]
       : [lo - 0.05 * (hi - lo || 1), hi + 0.05 * (hi - lo || 1)];
   return {
-    traces: [trace("dev loss", "dev", COLORS.dev), trace("train loss", "train", COLORS.train)],
+    traces: [trace("train loss", "train", COLORS.train), trace("dev loss", "dev", COLORS.dev)], // dev on top
     layout: {
       xaxis: axis({
         title: { text: log ? `${param} (log scale)` : param },
@@ -75,27 +75,61 @@ function lineResult(param, done) {
 
 const label = (v) => (typeof v === "number" ? String(Number(v.toPrecision(4))) : String(v));
 
+const MARGIN = { l: 58, r: 16, t: 30, b: 44 };
+
+/** Dark text on the bright (low-loss) cells, light on the dark ones. */
+function textColors(z) {
+  const lo = Math.min(...z), hi = Math.max(...z);
+  return z.map((v) => ((v - lo) / (hi - lo || 1) < 0.6 ? "#0f1420" : "#f0f3fa"));
+}
+
+/**
+ * Two swept parameters: a grid of cells coloured by the final dev loss, brighter for lower, each
+ * labelled with it (a scatter of square markers: plotly's heatmap trace and its colour bar set
+ * style attributes, which the page's Content Security Policy refuses). Cells of runs not finished
+ * yet are outlined, empty.
+ */
 function heatmap([px, py], done) {
   const runs = state.compare.sweep.runs;
   const order = (p) => [...new Set(runs.map((r) => valueOf(r, p)))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const xs = order(px), ys = order(py);
-  const z = ys.map(() => xs.map(() => null));
-  const text = ys.map(() => xs.map(() => ""));
-  for (const o of done) {
-    const i = ys.indexOf(valueOf(o.run, py)), j = xs.indexOf(valueOf(o.run, px));
-    z[i][j] = o.dev;
-    text[i][j] = fmt.loss(o.dev);
+  const el = $("sweep-result");
+  const w = (el.clientWidth || 600) - MARGIN.l - MARGIN.r;
+  const h = (el.clientHeight || 360) - MARGIN.t - MARGIN.b;
+  const size = Math.max(8, Math.min(w / xs.length, h / ys.length) * 0.92);
+  const cells = { x: [], y: [], z: [], text: [], ids: [] };
+  const waiting = { x: [], y: [] };
+  const outcome = new Map(done.map((o) => [o.run.id, o]));
+  for (const r of runs) {
+    const o = outcome.get(r.id);
+    const x = label(valueOf(r, px)), y = label(valueOf(r, py));
+    if (!o) {
+      waiting.x.push(x);
+      waiting.y.push(y);
+      continue;
+    }
+    cells.x.push(x);
+    cells.y.push(y);
+    cells.z.push(o.dev);
+    cells.text.push(fmt.loss(o.dev));
+    cells.ids.push(r.id);
   }
   return {
-    traces: [{
-      type: "heatmap", name: "dev loss", x: xs.map(label), y: ys.map(label), z, text, texttemplate: "%{text}",
-      colorscale: "Viridis", reversescale: true, hoverongaps: false,
-      colorbar: { title: { text: "dev loss" }, thickness: 12 },
-      hovertemplate: `${px} %{x}<br>${py} %{y}<br>final dev loss %{z:.4f}<extra></extra>`,
-    }],
+    traces: [
+      {
+        type: "scatter", mode: "markers", name: "waiting", x: waiting.x, y: waiting.y, hoverinfo: "skip",
+        marker: { symbol: "square-open", size, color: COLORS.muted },
+      },
+      {
+        type: "scatter", mode: "markers+text", name: "dev loss", meta: "heatmap", x: cells.x, y: cells.y,
+        text: cells.text, customdata: cells.ids, textfont: { color: textColors(cells.z), size: 12 },
+        marker: { symbol: "square", size, color: cells.z, colorscale: "Viridis", reversescale: true, showscale: false },
+        hovertemplate: `${px} %{x}<br>${py} %{y}<br>final dev loss %{marker.color:.4f}<extra></extra>`,
+      },
+    ],
     layout: {
-      xaxis: axis({ title: { text: px }, type: "category" }),
-      yaxis: axis({ title: { text: py }, type: "category" }),
+      xaxis: axis({ title: { text: px }, type: "category", categoryorder: "array", categoryarray: xs.map(label) }),
+      yaxis: axis({ title: { text: py }, type: "category", categoryorder: "array", categoryarray: ys.map(label) }),
     },
   };
 }
@@ -107,7 +141,7 @@ export function drawResult() {
   const swept = s.swept.filter((p) => new Set(s.runs.map((r) => JSON.stringify(valueOf(r, p)))).size > 1);
   const params = swept.length ? swept : s.swept;
   const { traces, layout } = params.length >= 2 ? heatmap(params, done) : lineResult(params[0], done);
-  react("sweep-result", traces, baseLayout({ margin: { l: 58, r: 16, t: 30, b: 44 }, ...layout }), SMALL_CONFIG);
+  react("sweep-result", traces, baseLayout({ margin: MARGIN, ...layout }), SMALL_CONFIG);
   return true;
 }
 

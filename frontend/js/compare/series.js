@@ -48,7 +48,7 @@ export async function load(id, s0 = 0, s1 = null, points = MAX_POINTS) {
   const from = Math.max(firstStep(id), Math.floor(s0));
   const q = new URLSearchParams({ start: String(from), points: String(Math.max(10, Math.min(MAX_POINTS, points))) });
   if (s1 !== null) q.set("end", String(Math.max(from + 1, Math.ceil(s1) + 1)));
-  const key = q.toString();
+  const key = `${q}@${stepOf(id)}`; // the same range of a run that went on: asked again
   if (s.asked === key && s.loaded) return;
   s.asked = key;
   const generation = ++s.generation;

@@ -124,6 +124,10 @@ export function renderTable() {
         tr.append(td);
       }
       const td = document.createElement("td");
+      if (state.compare.mode === "sweep") {
+        tr.append(td); // a sweep's runs stay together
+        return tr;
+      }
       const x = document.createElement("button");
       x.type = "button";
       x.className = "remove";

@@ -30,6 +30,7 @@ export function startCompare() {
   document.querySelector("main.layout").hidden = true;
   $("connection").hidden = true; // the single view's socket: not opened here
   $("run-info").textContent = c.mode === "sweep" ? "a sweep: its runs side by side, and what it found" : "runs side by side";
+  document.querySelector(".sweep-form-panel").open = c.mode === "compare" && !c.ids.length;
   setRenderers({ ui: renderUi, charts: { compare: drawCompare, result: drawResult } });
   initControls();
   initTable();
@@ -59,7 +60,7 @@ function renderUi() {
   conn.textContent = c.connection;
   conn.dataset.state = c.connection;
   $("compare-title").textContent =
-    c.mode === "sweep" ? `Sweep ${c.sweep ? c.sweep.name : "…"}` : `Compare ${c.ids.length} run${c.ids.length === 1 ? "" : "s"}`;
+    c.mode === "sweep" ? (c.sweep ? c.sweep.name : "sweep …") : `Compare ${c.ids.length} run${c.ids.length === 1 ? "" : "s"}`;
   const exp = $("compare-export");
   exp.href = `/api/runs/export?ids=${c.ids.join(",")}&format=csv`;
   exp.toggleAttribute("aria-disabled", !c.ids.length);
