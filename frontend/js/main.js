@@ -13,6 +13,7 @@ import { notify } from "./notify.js";
 import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
 import { invalidate, setRenderers } from "./render.js";
 import { initSamples, renderSamples } from "./samples.js";
+import { initGhost } from "./compare/ghost.js";
 import { compareAsked, startCompare } from "./compare/view.js";
 import { connect } from "./socket.js";
 import { state } from "./state.js";
@@ -70,6 +71,7 @@ function startSingle() {
   initReadout();
   initDatasets();
   initNewRun();
+  initGhost();
   connect({
     message(msg) {
       const runBefore = state.run && state.run.id;
