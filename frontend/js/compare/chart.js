@@ -97,8 +97,11 @@ function runTraces(id, X, range, width) {
   const shapes = [];
   if (!hidden) {
     const changes = c.series[id] ? c.series[id].changes : [];
-    for (const ch of changes.slice(1)) {
-      const x = X(ch.step);
+    const run = c.runs[id];
+    const marks = changes.slice(1).map((ch) => ch.step);
+    if (run && run.parent) marks.push(run.parent.step); // where it left its parent (with its own settings)
+    for (const step of marks) {
+      const x = X(step);
       if (x < range[0] || x > range[1]) continue;
       shapes.push({
         type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
