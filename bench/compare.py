@@ -11,11 +11,18 @@ and the 2 training: 20, the most it takes.
   first); the requests it made meanwhile (a record and /points per run);
 - redraw: each Plotly.react of the compare chart with its traces built (the page's
   "compare-draw" performance measures), over `seconds` of the two runs streaming; their median,
-  95th percentile and how many a second.
+  95th percentile and how many a second; and the renderer's CPU time over the window (CDP's
+  ProcessTime) per redraw, an upper bound of a redraw's CPU cost that a busy machine inflates
+  less than wall time (everything else the page did meanwhile counts too).
+
+This machine is shared (2 cores, other engineers' tests and benchmarks beside): the load average
+at each measurement goes with the figures. "view" is the open time from DOMContentLoaded, once
+plotly.js (4.6 MB) has come and run: what the view itself costs.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +52,7 @@ def _open_once(browser: Any, url: str, ids: list[str]) -> dict[str, Any]:
         page.on("request", lambda r: requests.append(r.url))
         page.goto(url)
         drawn_ms = page.wait_for_function(ALL_DRAWN_JS, arg=ids, timeout=60_000, polling="raf").json_value()
+        loaded_ms = page.evaluate("() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
         points = page.evaluate(
             "() => (document.getElementById('compare-chart').data || []).reduce((n, t) => n + t.x.length, 0)"
         )
@@ -52,11 +60,19 @@ def _open_once(browser: Any, url: str, ids: list[str]) -> dict[str, Any]:
             raise RuntimeError(f"the page failed: {errors}")
         return {
             "open_s": drawn_ms / 1000,
+            "view_s": (drawn_ms - loaded_ms) / 1000,
+            "load_average": os.getloadavg()[0],
             "points_drawn": points,
             "point_requests": sum("/points" in u for u in requests),
         }
     finally:
         ctx.close()
+
+
+def _process_time(cdp: Any) -> float:
+    """The renderer's CPU seconds so far."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return float(metrics.get("ProcessTime", 0.0))
 
 
 def _redraws(browser: Any, url: str, ids: list[str], seconds: float) -> dict[str, Any]:
@@ -66,9 +82,13 @@ def _redraws(browser: Any, url: str, ids: list[str], seconds: float) -> dict[str
         page.goto(url)
         page.wait_for_function(ALL_DRAWN_JS, arg=ids, timeout=60_000, polling="raf")
         page.evaluate("() => performance.clearMeasures('compare-draw')")
+        cdp = ctx.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        cpu0 = _process_time(cdp)
         t0 = time.monotonic()
         page.wait_for_timeout(seconds * 1000)  # the window measured: the two runs stream meanwhile
         took = time.monotonic() - t0
+        cpu = _process_time(cdp) - cpu0
         ms: list[float] = page.evaluate("() => performance.getEntriesByName('compare-draw').map(e => e.duration)")
         live_steps = page.evaluate(
             """ids => ids.map(id => {
@@ -76,7 +96,13 @@ def _redraws(browser: Any, url: str, ids: list[str], seconds: float) -> dict[str
                 return t ? t.customdata[t.customdata.length - 1][0] : null; })""",
             ids[-2:],
         )
-        return {"ms": ms, "per_s": len(ms) / took, "live_last_steps": live_steps}
+        return {
+            "ms": ms,
+            "per_s": len(ms) / took,
+            "cpu_ms_per_redraw": 1000 * cpu / max(1, len(ms)),
+            "load_average": os.getloadavg()[0],
+            "live_last_steps": live_steps,
+        }
     finally:
         ctx.close()
 
@@ -109,15 +135,19 @@ def compare(runs: int = 20, steps: int = 200_000, opens: int = 5, seconds: float
                     browser.close()
             steps_now = [bench.step(r) for r in live]
     open_s = Figure([o["open_s"] for o in opened])
+    view_s = Figure([o["view_s"] for o in opened])
+    load = Figure([o["load_average"] for o in opened])
     ms = redraw["ms"]
     if not ms:
         raise RuntimeError("the compare chart did not redraw while two runs trained")
     redraw_ms = Figure(ms)
     print(
-        f"  open (20 runs, 2 training): {open_s.fmt(2, ' s')}; {opened[-1]['points_drawn']:,} points drawn,"
-        f" {opened[-1]['point_requests']} /points requests\n"
+        f"  open (20 runs, 2 training): {open_s.fmt(2, ' s')}, from DOMContentLoaded {view_s.fmt(2, ' s')};"
+        f" {opened[-1]['points_drawn']:,} points drawn, {opened[-1]['point_requests']} /points requests;"
+        f" load average {load.fmt(1)}\n"
         f"  redraw while 2 train: median {redraw_ms.median:.1f} ms, p95 {percentile(ms, 0.95):.1f} ms,"
-        f" {redraw['per_s']:.1f} a second ({len(ms)} in {seconds:.0f} s)",
+        f" {redraw['per_s']:.1f} a second ({len(ms)} in {seconds:.0f} s); renderer CPU"
+        f" {redraw['cpu_ms_per_redraw']:.0f} ms per redraw; load average {redraw['load_average']:.1f}",
         flush=True,
     )
     return {
@@ -125,10 +155,14 @@ def compare(runs: int = 20, steps: int = 200_000, opens: int = 5, seconds: float
         "stored_steps": steps,
         "limits": LIMITS,
         "open_s": open_s.as_dict(),
+        "view_s": view_s.as_dict(),
+        "open_load_average": load.as_dict(),
         "points_drawn": opened[-1]["points_drawn"],
         "point_requests": opened[-1]["point_requests"],
         "redraw_ms": {**redraw_ms.as_dict(), "p95": percentile(ms, 0.95)},
         "redraws_per_s": redraw["per_s"],
+        "cpu_ms_per_redraw": redraw["cpu_ms_per_redraw"],
+        "redraw_load_average": redraw["load_average"],
         "live_steps_drawn": redraw["live_last_steps"],
         "live_steps_at_end": steps_now,
     }

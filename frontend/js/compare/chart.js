@@ -17,7 +17,10 @@ export const RUN_COLORS = [
   "#7aa2ff", "#ffb454", "#4fd1a5", "#ff6b7a", "#c792ea", "#89ddff", "#f78c6c", "#c3e88d", "#ffcb6b", "#f07178",
   "#82aaff", "#b2ccd6", "#ff9cac", "#addb67", "#d6a0ff", "#5fd7ff", "#e6b450", "#95e6cb", "#ff8f40", "#a6accd",
 ];
-const PX_PER_POINT = 2; // the raw band: a minimum and a maximum every 2 px
+// The raw band: a minimum and a maximum every 2 px for a few runs, every 4 px for many (what a
+// redraw costs grows with the points: 20 runs at 2 px were ~27,000 points).
+const pxPerPoint = () => (state.compare.ids.length <= 4 ? 2 : state.compare.ids.length <= 10 ? 3 : 4);
+const STALE_MS = 2000; // a redraw that would move nothing by 2 px is skipped, for at most this long
 const MARKERS_MAX = 40; // evaluation markers only when this few are in view
 const LOG_TICKS = [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50];
 const MARGIN = { l: 58, r: 16, t: 10, b: 40 };
@@ -47,9 +50,12 @@ function runTraces(id, X, range, width) {
   const name = nameOf(id);
   const p = points(id);
   const xs = p.step.map(X);
-  const raw = bucketMinMax({ x: xs, y: p.loss }, range[0], range[1], Math.round(width / PX_PER_POINT));
+  const n = Math.round(width / pxPerPoint());
+  const raw = bucketMinMax({ x: xs, y: p.loss }, range[0], range[1], n);
+  // the EMA, then its mean per bucket: where the points are groups' minima and maxima (a long run
+  // seen whole), the EMA barely smooths across them and the mean gives the middle of the band
   const sm = smoothed(p, c.view.smoothing);
-  const smooth = bucketMean({ x: sm.x.map(X), y: sm.y }, range[0], range[1], Math.round(width / PX_PER_POINT));
+  const smooth = bucketMean({ x: sm.x.map(X), y: sm.y }, range[0], range[1], n);
   // the hyperparameters at each smoothed point (bucketMean averages x: take the step nearest it)
   const at = hparamsAt(id);
   const lrOf = new Map(p.step.map((s, i) => [s, p.lr[i]]));
@@ -118,6 +124,40 @@ function escapeHtml(s) {
 
 let revision = 0;
 
+/** The points to ask the server for, per run: a minimum and a maximum per bucket on screen. */
+export function pointsWanted() {
+  return 2 * Math.round(plotWidth() / pxPerPoint());
+}
+
+let last = null; // what the chart last drew: {key, tails, at}
+
+/** Everything the chart shows but the live points at the runs' right ends. */
+function viewKey(range, width) {
+  const c = state.compare;
+  return JSON.stringify([
+    c.ids, c.ids.map((id) => [nameOf(id), c.series[id] && c.series[id].generation, c.series[id] && c.series[id].evals.length,
+      c.runs[id] && c.runs[id].status]),
+    c.view, range, width,
+  ]);
+}
+
+/** Whether the live points since the last draw would move the lines by less than 2 px. */
+function unchanged(key, range, width) {
+  const c = state.compare;
+  const now = performance.now();
+  const tails = Object.fromEntries(c.ids.map((id) => [id, stepOf(id)]));
+  if (last && last.key === key && now - last.at < STALE_MS) {
+    const pxPerX = width / (range[1] - range[0]);
+    const still = c.ids.every((id) => {
+      const X = xMapper(id, c.view.xAxis);
+      return (X(tails[id]) - X(last.tails[id] ?? 0)) * pxPerX < 2;
+    });
+    if (still) return true;
+  }
+  last = { key, tails, at: now };
+  return false;
+}
+
 const MEASURES_KEPT = 2000; // performance entries "compare-draw" (bench/compare.py reads them)
 
 export function drawCompare() {
@@ -126,6 +166,7 @@ export function drawCompare() {
   const mode = c.view.xAxis;
   const range = xRange();
   const width = plotWidth();
+  if (unchanged(viewKey(range, width), range, width)) return false;
   const traces = [], shapes = [];
   for (const id of c.ids) {
     if (!c.series[id] || !c.series[id].loaded) continue;
@@ -133,6 +174,8 @@ export function drawCompare() {
     traces.push(...r.traces);
     shapes.push(...r.shapes);
   }
+  performance.measure("compare-build", { start: t0 }); // the traces alone (bench/compare.py)
+  if (performance.getEntriesByName("compare-build").length >= MEASURES_KEPT) performance.clearMeasures("compare-build");
   const spec = X_AXES[mode] || X_AXES.step;
   const log = c.view.logScale;
   react("compare-chart", traces, baseLayout({

@@ -7,10 +7,10 @@ import { notify } from "../notify.js";
 import { invalidate, setRenderers } from "../render.js";
 import { state } from "../state.js";
 import { compareHref, MAX_RUNS, readAddress, writeIds } from "./address.js";
-import { drawCompare, onZoom, renderLegend } from "./chart.js";
+import { drawCompare, onZoom, pointsWanted, renderLegend } from "./chart.js";
 import { watchRuns } from "./overview.js";
 import { drawResult, renderSweepInfo } from "./result.js";
-import { emptySeries, load, addLive, stepAtX } from "./series.js";
+import { addLive, emptySeries, firstStep, load, stepAtX } from "./series.js";
 import { initSweepForm } from "./sweep.js";
 import { initTable, onRemove, renderTable } from "./table.js";
 
@@ -49,9 +49,9 @@ export function startCompare() {
       invalidate();
     },
   });
-  if (c.mode === "sweep") loadSweep(where.sweep);
-  else for (const id of c.ids) addRun(id);
-  refreshList();
+  // the picker's list once the runs are in (it is not what the user waits for)
+  const loaded = c.mode === "sweep" ? loadSweep(where.sweep) : Promise.all(c.ids.map(addRun));
+  loaded.finally(refreshList);
   invalidate({ charts: ["compare", "result"] });
 }
 
@@ -86,11 +86,13 @@ function setIds(ids) {
   invalidate({ charts: ["compare"], urgent: true });
 }
 
+/** A run's record and its points, asked at once (a branched run's again, from where it branched,
+ *  when its parent turns out to be in view). */
 async function addRun(id) {
   c.series[id] ||= emptySeries();
-  await refreshRecord(id);
-  if (!c.runs[id]) return;
-  await load(id, ...stepsInView(id));
+  const first = firstStep(id);
+  await Promise.all([refreshRecord(id), load(id, ...stepsInView(id), pointsWanted())]);
+  if (c.runs[id] && firstStep(id) !== first) await load(id, ...stepsInView(id), pointsWanted());
   invalidate({ charts: ["compare"], urgent: true });
 }
 
@@ -119,7 +121,7 @@ let reloadTimer = 0;
 function reloadInView() {
   clearTimeout(reloadTimer);
   reloadTimer = setTimeout(async () => {
-    await Promise.all(c.ids.filter((id) => c.runs[id]).map((id) => load(id, ...stepsInView(id))));
+    await Promise.all(c.ids.filter((id) => c.runs[id]).map((id) => load(id, ...stepsInView(id), pointsWanted())));
     invalidate({ charts: ["compare"], urgent: true });
   }, RELOAD_MS);
 }
@@ -133,13 +135,13 @@ function onRows(rows, snapshot) {
     else if (!snapshot) c.list.unshift({ id: row.id, name: row.name, status: row.status, step: row.step });
     if (c.mode === "sweep" && c.sweep && row.sweep === c.sweep.id && !c.ids.includes(row.id)) setIds([...c.ids, row.id]);
     if (!c.ids.includes(row.id)) continue;
-    const before = c.live[row.id];
+    const before = c.live[row.id] || c.runs[row.id];
     c.live[row.id] = row;
     addLive(row);
     redraw = true;
-    if (!before || before.status !== row.status) {
+    if (before && before.status !== row.status) {
       // a run that stopped or finished: its whole record (test loss...) and its full history
-      refreshRecord(row.id).then(() => load(row.id, ...stepsInView(row.id))).then(() => invalidate({ charts: ["compare"] }));
+      refreshRecord(row.id).then(() => load(row.id, ...stepsInView(row.id), pointsWanted())).then(() => invalidate({ charts: ["compare"] }));
       if (c.mode === "sweep") refreshSweep();
     }
   }
