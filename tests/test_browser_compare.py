@@ -116,6 +116,12 @@ def test_compare_view_chart_table_address_export(server: Server, context: tuple[
     page = watch.attach(ctx.new_page())
     page.goto(f"{server.base}/?compare={','.join(ids)}")
     wait_runs_drawn(page, ids)
+    page.wait_for_function(  # the branch once its record says so: from where it left its parent
+        """id => { const t = document.getElementById('compare-chart').data.find(t => t.meta === id);
+                   return t && t.x.length > 1 && t.x[0] >= 400; }""",
+        arg=child["id"],
+        timeout=WAIT_MS,
+    )
     lines = {t["id"]: t for t in legend_traces(page)}
     assert {i: t["name"] for i, t in lines.items()} == {i: r["name"] for i, r in runs.items()}
     expect(page.locator("#compare-legend button")).to_have_text([runs[i]["name"] for i in ids])

@@ -10,7 +10,7 @@ import { axis, baseLayout, react } from "../plots.js";
 import { invalidate } from "../render.js";
 import { state } from "../state.js";
 import { X_AXES } from "../xaxis.js";
-import { hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
+import { firstStep, hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
 
 // 20 colours that read on the dark background, far apart in hue and lightness.
 export const RUN_COLORS = [
@@ -72,8 +72,9 @@ function runTraces(id, X, range, width) {
   const group = `run-${id}`;
   const evals = c.series[id] ? c.series[id].evals : [];
   const ex = [], ey = [], es = [];
+  const from = firstStep(id);
   for (const [step, , dev] of evals) {
-    if (dev === null) continue;
+    if (dev === null || step < from) continue;
     const x = X(step);
     if (x < range[0] || x > range[1]) continue;
     ex.push(x);

@@ -90,10 +90,15 @@ export function addLive(row) {
   if (s.loaded && e && e[0] > lastEval) s.evals.push([e[0], e[1], e[2], null]);
 }
 
-/** Every point of the run in view, fetched and live: {step, loss, lr}. */
+/** Every point of the run in view, fetched and live: {step, loss, lr}; a branched run's from
+ *  where it branched when its parent is drawn (its points may have come before its record). */
 export function points(id) {
   const s = series(id);
-  return { step: s.step.concat(s.tail.step), loss: s.loss.concat(s.tail.loss), lr: s.lr.concat(s.tail.lr) };
+  const from = firstStep(id);
+  let i = 0;
+  while (i < s.step.length && s.step[i] < from) i++;
+  const cut = (a, b) => (i ? a.slice(i) : a).concat(b);
+  return { step: cut(s.step, s.tail.step), loss: cut(s.loss, s.tail.loss), lr: cut(s.lr, s.tail.lr) };
 }
 
 /** The smoothed loss (debiased EMA; a point standing for a gap of steps counts as that many). */
