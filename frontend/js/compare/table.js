@@ -92,6 +92,7 @@ export function initTable() {
 }
 
 let shown = "";
+let built = ""; // the rows' order (and names) the table's elements were built for
 
 export function renderTable() {
   const rows = sortedRows();
@@ -103,6 +104,22 @@ export function renderTable() {
     const b = th.querySelector("button");
     th.setAttribute("aria-sort", b && b.dataset.sort === key ? (dir > 0 ? "ascending" : "descending") : "none");
   }
+  const order = JSON.stringify([state.compare.mode, rows.map((r) => [r.id, r.name])]);
+  if (order === built) {
+    // the same rows in the same order: only the figures that moved (live runs change twice a second)
+    const trs = document.querySelectorAll("#compare-table tbody tr");
+    rows.forEach((r, i) => {
+      for (const td of trs[i].querySelectorAll("td[data-col]")) {
+        const col = COLUMNS.find(([k]) => k === td.dataset.col);
+        if (!col[2]) continue;
+        const text = col[2](r);
+        if (td.textContent !== text) td.textContent = text;
+        if (td.dataset.col === "status") td.dataset.status = r.status;
+      }
+    });
+    return;
+  }
+  built = order;
   document.querySelector("#compare-table tbody").replaceChildren(
     ...rows.map((r) => {
       const tr = document.createElement("tr");
