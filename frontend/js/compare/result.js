@@ -169,4 +169,5 @@ export function renderSweepInfo() {
     a.textContent = `Open the best run: ${best.run.name} (dev ${fmt.loss(best.dev)})`;
   }
   $("sweep-status").textContent = s.status;
+  $("sweep-status").dataset.status = s.status;
 }

@@ -63,7 +63,8 @@ function renderUi() {
     c.mode === "sweep" ? (c.sweep ? c.sweep.name : "sweep …") : `Compare ${c.ids.length} run${c.ids.length === 1 ? "" : "s"}`;
   const exp = $("compare-export");
   exp.href = `/api/runs/export?ids=${c.ids.join(",")}&format=csv`;
-  exp.toggleAttribute("aria-disabled", !c.ids.length);
+  if (c.ids.length) exp.removeAttribute("aria-disabled");
+  else exp.setAttribute("aria-disabled", "true");
   $("compare-picker").hidden = c.mode !== "compare";
   const asCompare = $("sweep-as-compare");
   asCompare.hidden = c.mode !== "sweep" || !c.ids.length || c.ids.length > MAX_RUNS;
