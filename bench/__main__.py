@@ -25,6 +25,7 @@ import torch
 
 from bench import (
     busy,
+    compare,
     create,
     disk,
     evaluation,
@@ -70,6 +71,8 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "store_cost": lambda: store_cost.store_cost(10 * s, pairs),
         "create": lambda: create.create(5 if quick else 20),
         "disk": lambda: disk.disk(20_000 if quick else 200_000),
+        # issue 11: the compare view
+        "compare": lambda: compare.compare(20, 20_000 if quick else 200_000, 2 if quick else 5, 5 if quick else 20),
         "restart": lambda: (
             restart.restart(20, 50, starts=1, snapshots=5, lists=10) if quick else restart.restart(200, 1000)
         ),

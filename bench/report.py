@@ -122,7 +122,32 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             a = results["startup"]["result"]["api_seconds"]
             add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
     out += issue8_rows(results)
+    out += compare_rows(results)
     return out
+
+
+def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 11: the compare view of 20 runs of 200,000 steps, two of them training."""
+    if "compare" not in results:
+        return []
+    r = results["compare"]["result"]
+    lim = r["limits"]
+    n, steps = r["runs_in_view"], r["stored_steps"]
+    return [
+        (
+            f"11. compare view, {n} runs ({steps:,} steps, 2 training): open → every line drawn",
+            f"{_fig(r['open_s'], 2, ' s')} (from DOMContentLoaded {_fig(r['view_s'], 2, ' s')});"
+            f" {r['points_drawn']:,} points; load average {_fig(r['open_load_average'], 1)}",
+            f"≤ {lim['open_s']:.0f} s",
+            "pass" if r["open_s"]["median"] <= lim["open_s"] else "**FAIL**",
+        ),
+        (
+            "11. … a redraw while 2 train (traces built + Plotly.react)",
+            f"median {r['redraw_ms']['median']:.1f} ms, p95 {r['redraw_ms']['p95']:.1f} ms, {r['redraws_per_s']:.1f}/s",
+            f"≤ {lim['redraw_ms']:.0f} ms",
+            "pass" if r["redraw_ms"]["median"] <= lim["redraw_ms"] else "**FAIL**",
+        ),
+    ]
 
 
 def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:

@@ -156,6 +156,7 @@ async def run_points(
         lr=sig_list(p.lrs, 3),
         time=loss_list(p.times, 2),
         evals=evals,
+        changes=data.changes,
         start=start,
         end=stop,
     )

@@ -153,6 +153,11 @@ class PointsPublic(BaseModel):
     lr: list[float | None]
     time: list[float | None] = Field(description="seconds of training at each point's step")
     evals: list[list[float | None]] = Field(description="[step, train_loss, dev_loss, b_noise] in the range")
+    changes: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="every change of its hyperparameters (the step-0 entry first): overlays mark them and say "
+        "which values each point trained with",
+    )
     start: int
     end: int
 

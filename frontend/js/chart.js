@@ -9,6 +9,7 @@
 // survive), and markers only where there are few points.
 
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
+import { ghostKey, ghostTraces } from "./compare/ghost.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
 import { changeMarks, divergenceMarks } from "./marks.js";
@@ -273,7 +274,7 @@ function viewKey(id) {
   return JSON.stringify([
     state.run && state.run.id, state.status, state.changes.length, state.divergences.length, state.hparams,
     v.xAxis, v.xRange, v.follow, v.smoothing,
-    v.logScale, v.hidden, document.getElementById(id)?.clientWidth,
+    v.logScale, v.hidden, document.getElementById(id)?.clientWidth, ghostKey(),
   ]);
 }
 
@@ -300,7 +301,8 @@ export function drawChart() {
   const marks = changeMarks(X, range, plotWidth("chart", LOSS_MARGIN));
   const trouble = divergenceMarks(X, range);
   const losses = lossTraces(X, steps);
-  const traces = [...losses, marks.trace, ...trouble.traces];
+  const ghost = ghostTraces(state.view.xAxis, range, plotWidth("chart", LOSS_MARGIN)); // behind the run
+  const traces = [...ghost, ...losses, marks.trace, ...trouble.traces];
   const layout = lossLayout(X, range, { ...marks, shapes: [...marks.shapes, ...trouble.shapes] }, losses);
   react("chart", traces, layout)?.then(hookZoom);
   return true;

@@ -16,6 +16,8 @@ import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js
 import { invalidate, setRenderers } from "./render.js";
 import { initRuns, renderRuns } from "./runs.js";
 import { initSamples, renderSamples } from "./samples.js";
+import { initGhost } from "./compare/ghost.js";
+import { compareAsked, startCompare } from "./compare/view.js";
 import { state } from "./state.js";
 
 let samplesShown = null;
@@ -61,25 +63,32 @@ function followUp(msg, runBefore) {
   }
 }
 
-initControls();
-initLegend();
-initSamples();
-initLrFind();
-initReadout();
-initDatasets();
-initNewRun();
-initBranch();
-initNotices();
-initRuns();
-connectRun({
-  message(msg) {
-    const runBefore = state.run && state.run.id;
-    handleMessage(msg);
-    followUp(msg, runBefore);
-  },
-  change: () => invalidate(),
-  closed(event, willRetry) {
-    if (!willRetry) notify(`the server closed the connection: ${event.reason || event.code}`, "error", 60_000);
-  },
-});
-invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });
+// ?compare=... or ?sweep=...: the compare view (js/compare/) instead of the single view
+if (compareAsked()) startCompare();
+else startSingle();
+
+function startSingle() {
+  initControls();
+  initLegend();
+  initSamples();
+  initLrFind();
+  initReadout();
+  initDatasets();
+  initNewRun();
+  initBranch();
+  initNotices();
+  initRuns();
+  initGhost();
+  connectRun({
+    message(msg) {
+      const runBefore = state.run && state.run.id;
+      handleMessage(msg);
+      followUp(msg, runBefore);
+    },
+    change: () => invalidate(),
+    closed(event, willRetry) {
+      if (!willRetry) notify(`the server closed the connection: ${event.reason || event.code}`, "error", 60_000);
+    },
+  });
+  invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });
+}

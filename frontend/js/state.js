@@ -78,4 +78,21 @@ export const state = {
   view: { smoothing: 0.6, logScale: true, xAxis: "step", xRange: null, follow: 0, hidden: {} },
 
   samples: { names: [], new: [], split: [], newShare: null, seed: null, step: null, temperature: null, busy: false, error: "" },
+
+  // The compare view (/?compare=ID,... or /?sweep=ID: js/compare/) and the single view's ghost.
+  compare: {
+    mode: null, // null (the single view) | "compare" | "sweep"
+    ids: [], // the runs shown, in the address's order
+    runs: {}, // id -> RunPublic (config, test loss...), fetched when a run is added or its status changes
+    live: {}, // id -> its row of the overview stream (WS /ws/runs): status, step, loss, eval, lr...
+    series: {}, // id -> its history in view (compare/series.js)
+    list: [], // GET /api/runs: the picker's choices
+    sweep: null, // SweepPublic (the sweep view)
+    connection: "connecting",
+    view: { xAxis: "step", smoothing: 0.6, logScale: true, xRange: null, hidden: {} },
+    sort: { key: "created", dir: 1 },
+    version: 0, // bumped whenever what the compare chart draws changed
+    error: "",
+    ghost: { id: "", choices: [], points: null, error: "" }, // a finished run behind the single view's run
+  },
 };

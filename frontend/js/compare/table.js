@@ -1,0 +1,160 @@
+// The table of the compared runs under the chart: name, config, current hyperparameters, steps,
+// best and last dev loss, last train loss, test loss (if computed), status. A click on a column's
+// header sorts by it (again: the other way). Live fields come from the overview stream, the rest
+// from each run's record.
+
+import * as fmt from "../format.js";
+import { invalidate } from "../render.js";
+import { state } from "../state.js";
+import { runHref } from "./address.js";
+import { colorOf, nameOf } from "./chart.js";
+
+/** What a row shows, from the stream's row (live) and the run's record. */
+export function rowOf(id) {
+  const run = state.compare.runs[id] || null;
+  const live = state.compare.live[id] || null;
+  const e = live ? live.eval : run && run.last_eval ? [run.last_eval.step, run.last_eval.train_loss, run.last_eval.dev_loss] : null;
+  const cfg = run ? run.config : null;
+  return {
+    id,
+    name: nameOf(id),
+    config: cfg ? `${cfg.block_size}·${cfg.n_embd}·${cfg.n_hidden} ${cfg.init} ${cfg.optimizer}` : "",
+    params: run ? run.params : null,
+    lr: live ? live.lr : run ? run.hparams.lr : null,
+    batch: live ? live.batch_size : run ? run.hparams.batch_size : null,
+    schedule: run && run.hparams.schedule ? run.hparams.schedule.kind : "constant",
+    step: Math.max(live ? live.step : 0, run ? run.step : 0),
+    max: live ? live.max_steps : cfg ? cfg.max_steps : null,
+    best: live ? live.best_dev_loss : run ? run.best_dev_loss : null,
+    dev: e ? e[2] : null,
+    train: e ? e[1] : null,
+    test: run && run.test ? run.test.test_loss : null,
+    status: live ? live.status : run ? run.status : "",
+    created: live ? live.created_at : run ? run.created_at : 0,
+  };
+}
+
+// [key, header, cell text]
+const COLUMNS = [
+  ["name", "run", null],
+  ["config", "config (block·embd·hidden)", (r) => r.config],
+  ["lr", "lr", (r) => fmt.lr(r.lr)],
+  ["batch", "batch", (r) => fmt.int(r.batch)],
+  ["schedule", "schedule", (r) => r.schedule],
+  ["step", "steps", (r) => `${fmt.int(r.step)} / ${fmt.int(r.max)}`],
+  ["best", "best dev", (r) => fmt.loss(r.best)],
+  ["dev", "last dev", (r) => fmt.loss(r.dev)],
+  ["train", "last train", (r) => fmt.loss(r.train)],
+  ["test", "test", (r) => fmt.loss(r.test)],
+  ["status", "status", (r) => r.status],
+];
+
+/** Sort values: missing numbers last whichever the direction. */
+function compareRows(a, b, key, dir) {
+  const x = a[key], y = b[key];
+  const missing = (v) => v === null || v === undefined || v === "";
+  if (missing(x) || missing(y)) return missing(x) - missing(y);
+  if (typeof x === "number" && typeof y === "number") return dir * (x - y);
+  return dir * String(x).localeCompare(String(y));
+}
+
+export function sortedRows() {
+  const { key, dir } = state.compare.sort;
+  return state.compare.ids.map(rowOf).sort((a, b) => compareRows(a, b, key, dir) || a.created - b.created);
+}
+
+let removeRun = () => {};
+/** What the × of a row does (view.js). */
+export function onRemove(f) {
+  removeRun = f;
+}
+
+export function initTable() {
+  const head = document.querySelector("#compare-table thead tr");
+  head.replaceChildren(
+    ...COLUMNS.map(([key, title]) => {
+      const th = document.createElement("th");
+      th.scope = "col";
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.sort = key;
+      b.textContent = title;
+      b.addEventListener("click", () => {
+        const s = state.compare.sort;
+        state.compare.sort = { key, dir: s.key === key ? -s.dir : 1 };
+        invalidate();
+      });
+      th.append(b);
+      return th;
+    }),
+    Object.assign(document.createElement("th"), { scope: "col", textContent: "" }),
+  );
+}
+
+let shown = "";
+let built = ""; // the rows' order (and names) the table's elements were built for
+
+export function renderTable() {
+  const rows = sortedRows();
+  const { key, dir } = state.compare.sort;
+  const sig = JSON.stringify([rows, key, dir]);
+  if (sig === shown) return;
+  shown = sig;
+  for (const th of document.querySelectorAll("#compare-table thead th")) {
+    const b = th.querySelector("button");
+    th.setAttribute("aria-sort", b && b.dataset.sort === key ? (dir > 0 ? "ascending" : "descending") : "none");
+  }
+  const order = JSON.stringify([state.compare.mode, rows.map((r) => [r.id, r.name])]);
+  if (order === built) {
+    // the same rows in the same order: only the figures that moved (live runs change twice a second)
+    const trs = document.querySelectorAll("#compare-table tbody tr");
+    rows.forEach((r, i) => {
+      for (const td of trs[i].querySelectorAll("td[data-col]")) {
+        const col = COLUMNS.find(([k]) => k === td.dataset.col);
+        if (!col[2]) continue;
+        const text = col[2](r);
+        if (td.textContent !== text) td.textContent = text;
+        if (td.dataset.col === "status") td.dataset.status = r.status;
+      }
+    });
+    return;
+  }
+  built = order;
+  document.querySelector("#compare-table tbody").replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.run = r.id;
+      for (const [k, , text] of COLUMNS) {
+        const td = document.createElement("td");
+        td.dataset.col = k;
+        if (k === "name") {
+          const a = document.createElement("a");
+          a.href = runHref(r.id);
+          a.textContent = r.name;
+          a.style.setProperty("--swatch", colorOf(r.id));
+          a.className = "run-name";
+          td.append(a);
+        } else {
+          td.textContent = text(r);
+          if (k === "status") td.dataset.status = r.status;
+        }
+        tr.append(td);
+      }
+      const td = document.createElement("td");
+      if (state.compare.mode === "sweep") {
+        tr.append(td); // a sweep's runs stay together
+        return tr;
+      }
+      const x = document.createElement("button");
+      x.type = "button";
+      x.className = "remove";
+      x.textContent = "×";
+      x.title = `remove ${r.name} from the comparison`;
+      x.setAttribute("aria-label", x.title);
+      x.addEventListener("click", () => removeRun(r.id));
+      td.append(x);
+      tr.append(td);
+      return tr;
+    }),
+  );
+}
