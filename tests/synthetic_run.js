@@ -46,7 +46,7 @@ window.syntheticRun = {
       evals,
       embeddings: map(o.start),
       lrfind: null,
-      run: { ...run, id: "synthetic", status: "running", detail: "", step: o.start, config: { ...run.config, max_steps: o.maxSteps } },
+      run: { ...run, status: "running", detail: "", step: o.start, config: { ...run.config, max_steps: o.maxSteps } },
       changes: [{ step: 0, lr: 0.1, batch_size: 32, eval_every: o.evalEvery, schedule, max_steps: o.maxSteps }],
     });
 
