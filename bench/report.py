@@ -122,6 +122,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             a = results["startup"]["result"]["api_seconds"]
             add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
     out += issue8_rows(results)
+    out += issue11_rows(results)
     return out
 
 
@@ -240,6 +241,60 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 11: a sweep's runs side by side; the overview stream's cost to the trainers."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
+        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+
+    if "sweep" in results:
+        r = results["sweep"]["result"]
+        full = r["runs"] == 6 and r["steps"] == 20_000
+        add(
+            f"11 a sweep of {r['runs']} lr × {r['steps']:,} steps: ideal / actual time ({r['cores']} cores)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['sweep_seconds'], 1, ' s')} vs ideal {_fig(r['ideal_seconds'], 1, ' s')};"
+            f" one run alone {_fig(r['alone_steps_per_s'])} steps/s; slots full {_fig(r['slots_full'], 2)},"
+            f" a run's steps/s in the sweep / alone {_fig(r['run_in_sweep_vs_alone'], 2)})",
+            "≥ 0.7×",
+            r["ratio"]["median"] >= 0.7 if full else None,
+        )
+        found = ", ".join(f"{x['lr']:g}: {x['dev_loss']:.4f}" for x in r["results"] if x["dev_loss"] is not None)
+        best = r["best"]
+        add(
+            "11 … what it finds: dev loss at the last step, by lr",
+            f"{found}; best lr {best['lr']:g}, dev {best['dev_loss']:.4f}" if best else found,
+            "",
+            None,
+        )
+    if "overview_cost" in results:
+        r = results["overview_cost"]["result"]
+        full = r["stored_runs"] >= 100
+        add(
+            f"11 2 runs training, {r['stored_runs']} stored: with / without {r['subscribers']} `/ws/runs` subscribers",
+            f"{_fig(r['ratio'], 3)}× ({_fig(r['with_steps_per_s'])} vs {_fig(r['without_steps_per_s'])} steps/s;"
+            f" server CPU {_fig(r['server_cpu_with'], 3)} vs {_fig(r['server_cpu_without'], 3)} s/s;"
+            f" {_fig(r['subscriber_rows_per_s'], 1)} run rows/s to each)",
+            "≥ 0.95×",
+            r["ratio"]["median"] >= 0.95 if full else None,
+        )
+    return out
+
+
+def load_lines(results: dict[str, Any]) -> list[str]:
+    """How busy the shared machine was during each part: load average over 1 minute, at its start and end."""
+    loads = [
+        f"{k} {v['load_average']['before'][0]:.1f}→{v['load_average']['after'][0]:.1f}"
+        for k, v in results.items()
+        if isinstance(v, dict) and "load_average" in v
+    ]
+    return (
+        ["", f"Load average (1 min) at each part's start → end, {len(loads)} parts: {'; '.join(loads)}."]
+        if loads
+        else []
+    )
+
+
 def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The toolbox: LR finder, noise scale, init."""
     out: list[tuple[str, str, str, str]] = []
@@ -327,6 +382,7 @@ def write_readme(results: dict[str, Any]) -> None:
         "|---|---|---|---|",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)),
         *lever_rows(results),
+        *load_lines(results),
         END,
     ]
     text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
