@@ -76,9 +76,9 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
             restart.restart(20, 50, starts=1, snapshots=5, lists=10) if quick else restart.restart(200, 1000)
         ),
         # issue 11: a sweep's runs side by side; the overview stream's cost to the trainers
-        "sweep": lambda: sweep.sweep(6, 2_000 if quick else 20_000, pairs),
+        "sweep": lambda: sweep.sweep(6, 5_000 if quick else 20_000, pairs),
         "overview_cost": lambda: (
-            overview_cost.overview_cost(20, 20_000, 2, 2) if quick else overview_cost.overview_cost(100, 200_000, 10, 5)
+            overview_cost.overview_cost(20, 20_000, 2, 2) if quick else overview_cost.overview_cost(100, 200_000, 6, 8)
         ),
     }
 

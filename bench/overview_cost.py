@@ -7,8 +7,11 @@ model, batch 32, an evaluation every 1,000 steps) train throughout. Then windows
 (A B A B ...): without any subscriber to /ws/runs, and with SUBSCRIBERS of them, each reading
 and parsing every message (they connect before the window, get their snapshot of the 100
 newest runs, and close after it). Each window: both runs' steps/s added up (the server's step
-counters), the server process's CPU seconds per second (the overview lives there), and what
-the subscribers received. The ratio is with / without, per pair; target >= 0.95.
+counters), the CPU seconds per second of the server's processes (the overview lives in the
+server; the runs train in its workers), of this process (the subscribers) and of everything
+else on the machine (bench/cpu.py), and what the subscribers received. The order alternates
+within pairs (A B, B A, ...) so that a trend in the shared machine's load cancels out. The ratio
+is with / without, per pair; target >= 0.95.
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ import asyncio
 import contextlib
 import json
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
+from bench.cpu import Meter, Usage
 from bench.server import Bench, bench_server, rates, set_status, wait_training
 from bench.stats import Figure
 from bench.stored import StoredRuns
@@ -68,20 +70,35 @@ class Subscriber:
             await self.ws.close()
 
 
-def _cpu_s(pid: int) -> float:
-    return float(sum(psutil.Process(pid).cpu_times()[:2]))
-
-
-async def _window(bench: Bench, runs: list[str], seconds: float) -> tuple[float, float]:
-    """(both runs' steps/s added up, the server's CPU seconds per second) over one window."""
-    c0, t0 = _cpu_s(bench.server.pid), time.perf_counter()
+async def _window(bench: Bench, runs: list[str], seconds: float) -> tuple[float, Usage]:
+    """(both runs' steps/s added up, the CPU used meanwhile) over one window."""
+    meter = Meter(bench.server.pid)
     both = await rates(bench, runs, seconds)
-    c1, t1 = _cpu_s(bench.server.pid), time.perf_counter()
-    return sum(both), (c1 - c0) / (t1 - t0)
+    return sum(both), meter.read()
+
+
+async def _with_subscribers(
+    bench: Bench, runs: list[str], seconds: float, stored: int
+) -> tuple[float, Usage, dict[str, Any]]:
+    url = bench.server.url.replace("http://", "ws://") + "/ws/runs"
+    subs = [Subscriber(url) for _ in range(SUBSCRIBERS)]
+    await asyncio.gather(*(s.open() for s in subs))
+    await asyncio.sleep(SETTLE)  # their snapshots go out before the window
+    counted = [s.rows for s in subs]
+    rate, used = await _window(bench, runs, seconds)
+    rows = [s.rows - c for s, c in zip(subs, counted, strict=True)]
+    snapshot = min(s.snapshot_runs for s in subs)
+    for s in subs:
+        await s.close()
+    if min(rows) == 0 or snapshot < min(stored, 100):
+        raise RuntimeError(f"subscribers got {rows} run rows in the window, snapshots of {snapshot} runs")
+    await asyncio.sleep(SETTLE)  # closes done before the next window
+    return rate, used, {"rows_per_s": Figure([r / seconds for r in rows]).median, "kinds": subs[0].kinds}
 
 
 async def _compare(home: Path, stored: int, seconds: float, pairs: int) -> dict[str, Any]:
-    without, with_, cpu_without, cpu_with = [], [], [], []
+    without: list[tuple[float, Usage]] = []
+    with_: list[tuple[float, Usage]] = []
     received: list[dict[str, Any]] = []
     with bench_server(env={"MAKEMORE_HOME": str(home)}) as bench:
         listed = bench.call("GET", f"/api/runs?limit={stored + 10}")
@@ -90,37 +107,29 @@ async def _compare(home: Path, stored: int, seconds: float, pairs: int) -> dict[
         await set_status(bench, runs, "running")
         await wait_training(bench, runs, before)
         await asyncio.sleep(2 * SETTLE)  # warm-up
-        url = bench.server.url.replace("http://", "ws://") + "/ws/runs"
         try:
-            for _ in range(pairs):
-                rate, cpu = await _window(bench, runs, seconds)
-                without.append(rate)
-                cpu_without.append(cpu)
-                subs = [Subscriber(url) for _ in range(SUBSCRIBERS)]
-                await asyncio.gather(*(s.open() for s in subs))
-                await asyncio.sleep(SETTLE)  # their snapshots go out before the window
-                counted = [s.rows for s in subs]
-                rate, cpu = await _window(bench, runs, seconds)
-                with_.append(rate)
-                cpu_with.append(cpu)
-                rows = [s.rows - c for s, c in zip(subs, counted, strict=True)]
-                received.append({"rows_per_s": Figure([r / seconds for r in rows]).median, "kinds": subs[0].kinds})
-                snapshot = min(s.snapshot_runs for s in subs)
-                for s in subs:
-                    await s.close()
-                if min(rows) == 0 or snapshot < min(stored, 100):
-                    raise RuntimeError(f"subscribers got {rows} run rows in the window, snapshots of {snapshot} runs")
-                await asyncio.sleep(SETTLE)  # closes done before the next window
+            for i in range(pairs):  # A B, B A, A B, ...: a trend in the machine's load cancels out
+                for alone in (i % 2 == 0, i % 2 == 1):
+                    if alone:  # no subscriber
+                        without.append(await _window(bench, runs, seconds))
+                    else:
+                        rate, used, got = await _with_subscribers(bench, runs, seconds, stored)
+                        with_.append((rate, used))
+                        received.append(got)
         finally:
             await set_status(bench, runs, "paused")
-    a, b = Figure(without), Figure(with_)
-    ratio = Figure([y / x for x, y in zip(without, with_, strict=True)])
-    ca, cb = Figure(cpu_without), Figure(cpu_with)
+    a, b = Figure([r for r, _ in without]), Figure([r for r, _ in with_])
+    ratio = Figure([y / x for (x, _), (y, _) in zip(without, with_, strict=True)])
+    ca, cb = Figure([u.server_cores for _, u in without]), Figure([u.server_cores for _, u in with_])
+    oa, ob = Figure([u.others_cores for _, u in without]), Figure([u.others_cores for _, u in with_])
+    bench_a, bench_b = Figure([u.bench_cores for _, u in without]), Figure([u.bench_cores for _, u in with_])
     rows_per_s = Figure([r["rows_per_s"] for r in received])
     print(
         f"  {len(listed)} runs stored, 2 training: without subscribers {a.fmt(0)} steps/s | with {SUBSCRIBERS}"
-        f" {b.fmt(0)} steps/s | with / without {ratio.fmt(3)}x (>= 0.95) | server CPU {ca.fmt(3)} vs {cb.fmt(3)}"
-        f" s/s | each subscriber got {rows_per_s.fmt(1)} run rows/s"
+        f" {b.fmt(0)} steps/s | with / without {ratio.fmt(3)}x (>= 0.95)\n"
+        f"  cores used by the server's processes {ca.fmt(3)} vs {cb.fmt(3)}, by this process (the subscribers)"
+        f" {bench_a.fmt(3)} vs {bench_b.fmt(3)}, by everything else {oa.fmt(2)} vs {ob.fmt(2)}"
+        f" | each subscriber got {rows_per_s.fmt(1)} run rows/s"
     )
     return {
         "stored_runs": stored,
@@ -131,8 +140,12 @@ async def _compare(home: Path, stored: int, seconds: float, pairs: int) -> dict[
         "without_steps_per_s": a.as_dict(),
         "with_steps_per_s": b.as_dict(),
         "ratio": ratio.as_dict(),
-        "server_cpu_without": ca.as_dict(),
-        "server_cpu_with": cb.as_dict(),
+        "server_cores_without": ca.as_dict(),
+        "server_cores_with": cb.as_dict(),
+        "subscribers_cores_without": bench_a.as_dict(),
+        "subscribers_cores_with": bench_b.as_dict(),
+        "others_cores_without": oa.as_dict(),
+        "others_cores_with": ob.as_dict(),
         "subscriber_rows_per_s": rows_per_s.as_dict(),
         "subscriber_messages": received[-1]["kinds"],
     }

@@ -255,7 +255,11 @@ def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"11 a sweep of {r['runs']} lr × {r['steps']:,} steps: ideal / actual time ({r['cores']} cores)",
             f"{_fig(r['ratio'], 2)}× ({_fig(r['sweep_seconds'], 1, ' s')} vs ideal {_fig(r['ideal_seconds'], 1, ' s')};"
             f" one run alone {_fig(r['alone_steps_per_s'])} steps/s; slots full {_fig(r['slots_full'], 2)},"
-            f" a run's steps/s in the sweep / alone {_fig(r['run_in_sweep_vs_alone'], 2)})",
+            f" a run's steps/s in the sweep / alone {_fig(r['run_in_sweep_vs_alone'], 2)};"
+            f" cores used by the server's processes {_fig(r['sweep_server_cores'], 2)}"
+            f" (alone {_fig(r['alone_server_cores'], 2)}), by everything else {_fig(r['sweep_others_cores'], 2)}"
+            f" (alone {_fig(r['alone_others_cores'], 2)}); steps per CPU second, sweep / alone"
+            f" {_fig(r['steps_per_cpu_s_sweep_vs_alone'], 2)})",
             "≥ 0.7×",
             r["ratio"]["median"] >= 0.7 if full else None,
         )
@@ -273,7 +277,9 @@ def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         add(
             f"11 2 runs training, {r['stored_runs']} stored: with / without {r['subscribers']} `/ws/runs` subscribers",
             f"{_fig(r['ratio'], 3)}× ({_fig(r['with_steps_per_s'])} vs {_fig(r['without_steps_per_s'])} steps/s;"
-            f" server CPU {_fig(r['server_cpu_with'], 3)} vs {_fig(r['server_cpu_without'], 3)} s/s;"
+            f" cores used by the server's processes {_fig(r['server_cores_with'], 2)} vs"
+            f" {_fig(r['server_cores_without'], 2)}, by the subscribers {_fig(r['subscribers_cores_with'], 3)},"
+            f" by everything else {_fig(r['others_cores_with'], 2)} vs {_fig(r['others_cores_without'], 2)};"
             f" {_fig(r['subscriber_rows_per_s'], 1)} run rows/s to each)",
             "≥ 0.95×",
             r["ratio"]["median"] >= 0.95 if full else None,
