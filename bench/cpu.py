@@ -42,7 +42,8 @@ def own_cpu_s() -> float:
 @dataclass(frozen=True)
 class Usage:
     seconds: float  # wall
-    server_cores: float  # the server's processes' CPU seconds per second
+    server_cores: float  # the server's processes' CPU seconds per second (the workers' included)
+    server_process_cores: float  # the server process's own: the registry, the store, the fan-out
     bench_cores: float  # this process's
     others_cores: float  # everything else on the machine (other engineers' tests, ...)
 
@@ -50,23 +51,24 @@ class Usage:
         return {k: round(v, 4) for k, v in self.__dict__.items()}
 
 
+def _process_cpu_s(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return float(t.user + t.system)
+
+
 class Meter:
     """Started at construction; `read()` gives the usage since."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self.t0, self.server0, self.own0, self.busy0 = (
-            time.perf_counter(),
-            tree_cpu_s(pid),
-            own_cpu_s(),
-            machine_busy_s(),
-        )
+        self.t0, self.tree0, self.process0 = time.perf_counter(), tree_cpu_s(pid), _process_cpu_s(pid)
+        self.own0, self.busy0 = own_cpu_s(), machine_busy_s()
 
     def read(self) -> Usage:
         wall = time.perf_counter() - self.t0
-        server, own = tree_cpu_s(self.pid) - self.server0, own_cpu_s() - self.own0
-        busy = machine_busy_s() - self.busy0
-        return Usage(wall, server / wall, own / wall, max(0.0, busy - server - own) / wall)
+        tree, process = tree_cpu_s(self.pid) - self.tree0, _process_cpu_s(self.pid) - self.process0
+        own, busy = own_cpu_s() - self.own0, machine_busy_s() - self.busy0
+        return Usage(wall, tree / wall, process / wall, own / wall, max(0.0, busy - tree - own) / wall)
 
 
 CORES = os.cpu_count() or 1

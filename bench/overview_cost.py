@@ -123,11 +123,14 @@ async def _compare(home: Path, stored: int, seconds: float, pairs: int) -> dict[
     ca, cb = Figure([u.server_cores for _, u in without]), Figure([u.server_cores for _, u in with_])
     oa, ob = Figure([u.others_cores for _, u in without]), Figure([u.others_cores for _, u in with_])
     bench_a, bench_b = Figure([u.bench_cores for _, u in without]), Figure([u.bench_cores for _, u in with_])
+    pa = Figure([u.server_process_cores for _, u in without])
+    pb = Figure([u.server_process_cores for _, u in with_])
     rows_per_s = Figure([r["rows_per_s"] for r in received])
     print(
         f"  {len(listed)} runs stored, 2 training: without subscribers {a.fmt(0)} steps/s | with {SUBSCRIBERS}"
         f" {b.fmt(0)} steps/s | with / without {ratio.fmt(3)}x (>= 0.95)\n"
-        f"  cores used by the server's processes {ca.fmt(3)} vs {cb.fmt(3)}, by this process (the subscribers)"
+        f"  cores used by the server's processes {ca.fmt(3)} vs {cb.fmt(3)} (the server process alone"
+        f" {pa.fmt(3)} vs {pb.fmt(3)}), by this process (the subscribers)"
         f" {bench_a.fmt(3)} vs {bench_b.fmt(3)}, by everything else {oa.fmt(2)} vs {ob.fmt(2)}"
         f" | each subscriber got {rows_per_s.fmt(1)} run rows/s"
     )
@@ -142,6 +145,8 @@ async def _compare(home: Path, stored: int, seconds: float, pairs: int) -> dict[
         "ratio": ratio.as_dict(),
         "server_cores_without": ca.as_dict(),
         "server_cores_with": cb.as_dict(),
+        "server_process_cores_without": pa.as_dict(),
+        "server_process_cores_with": pb.as_dict(),
         "subscribers_cores_without": bench_a.as_dict(),
         "subscribers_cores_with": bench_b.as_dict(),
         "others_cores_without": oa.as_dict(),

@@ -284,7 +284,9 @@ def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"11 2 runs training, {r['stored_runs']} stored: with / without {r['subscribers']} `/ws/runs` subscribers",
             f"{_fig(r['ratio'], 3)}× ({_fig(r['with_steps_per_s'])} vs {_fig(r['without_steps_per_s'])} steps/s;"
             f" cores used by the server's processes {_fig(r['server_cores_with'], 2)} vs"
-            f" {_fig(r['server_cores_without'], 2)}, by the subscribers {_fig(r['subscribers_cores_with'], 3)},"
+            f" {_fig(r['server_cores_without'], 2)} (the server process alone"
+            f" {_fig(r['server_process_cores_with'], 3)} vs {_fig(r['server_process_cores_without'], 3)}),"
+            f" by the subscribers {_fig(r['subscribers_cores_with'], 3)},"
             f" by everything else {_fig(r['others_cores_with'], 2)} vs {_fig(r['others_cores_without'], 2)};"
             f" {_fig(r['subscriber_rows_per_s'], 1)} run rows/s to each)",
             "≥ 0.95×",
