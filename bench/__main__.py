@@ -33,10 +33,12 @@ from bench import (
     long_run,
     noise_scale,
     optimizers,
+    overview_cost,
     parallel,
     restart,
     startup,
     store_cost,
+    sweep,
     throughput,
     toolbox,
     viewers,
@@ -76,6 +78,11 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "restart": lambda: (
             restart.restart(20, 50, starts=1, snapshots=5, lists=10) if quick else restart.restart(200, 1000)
         ),
+        # issue 11: a sweep's runs side by side; the overview stream's cost to the trainers
+        "sweep": lambda: sweep.sweep(6, 5_000 if quick else 20_000, pairs),
+        "overview_cost": lambda: (
+            overview_cost.overview_cost(20, 20_000, 2, 2) if quick else overview_cost.overview_cost(100, 200_000, 6, 8)
+        ),
     }
 
 
@@ -95,6 +102,10 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "torch_threads_default": torch.get_num_threads(),
     }
+
+
+def _load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -117,11 +128,17 @@ def main() -> None:
     out: Path = args.results.resolve()
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
     for name in chosen:
-        print(f"== {name}", flush=True)
+        print(f"== {name} (load average {_load()})", flush=True)
+        before = os.getloadavg()
+        result = parts[name]()
+        after = os.getloadavg()
+        print(f"   load average after {_load()}", flush=True)
         results[name] = {
-            "result": parts[name](),
+            "result": result,
             "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "quick": args.quick,
+            # the machine is shared: how busy it was (1, 5, 15 min) when the part started and ended
+            "load_average": {"before": list(before), "after": list(after)},
         }
         results["machine"] = machine()
         out.parent.mkdir(parents=True, exist_ok=True)

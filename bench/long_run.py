@@ -395,10 +395,9 @@ def summarize(
 def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
     """(what, measured, limit, passed) per figure of the target."""
     snap, rss, heap, pts = r["snapshot"], r["rss_mb"], r["heap_mb"], r["chart_points"]
-    worker, disk = r["worker_rss_mb"], r["disk"]
     size, ms = Figure(snap["bytes"]["samples"]), Figure(snap["ms"]["samples"])
     peak = rss["peak"] if rss["peak"] is not None else rss["max_sampled"]
-    return [
+    out = [
         ("snapshot size", size.fmt(0, " B"), f"<= {SNAPSHOT_MAX_BYTES:,} B", max(size.samples) <= SNAPSHOT_MAX_BYTES),
         (
             f"snapshot arrival (median of {snap['clients']})",
@@ -413,19 +412,6 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             peak < RSS_MAX_MB,
         ),
         (
-            "the run's worker RSS (peak; the trainer)",
-            f"{worker['peak']:,.1f} MB (max sampled {worker['max_sampled']:,.1f})",
-            f"< {RSS_MAX_MB:.0f} MB",
-            worker["peak"] < RSS_MAX_MB,
-        ),
-        (
-            "disk: the run (store's account), the home",
-            f"{disk['run_bytes'] / MB:,.1f} MB, home {disk['home']['total'] / MB:,.1f} MB"
-            f" ({disk['stored_steps']:,} steps stored, {disk['home']['checkpoint_files']} checkpoint files)",
-            f"<= {disk['stored_steps_cap']:,} steps stored",
-            disk["stored_steps"] <= disk["stored_steps_cap"],
-        ),
-        (
             "JS heap (max while open)",
             f"{heap['max']:,.1f} MB (final {heap['final']:,.1f}, after GC {heap['after_gc']:,.1f})",
             f"< {HEAP_MAX_MB:.0f} MB",
@@ -438,6 +424,24 @@ def verdicts(r: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
             pts["max"] <= POINTS_MAX,
         ),
     ]
+    if "worker_rss_mb" in r:  # results from before issue 8 (training in the server) have neither
+        worker, disk = r["worker_rss_mb"], r["disk"]
+        out += [
+            (
+                "the run's worker RSS (peak; the trainer)",
+                f"{worker['peak']:,.1f} MB (max sampled {worker['max_sampled']:,.1f})",
+                f"< {RSS_MAX_MB:.0f} MB",
+                worker["peak"] < RSS_MAX_MB,
+            ),
+            (
+                "disk: the run (store's account), the home",
+                f"{disk['run_bytes'] / MB:,.1f} MB, home {disk['home']['total'] / MB:,.1f} MB"
+                f" ({disk['stored_steps']:,} steps stored, {disk['home']['checkpoint_files']} checkpoint files)",
+                f"<= {disk['stored_steps_cap']:,} steps stored",
+                disk["stored_steps"] <= disk["stored_steps_cap"],
+            ),
+        ]
+    return out
 
 
 def report(r: dict[str, Any]) -> None:

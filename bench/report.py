@@ -122,6 +122,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             a = results["startup"]["result"]["api_seconds"]
             add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
     out += issue8_rows(results)
+    out += issue11_rows(results)
     out += compare_rows(results)
     return out
 
@@ -185,7 +186,13 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         r = results["two_runs"]["result"]
         add(
             f"8.2 two runs at once / one run ({r['cores']} cores)",
-            f"{_fig(r['ratio'], 2)}× ({_fig(r['two_runs_steps_per_s'])} vs {_fig(r['one_run_steps_per_s'])} steps/s)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['two_runs_steps_per_s'])} vs {_fig(r['one_run_steps_per_s'])} steps/s)"
+            + (
+                f"; cores used by everything else: {_fig(r['others_cores']['together'], 2)} (two),"
+                f" {_fig(r['others_cores']['alone'], 2)} (one)"
+                if "others_cores" in r
+                else ""
+            ),
             "≥ 1.7×",
             r["ratio"]["median"] >= 1.7 and r["viewer_gaps"] == 0,
         )
@@ -263,6 +270,68 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 peak < lim["rss_mb"] if part == "more" else None,
             )
     return out
+
+
+def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Issue 11: a sweep's runs side by side; the overview stream's cost to the trainers."""
+    out: list[tuple[str, str, str, str]] = []
+
+    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
+        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+
+    if "sweep" in results:
+        r = results["sweep"]["result"]
+        full = r["runs"] == 6 and r["steps"] == 20_000
+        add(
+            f"11 a sweep of {r['runs']} lr × {r['steps']:,} steps: ideal / actual time ({r['cores']} cores)",
+            f"{_fig(r['ratio'], 2)}× ({_fig(r['sweep_seconds'], 1, ' s')} vs ideal {_fig(r['ideal_seconds'], 1, ' s')};"
+            f" one run alone {_fig(r['alone_steps_per_s'])} steps/s; slots full {_fig(r['slots_full'], 2)},"
+            f" a run's steps/s in the sweep / alone {_fig(r['run_in_sweep_vs_alone'], 2)};"
+            f" cores used by the server's processes {_fig(r['sweep_server_cores'], 2)}"
+            f" (alone {_fig(r['alone_server_cores'], 2)}), by everything else {_fig(r['sweep_others_cores'], 2)}"
+            f" (alone {_fig(r['alone_others_cores'], 2)}); steps per CPU second, sweep / alone"
+            f" {_fig(r['steps_per_cpu_s_sweep_vs_alone'], 2)})",
+            "≥ 0.7×",
+            r["ratio"]["median"] >= 0.7 if full else None,
+        )
+        found = ", ".join(f"{x['lr']:g}: {x['dev_loss']:.4f}" for x in r["results"] if x["dev_loss"] is not None)
+        best = r["best"]
+        add(
+            "11 … what it finds: dev loss at the last step, by lr",
+            f"{found}; best lr {best['lr']:g}, dev {best['dev_loss']:.4f}" if best else found,
+            "",
+            None,
+        )
+    if "overview_cost" in results:
+        r = results["overview_cost"]["result"]
+        full = r["stored_runs"] >= 100
+        add(
+            f"11 2 runs training, {r['stored_runs']} stored: with / without {r['subscribers']} `/ws/runs` subscribers",
+            f"{_fig(r['ratio'], 3)}× ({_fig(r['with_steps_per_s'])} vs {_fig(r['without_steps_per_s'])} steps/s;"
+            f" cores used by the server's processes {_fig(r['server_cores_with'], 2)} vs"
+            f" {_fig(r['server_cores_without'], 2)} (the server process alone"
+            f" {_fig(r['server_process_cores_with'], 3)} vs {_fig(r['server_process_cores_without'], 3)}),"
+            f" by the subscribers {_fig(r['subscribers_cores_with'], 3)},"
+            f" by everything else {_fig(r['others_cores_with'], 2)} vs {_fig(r['others_cores_without'], 2)};"
+            f" {_fig(r['subscriber_rows_per_s'], 1)} run rows/s to each)",
+            "≥ 0.95×",
+            r["ratio"]["median"] >= 0.95 if full else None,
+        )
+    return out
+
+
+def load_lines(results: dict[str, Any]) -> list[str]:
+    """How busy the shared machine was during each part: load average over 1 minute, at its start and end."""
+    loads = [
+        f"{k} {v['load_average']['before'][0]:.1f}→{v['load_average']['after'][0]:.1f}"
+        for k, v in results.items()
+        if isinstance(v, dict) and "load_average" in v
+    ]
+    return (
+        ["", f"Load average (1 min) at each part's start → end, {len(loads)} parts: {'; '.join(loads)}."]
+        if loads
+        else []
+    )
 
 
 def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -352,6 +421,7 @@ def write_readme(results: dict[str, Any]) -> None:
         "|---|---|---|---|",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(results)),
         *lever_rows(results),
+        *load_lines(results),
         END,
     ]
     text = README.read_text() if README.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
