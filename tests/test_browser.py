@@ -840,7 +840,25 @@ def upload_refused(page: Any, watch: Watch, tmp_path: Path) -> None:
     expect(page.locator("#upload-status")).to_have_class(re.compile(r"\berror\b"))
 
 
-@pytest.mark.timeout(90)
+def delete_uploads(page: Any, watch: Watch, server: Server, used: str, unused: str) -> None:
+    """In the New-run form: the list a run trains on cannot be deleted (the server's reason shows),
+    another can (after a confirmation); the built-in names have no Delete."""
+    page.once("dialog", lambda dialog: dialog.accept())
+    watch.expect_http(409, f"/api/datasets/{used}")
+    page.locator("#nr-dataset").select_option(used)
+    page.click("#nr-dataset-delete")
+    expect(page.locator("#toast")).to_contain_text("not deleted", timeout=10_000)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#nr-dataset").select_option(unused)
+    page.click("#nr-dataset-delete")
+    expect(page.locator("#nr-dataset option", has_text="pokemon.txt")).to_have_count(1, timeout=10_000)
+    ids = {d["id"] for d in server.get("/api/datasets")}
+    assert used in ids and unused not in ids
+    expect(page.locator("#nr-dataset option:checked")).to_contain_text("(built-in)")
+    expect(page.locator("#nr-dataset-delete")).to_be_disabled()
+
+
+@pytest.mark.timeout(120)
 def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: Path) -> None:
     ctx, watch = context
     page = watch.attach(ctx.new_page())
@@ -898,6 +916,7 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     same_name = page.locator("#nr-dataset option", has_text="pokemon.txt").all_inner_texts()
     assert len(set(same_name)) == 2 and "pokemon.txt (2) · 50 words" in same_name[1], same_name  # told apart
     expect(page.locator("#new-run-dialog")).not_to_contain_text("will stop")  # runs train side by side
+    delete_uploads(page, watch, server, used=second, unused=uploaded)
     page.click("#nr-cancel")
     expect(page.locator("#new-run-form")).to_be_hidden()
     page.click("#pause")

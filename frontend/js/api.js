@@ -74,6 +74,7 @@ export const lastLrFind = (id) => request("GET", `${run(id)}/lr-find`);
 export const nextChars = (id, context) => request("GET", `${run(id)}/next?${new URLSearchParams({ context })}`);
 export const evaluateTest = (id) => request("POST", `${run(id)}/evaluate-test`);
 export const listDatasets = () => request("GET", "/api/datasets");
+export const deleteDataset = (id) => request("DELETE", `/api/datasets/${encodeURIComponent(id)}`);
 
 /** Multipart upload of a word list (field `file`). */
 export function uploadDataset(file) {

@@ -3,9 +3,10 @@
 // server validates; its 422 details are shown next to the button.
 
 import { showRun } from "./address.js";
-import { createRun } from "./api.js";
+import { createRun, deleteDataset } from "./api.js";
 import { refreshDatasets } from "./datasets.js";
 import * as fmt from "./format.js";
+import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 
@@ -79,12 +80,39 @@ function fillDatasets(selected) {
       const o = document.createElement("option");
       o.value = d.id;
       const size = d.words ? ` · ${fmt.int(d.words)} words, ${d.vocab_size - 1} chars` : "";
+      const when = !d.builtin && d.created_at ? ` · ${new Date(d.created_at * 1000).toLocaleDateString()}` : "";
       const n = (seen[d.name] = (seen[d.name] ?? 0) + 1);
-      o.textContent = `${d.name}${d.builtin ? " (built-in)" : n > 1 ? ` (${n})` : ""}${size}`;
+      o.textContent = `${d.name}${d.builtin ? " (built-in)" : n > 1 ? ` (${n})` : ""}${size}${when}`;
       return o;
     }),
   );
   select.value = list.some((d) => d.id === want) ? want : list[0].id;
+  showDeletable();
+}
+
+function chosenDataset() {
+  return state.datasets.find((d) => d.id === $("nr-dataset").value);
+}
+
+function showDeletable() {
+  const d = chosenDataset();
+  $("nr-dataset-delete").disabled = !d || d.builtin;
+}
+
+/** Delete the chosen upload (the server refuses while a stored run uses it, and says so). */
+async function deleteChosenDataset() {
+  const d = chosenDataset();
+  if (!d || d.builtin) return;
+  if (!confirm(`Delete the word list "${d.name}" (${fmt.int(d.words)} words)?`)) return;
+  try {
+    await deleteDataset(d.id);
+  } catch (e) {
+    notify(`not deleted: ${e.why || e.message}`, "error");
+    return;
+  }
+  notify(`word list "${d.name}" deleted`, "info");
+  await refreshDatasets();
+  fillDatasets(state.datasets.find((x) => x.builtin)?.id);
 }
 
 function showDependent() {
@@ -197,5 +225,7 @@ export function initNewRun() {
   });
   $("nr-defaults").addEventListener("click", () => fill(DEFAULTS));
   $("nr-optimizer").addEventListener("change", showDependent);
+  $("nr-dataset").addEventListener("change", showDeletable);
+  $("nr-dataset-delete").addEventListener("click", deleteChosenDataset);
   $("nr-schedule-kind").addEventListener("change", showDependent);
 }
