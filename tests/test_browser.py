@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
+from tests.chromium import CHROMIUM, LOCAL_HOSTS
 from tests.server import ROOT, running_server
 from tests.synthetic_run import feed, install_probe, mute_socket, read_probe
 
@@ -69,16 +69,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 # ---- the browser --------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 HTTP_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
 
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.chromium import CHROMIUM
 from tests.conftest import wait_for
 from tests.server import ROOT, free_port, running_server, wait_healthy
 from tests.test_browser import PHONE, Watch, boxes_outside, local_context
@@ -53,16 +53,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
     with running_server(env=env, log=log) as proc:
         yield proc.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
