@@ -19,8 +19,8 @@ LOCAL = "http://127.0.0.1:8000"
 
 
 @pytest.fixture(scope="module")
-def client(small_dataset: Dataset) -> Iterator[TestClient]:
-    settings = Settings()
+def client(small_dataset: Dataset, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(home=tmp_path_factory.mktemp("home"))
     app = guarded(create_app(settings, small_dataset), settings, "tok-for-header-tests")
     with TestClient(app, base_url=LOCAL) as c:
         c.headers["authorization"] = "Bearer tok-for-header-tests"

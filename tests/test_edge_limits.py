@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,8 +43,8 @@ def test_a_chunked_body_is_cut_off_at_the_limit() -> None:
     assert client.post("/x", content=iter([b"a" * 30_000, b"b" * 20_000])).json()["bytes"] == 50_000
 
 
-def test_the_real_upload_route_behind_the_limit(small_dataset: Dataset) -> None:
-    settings = Settings(max_body_bytes=100_000)
+def test_the_real_upload_route_behind_the_limit(small_dataset: Dataset, tmp_path: Path) -> None:
+    settings = Settings(max_body_bytes=100_000, home=tmp_path)
     with TestClient(guarded(create_app(settings, small_dataset), settings, None), base_url="http://127.0.0.1") as c:
         words = b"\n".join([b"anna", b"bob", b"carla", b"dave", b"eve", b"fred", b"gina", b"hank"] * 100)
         assert c.post("/api/datasets", files={"file": ("w.txt", words, "text/plain")}).status_code == 201
