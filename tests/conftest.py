@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +86,19 @@ def spy_on_evaluations(
 
     monkeypatch.setattr(trainer_module, "evaluate", evaluate)
     return log
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default home (`$XDG_DATA_HOME/makemore-live`) in a temporary directory for the whole
+    session: a test that forgets to give a home never writes into the user's, nor reads it."""
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if before is None:
+        del os.environ["XDG_DATA_HOME"]
+    else:
+        os.environ["XDG_DATA_HOME"] = before
 
 
 @pytest.fixture(scope="session")
