@@ -10,6 +10,7 @@ import { axis, baseLayout, react } from "../plots.js";
 import { invalidate } from "../render.js";
 import { state } from "../state.js";
 import { X_AXES } from "../xaxis.js";
+import { pointsPerRun } from "./prefetch.js";
 import { firstStep, hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
 
 // 20 colours that read on the dark background, far apart in hue and lightness.
@@ -17,9 +18,6 @@ export const RUN_COLORS = [
   "#7aa2ff", "#ffb454", "#4fd1a5", "#ff6b7a", "#c792ea", "#89ddff", "#f78c6c", "#c3e88d", "#ffcb6b", "#f07178",
   "#82aaff", "#b2ccd6", "#ff9cac", "#addb67", "#d6a0ff", "#5fd7ff", "#e6b450", "#95e6cb", "#ff8f40", "#a6accd",
 ];
-// The raw band: a minimum and a maximum every 2 px for a few runs, every 4 px for many (what a
-// redraw costs grows with the points: 20 runs at 2 px were ~27,000 points).
-const pxPerPoint = () => (state.compare.ids.length <= 4 ? 2 : state.compare.ids.length <= 10 ? 3 : 4);
 const STALE_MS = 2000; // a redraw that would move nothing by 2 px is skipped, for at most this long
 const MARKERS_MAX = 40; // evaluation markers only when this few are in view
 const LOG_TICKS = [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50];
@@ -69,7 +67,9 @@ function runTraces(id, X, range, width) {
   const name = nameOf(id);
   const p = points(id);
   const xs = p.step.map(X);
-  const n = Math.round(width / pxPerPoint());
+  // the raw band: a minimum and a maximum per bucket, fewer buckets the more runs (what a redraw
+  // costs grows with the points: 20 runs at 2 px were ~27,000 points)
+  const n = pointsPerRun(width, c.ids.length) / 2;
   const raw = bucketMinMax({ x: xs, y: p.loss }, range[0], range[1], n);
   // the EMA, then its mean per bucket: where the points are groups' minima and maxima (a long run
   // seen whole), the EMA barely smooths across them and the mean gives the middle of the band
@@ -146,7 +146,7 @@ let revision = 0;
 
 /** The points to ask the server for, per run: a minimum and a maximum per bucket on screen. */
 export function pointsWanted() {
-  return 2 * Math.round(plotWidth() / pxPerPoint());
+  return pointsPerRun(plotWidth(), state.compare.ids.length);
 }
 
 /** The lowest and highest y of these traces (positive only on a log axis), or null. */

@@ -9,6 +9,7 @@ import { state } from "../state.js";
 import { compareHref, MAX_RUNS, readAddress, writeIds } from "./address.js";
 import { drawCompare, drawLive, onZoom, pointsWanted, renderLegend } from "./chart.js";
 import { watchRuns } from "./overview.js";
+import { take } from "./prefetch.js";
 import { drawResult, renderSweepInfo } from "./result.js";
 import { addLive, emptySeries, firstStep, load, stepAtX } from "./series.js";
 import { initSweepForm } from "./sweep.js";
@@ -109,7 +110,7 @@ async function addRun(id) {
 
 async function refreshRecord(id) {
   try {
-    c.runs[id] = await request("GET", `/api/runs/${encodeURIComponent(id)}`);
+    c.runs[id] = await (take(`record ${id}`) || request("GET", `/api/runs/${encodeURIComponent(id)}`));
   } catch (e) {
     if (e.status === 404 && c.ids.includes(id)) {
       notify(`run ${id}: not found (deleted?)`, "error");
