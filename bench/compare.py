@@ -10,8 +10,9 @@ and the 2 training: 20, the most it takes.
   every run's line is drawn, each of `opens` times in a fresh page (the server warm after the
   first); the requests it made meanwhile (a record and /points per run);
 - redraw: each Plotly.react of the compare chart with its traces built (the page's
-  "compare-draw" performance measures), over `seconds` of the two runs streaming; their median,
-  95th percentile and how many a second; and the renderer's CPU time over the window (CDP's
+  "compare-draw" performance measures: of the plot of the runs that train, and of the plot of
+  the others behind it whenever that one redraws too), over `seconds` of the two runs
+  streaming; their median, 95th percentile and how many a second; and the renderer's CPU time over the window (CDP's
   ProcessTime) per redraw, an upper bound of a redraw's CPU cost that a busy machine inflates
   less than wall time (everything else the page did meanwhile counts too).
 
