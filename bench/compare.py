@@ -10,8 +10,9 @@ and the 2 training: 20, the most it takes.
   every run's line is drawn, each of `opens` times in a fresh page (the server warm after the
   first); the requests it made meanwhile (a record and /points per run);
 - redraw: each Plotly.react of the compare chart with its traces built (the page's
-  "compare-draw" performance measures), over `seconds` of the two runs streaming; their median,
-  95th percentile and how many a second; and the renderer's CPU time over the window (CDP's
+  "compare-draw" performance measures: of the plot of the runs that train, and of the plot of
+  the others behind it whenever that one redraws too), over `seconds` of the two runs
+  streaming; their median, 95th percentile and how many a second; and the renderer's CPU time over the window (CDP's
   ProcessTime) per redraw, an upper bound of a redraw's CPU cost that a busy machine inflates
   less than wall time (everything else the page did meanwhile counts too).
 
@@ -36,10 +37,12 @@ from bench.stored import StoredRuns
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 LIMITS = {"open_s": 1.0, "redraw_ms": 50.0}
-ALL_DRAWN_JS = """ids => {
-    const drawn = (document.getElementById('compare-chart').data || []).filter(t => t.meta && t.x.length > 1);
+# the runs that do not train are on #compare-chart, those that train on #compare-live over it
+TRACES_JS = "['compare-chart', 'compare-live'].flatMap(p => document.getElementById(p).data || [])"
+ALL_DRAWN_JS = f"""ids => {{
+    const drawn = {TRACES_JS}.filter(t => t.meta && t.x.length > 1);
     return ids.every(id => drawn.some(t => t.meta === id)) && performance.now();
-}"""
+}}"""
 
 
 def _open_once(browser: Any, url: str, ids: list[str]) -> dict[str, Any]:
@@ -53,9 +56,7 @@ def _open_once(browser: Any, url: str, ids: list[str]) -> dict[str, Any]:
         page.goto(url)
         drawn_ms = page.wait_for_function(ALL_DRAWN_JS, arg=ids, timeout=60_000, polling="raf").json_value()
         loaded_ms = page.evaluate("() => performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
-        points = page.evaluate(
-            "() => (document.getElementById('compare-chart').data || []).reduce((n, t) => n + t.x.length, 0)"
-        )
+        points = page.evaluate(f"() => {TRACES_JS}.reduce((n, t) => n + t.x.length, 0)")
         if errors:
             raise RuntimeError(f"the page failed: {errors}")
         return {
@@ -91,9 +92,9 @@ def _redraws(browser: Any, url: str, ids: list[str], seconds: float) -> dict[str
         cpu = _process_time(cdp) - cpu0
         ms: list[float] = page.evaluate("() => performance.getEntriesByName('compare-draw').map(e => e.duration)")
         live_steps = page.evaluate(
-            """ids => ids.map(id => {
-                const t = (document.getElementById('compare-chart').data || []).find(t => t.meta === id);
-                return t ? t.customdata[t.customdata.length - 1][0] : null; })""",
+            f"""ids => ids.map(id => {{
+                const t = {TRACES_JS}.find(t => t.meta === id);
+                return t ? t.customdata[t.customdata.length - 1][0] : null; }})""",
             ids[-2:],
         )
         return {

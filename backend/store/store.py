@@ -83,6 +83,11 @@ class _Write:
     done: Future[Any] | None  # someone waits for its commit
 
 
+@dataclass(frozen=True)
+class _Flush:
+    done: Future[None]  # answered once everything queued before it is committed
+
+
 _COMMIT = object()  # the writer's own marker: commit the open transaction now
 
 
@@ -105,7 +110,7 @@ class Store:
         self.home = home
         self.path = home / "makemore.db"
         self.checkpoint_dir = home / "checkpoints"
-        self._ops: queue.SimpleQueue[_Write | object | None] = queue.SimpleQueue()
+        self._ops: queue.SimpleQueue[_Write | _Flush | object | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._writer: threading.Thread | None = None
         self._pending: dict[str, _Pending] = {}  # the writer thread's own
@@ -166,6 +171,18 @@ class Store:
                     conn.close()
                     return
                 continue
+            if isinstance(item, _Flush):
+                # no transaction open and no step unwritten: what was queued before is committed
+                # already (a commit of nothing costs a sync of the disk: tens of ms, per read that
+                # asks for it); chunks not grown since the last commit are let go, as a commit would
+                if started is None and not any(p.dirty for p in self._pending.values()):
+                    self._flush_steps(conn)  # writes nothing: nothing is dirty
+                    item.done.set_result(None)
+                else:
+                    waiting.append((item.done, None))
+                    self._commit(conn, waiting)
+                    started = None
+                continue
             assert isinstance(item, _Write)
             if started is None:
                 conn.execute("BEGIN IMMEDIATE")
@@ -212,7 +229,9 @@ class Store:
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed (blocking)."""
-        self._write(lambda conn: None)
+        done: Future[None] = Future()
+        self._ops.put(_Flush(done))
+        done.result(60)
 
     # ---- steps ---------------------------------------------------------------------------------------
     def add_steps(

@@ -89,7 +89,8 @@ export const state = {
     list: [], // GET /api/runs: the picker's choices
     sweep: null, // SweepPublic (the sweep view)
     connection: "connecting",
-    view: { xAxis: "step", smoothing: 0.6, logScale: true, xRange: null, hidden: {} },
+    view: { xAxis: "step", smoothing: 0.6, logScale: true, xRange: null, yRange: null, hidden: {} },
+    opening: false, // the compare view's first points are on their way: no draw until they are in
     sort: { key: "created", dir: 1 },
     version: 0, // bumped whenever what the compare chart draws changed
     error: "",

@@ -10,6 +10,7 @@ import { axis, baseLayout, react } from "../plots.js";
 import { invalidate } from "../render.js";
 import { state } from "../state.js";
 import { X_AXES } from "../xaxis.js";
+import { pointsPerRun } from "./prefetch.js";
 import { firstStep, hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
 
 // 20 colours that read on the dark background, far apart in hue and lightness.
@@ -17,9 +18,6 @@ export const RUN_COLORS = [
   "#7aa2ff", "#ffb454", "#4fd1a5", "#ff6b7a", "#c792ea", "#89ddff", "#f78c6c", "#c3e88d", "#ffcb6b", "#f07178",
   "#82aaff", "#b2ccd6", "#ff9cac", "#addb67", "#d6a0ff", "#5fd7ff", "#e6b450", "#95e6cb", "#ff8f40", "#a6accd",
 ];
-// The raw band: a minimum and a maximum every 2 px for a few runs, every 4 px for many (what a
-// redraw costs grows with the points: 20 runs at 2 px were ~27,000 points).
-const pxPerPoint = () => (state.compare.ids.length <= 4 ? 2 : state.compare.ids.length <= 10 ? 3 : 4);
 const STALE_MS = 2000; // a redraw that would move nothing by 2 px is skipped, for at most this long
 const MARKERS_MAX = 40; // evaluation markers only when this few are in view
 const LOG_TICKS = [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50];
@@ -29,13 +27,32 @@ export const colorOf = (id) => RUN_COLORS[Math.max(0, state.compare.ids.indexOf(
 const faint = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)}, ${a})`;
 export const nameOf = (id) => (state.compare.live[id] || state.compare.runs[id] || { name: id }).name;
 
-/** The x range shown: the user's zoom, else every run from 0 to its last step. */
+/** Whether run `id` trains (it is drawn on the live plot, redrawn as it goes). */
+export function isLive(id) {
+  const c = state.compare;
+  const status = (c.live[id] || c.runs[id] || {}).status;
+  return status === "running" || status === "queued";
+}
+
+let xHi = null; // the right end while nothing is zoomed: {key, still, hi}
+
+/** The x range shown: the user's zoom, else every run from 0 to its last step. While a run that
+ *  trains is the longest, the range keeps a quarter ahead of it, so that it (and the plot of the
+ *  runs that do not train) moves only now and then. */
 export function xRange() {
   const c = state.compare;
   if (c.view.xRange) return c.view.xRange;
-  let hi = 0;
-  for (const id of c.ids) hi = Math.max(hi, xMapper(id, c.view.xAxis)(Math.max(stepOf(id), 1)));
-  if (!(hi > 0)) hi = 1;
+  let still = 0, live = 0;
+  for (const id of c.ids) {
+    const x = xMapper(id, c.view.xAxis)(Math.max(stepOf(id), 1));
+    if (isLive(id)) live = Math.max(live, x);
+    else still = Math.max(still, x);
+  }
+  const key = JSON.stringify([c.ids, c.ids.map(isLive), c.view.xAxis]);
+  if (!xHi || xHi.key !== key || xHi.still !== still || live > xHi.hi) {
+    xHi = { key, still, hi: live > still ? 1.25 * live : still };
+  }
+  const hi = xHi.hi > 0 ? xHi.hi : 1;
   return [-0.015 * hi, 1.015 * hi];
 }
 
@@ -50,7 +67,9 @@ function runTraces(id, X, range, width) {
   const name = nameOf(id);
   const p = points(id);
   const xs = p.step.map(X);
-  const n = Math.round(width / pxPerPoint());
+  // the raw band: a minimum and a maximum per bucket, fewer buckets the more runs (what a redraw
+  // costs grows with the points: 20 runs at 2 px were ~27,000 points)
+  const n = pointsPerRun(width, c.ids.length) / 2;
   const raw = bucketMinMax({ x: xs, y: p.loss }, range[0], range[1], n);
   // the EMA, then its mean per bucket: where the points are groups' minima and maxima (a long run
   // seen whole), the EMA barely smooths across them and the mean gives the middle of the band
@@ -127,59 +146,85 @@ let revision = 0;
 
 /** The points to ask the server for, per run: a minimum and a maximum per bucket on screen. */
 export function pointsWanted() {
-  return 2 * Math.round(plotWidth() / pxPerPoint());
+  return pointsPerRun(plotWidth(), state.compare.ids.length);
 }
 
-let last = null; // what the chart last drew: {key, tails, at}
+/** The lowest and highest y of these traces (positive only on a log axis), or null. */
+function extent(traces, log) {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) {
+    if (t.visible === false) continue;
+    for (const y of t.y) {
+      if (!Number.isFinite(y) || (log && y <= 0)) continue;
+      if (y < lo) lo = y;
+      if (y > hi) hi = y;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
 
-/** Everything the chart shows but the live points at the runs' right ends. */
-function viewKey(range, width) {
+/** The y range both plots share (in axis units: log10 on a log axis), padded by 5%. */
+function yRangeOf(ext, log) {
+  if (!ext) return log ? [0, 1] : [0, 1];
+  let [lo, hi] = log ? ext.map(Math.log10) : ext;
+  if (hi - lo < 1e-9) [lo, hi] = [lo - 0.5, hi + 0.5];
+  const pad = 0.05 * (hi - lo);
+  return [lo - pad, hi + pad];
+}
+
+const within = (inner, outer) => inner[0] >= outer[0] && inner[1] <= outer[1];
+
+// What each plot last drew: {key, tails, at}; the y range they share and the extent of the
+// runs that do not train (both plots take the y range from the data, the user's zoom aside).
+const last = { still: null, live: null };
+let shared = { y: null, key: "", stillExtent: null };
+
+/** What the plot of the runs that do not train draws of run `id`: of one that trains, only
+ *  that it does (its evaluations and points come as it goes, drawn by the live plot). */
+function runState(id) {
   const c = state.compare;
-  return JSON.stringify([
-    c.ids, c.ids.map((id) => [nameOf(id), c.series[id] && c.series[id].generation, c.series[id] && c.series[id].evals.length,
-      c.runs[id] && c.runs[id].status]),
-    c.view, range, width,
-  ]);
+  const s = c.series[id];
+  if (isLive(id)) return [id, nameOf(id), s && s.generation, true];
+  return [id, nameOf(id), s && s.generation, s && s.evals.length, c.runs[id] && c.runs[id].status];
 }
 
 /** Whether the live points since the last draw would move the lines by less than 2 px. */
-function unchanged(key, range, width) {
+function liveUnchanged(key, ids, range, width) {
   const c = state.compare;
   const now = performance.now();
-  const tails = Object.fromEntries(c.ids.map((id) => [id, stepOf(id)]));
-  if (last && last.key === key && now - last.at < STALE_MS) {
+  const tails = Object.fromEntries(ids.map((id) => [id, stepOf(id)]));
+  const was = last.live;
+  if (was && was.key === key && now - was.at < STALE_MS) {
     const pxPerX = width / (range[1] - range[0]);
-    const still = c.ids.every((id) => {
+    const still = ids.every((id) => {
       const X = xMapper(id, c.view.xAxis);
-      return (X(tails[id]) - X(last.tails[id] ?? 0)) * pxPerX < 2;
+      return (X(tails[id]) - X(was.tails[id] ?? 0)) * pxPerX < 2;
     });
     if (still) return true;
   }
-  last = { key, tails, at: now };
+  last.live = { key, tails, at: now };
   return false;
 }
 
 const MEASURES_KEPT = 2000; // performance entries "compare-draw" (bench/compare.py reads them)
 
-export function drawCompare() {
-  const t0 = performance.now();
+function build(ids, range, width) {
   const c = state.compare;
-  const mode = c.view.xAxis;
-  const range = xRange();
-  const width = plotWidth();
-  if (unchanged(viewKey(range, width), range, width)) return false;
   const traces = [], shapes = [];
-  for (const id of c.ids) {
+  for (const id of ids) {
     if (!c.series[id] || !c.series[id].loaded) continue;
-    const r = runTraces(id, xMapper(id, mode), range, width);
+    const r = runTraces(id, xMapper(id, c.view.xAxis), range, width);
     traces.push(...r.traces);
     shapes.push(...r.shapes);
   }
-  performance.measure("compare-build", { start: t0 }); // the traces alone (bench/compare.py)
-  if (performance.getEntriesByName("compare-build").length >= MEASURES_KEPT) performance.clearMeasures("compare-build");
-  const spec = X_AXES[mode] || X_AXES.step;
+  return { traces, shapes };
+}
+
+function layout(range, yRange, shapes) {
+  const c = state.compare;
+  const spec = X_AXES[c.view.xAxis] || X_AXES.step;
   const log = c.view.logScale;
-  react("compare-chart", traces, baseLayout({
+  return baseLayout({
     datarevision: ++revision,
     uirevision: c.ids.join(","),
     margin: MARGIN,
@@ -188,29 +233,110 @@ export function drawCompare() {
     yaxis: axis({
       title: { text: log ? "loss (log scale)" : "loss" },
       type: log ? "log" : "linear",
-      uirevision: `y-${log}`,
-      autorange: true,
+      range: yRange,
+      autorange: false,
       ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
     }),
     shapes,
-  }))?.then(hookZoom);
+  });
+}
+
+function measure(t0, traces) {
   // each redraw's cost, traces built and plotly's synchronous work: what a frame spends on it
   if (performance.getEntriesByName("compare-draw").length >= MEASURES_KEPT) performance.clearMeasures("compare-draw");
-  performance.measure("compare-draw", { start: t0, detail: { traces: traces.length } });
+  performance.measure("compare-draw", { start: t0, detail: { traces } });
+}
+
+/** The runs that do not train, on #compare-chart (it takes the zoom and the hover): drawn only
+ *  when one of them, the view, or the shared y range changes. */
+export function drawCompare() {
+  const t0 = performance.now();
+  const c = state.compare;
+  if (c.opening) return false; // the first draw waits for every run's points (one draw, not twenty)
+  const range = xRange();
+  const width = plotWidth();
+  const log = c.view.logScale;
+  const stillIds = c.ids.filter((id) => !isLive(id));
+  const key = JSON.stringify([c.ids.map(runState), c.view, range, width]);
+  let built = null;
+  if (shared.key !== key) {
+    built = build(stillIds, range, width);
+    shared = { key, stillExtent: extent(built.traces, log), y: null };
+  }
+  if (!shared.y) {
+    // the y range from every run in view, those that train too (their plot follows it)
+    const liveExt = extent(build(c.ids.filter(isLive), range, width).traces, log);
+    const ext = [shared.stillExtent, liveExt].filter(Boolean);
+    shared.y = yRangeOf(ext.length ? [Math.min(...ext.map((e) => e[0])), Math.max(...ext.map((e) => e[1]))] : null, log);
+  }
+  const yRange = c.view.yRange || shared.y;
+  const drawnKey = JSON.stringify([key, yRange]);
+  if (last.still && last.still.key === drawnKey) return false;
+  last.still = { key: drawnKey };
+  built ||= build(stillIds, range, width);
+  react("compare-chart", built.traces, layout(range, yRange, built.shapes))?.then(hookZoom);
+  last.live = null; // the live plot follows at once
+  invalidate({ charts: ["compareLive"], urgent: true });
+  measure(t0, built.traces.length);
   return true;
 }
 
-/** A zoom or pan: the new x range (its points are asked for); a reset: every run whole. */
+/** The runs that train, on #compare-live over it (same axes, transparent, no mouse): redrawn as
+ *  they go, at the cost of their traces alone. */
+export function drawLive() {
+  const t0 = performance.now();
+  const c = state.compare;
+  if (c.opening || !last.still) return false;
+  const range = xRange();
+  const width = plotWidth();
+  const ids = c.ids.filter(isLive);
+  const key = JSON.stringify([c.ids.map(runState), c.view, range, width]);
+  if (key !== shared.key) {
+    // the runs that do not train (or the view) changed: that plot first, this one after it
+    invalidate({ charts: ["compare"], urgent: true });
+    return false;
+  }
+  const yRange = c.view.yRange || shared.y;
+  if (liveUnchanged(JSON.stringify([key, yRange]), ids, range, width)) return false;
+  const { traces, shapes } = build(ids, range, width);
+  const ext = extent(traces, c.view.logScale);
+  if (!c.view.yRange && ext && !within(yRangeOf(ext, c.view.logScale), shared.y)) {
+    shared.y = null; // a live run left the range: both plots take a new one
+    invalidate({ charts: ["compare"], urgent: true });
+  }
+  const lay = layout(range, yRange, shapes);
+  // the axes, their ticks and grid are drawn once, by the plot behind: here only the ranges
+  for (const a of [lay.xaxis, lay.yaxis]) Object.assign(a, { visible: false, title: { text: "" } });
+  react("compare-live", traces, lay, { displayModeBar: false, responsive: true });
+  measure(t0, traces.length);
+  return true;
+}
+
+/** A zoom or pan: the new x range (its points are asked for) and y range; a reset: every run whole. */
 function onRelayout(event) {
-  let range;
-  if ("xaxis.range[0]" in event && "xaxis.range[1]" in event) range = [event["xaxis.range[0]"], event["xaxis.range[1]"]];
-  else if (event["xaxis.autorange"] || Array.isArray(event["xaxis.range"])) range = null;
-  else return;
-  const old = state.compare.view.xRange;
-  if (range === null ? old === null : old && old[0] === range[0] && old[1] === range[1]) return;
-  state.compare.view.xRange = range;
-  zoomed();
-  invalidate({ charts: ["compare"], urgent: true });
+  const c = state.compare;
+  const pair = (ax) =>
+    `${ax}.range[0]` in event && `${ax}.range[1]` in event
+      ? [event[`${ax}.range[0]`], event[`${ax}.range[1]`]]
+      : Array.isArray(event[`${ax}.range`])
+        ? event[`${ax}.range`].slice()
+        : event[`${ax}.autorange`]
+          ? null
+          : undefined;
+  const x = pair("xaxis"), y = pair("yaxis");
+  if (x === undefined && y === undefined) return;
+  const same = (a, b) => (a === null ? b === null : !!b && a[0] === b[0] && a[1] === b[1]);
+  let moved = false;
+  if (y !== undefined && !same(y, c.view.yRange ?? null)) {
+    c.view.yRange = y;
+    moved = true;
+  }
+  if (x !== undefined && !same(x, c.view.xRange)) {
+    c.view.xRange = x;
+    zoomed();
+    moved = true;
+  }
+  if (moved) invalidate({ charts: ["compare"], urgent: true });
 }
 
 let zoomed = () => {};
@@ -223,8 +349,27 @@ function hookZoom() {
   const el = document.getElementById("compare-chart");
   if (el && el.on && !el.dataset.zoomHooked) {
     el.on("plotly_relayout", onRelayout);
+    el.addEventListener("mousemove", hoverLive);
+    el.addEventListener("mouseleave", unhoverLive);
     el.dataset.zoomHooked = "1";
   }
+}
+
+/** The mouse is on the plot behind (it takes the zoom): the live plot over it shows the hover
+ *  of its own runs at the same place. */
+function hoverLive(event) {
+  const live = document.getElementById("compare-live");
+  const area = document.querySelector("#compare-chart .nsewdrag");
+  if (!window.Plotly?.Fx || !live || !live.data || !live.data.length || !area) return;
+  const r = area.getBoundingClientRect();
+  const [xpx, ypx] = [event.clientX - r.left, event.clientY - r.top];
+  if (xpx < 0 || ypx < 0 || xpx > r.width || ypx > r.height) unhoverLive();
+  else window.Plotly.Fx.hover(live, { xpx, ypx });
+}
+
+function unhoverLive() {
+  const live = document.getElementById("compare-live");
+  if (window.Plotly?.Fx && live && live.data) window.Plotly.Fx.unhover(live);
 }
 
 /** The legend: a button per run, in its colour, that shows or hides it. */

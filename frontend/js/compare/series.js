@@ -5,6 +5,7 @@
 // from the step it branched at, so its line continues the parent's.
 
 import { request } from "../api.js";
+import { take } from "./prefetch.js";
 import { Ema } from "../smoothing.js";
 import { state } from "../state.js";
 import { examplesMapper, StepTimes } from "../xaxis.js";
@@ -52,9 +53,11 @@ export async function load(id, s0 = 0, s1 = null, points = MAX_POINTS) {
   if (s.asked === key && s.loaded) return;
   s.asked = key;
   const generation = ++s.generation;
+  // the whole run, first asked as the page started (prefetch.js), at about these many points
+  const early = !s.loaded && from === 0 && s1 === null ? take(`points ${id}`) : null;
   let p;
   try {
-    p = await request("GET", `/api/runs/${encodeURIComponent(id)}/points?${q}`);
+    p = await (early || request("GET", `/api/runs/${encodeURIComponent(id)}/points?${q}`));
   } catch (e) {
     if (generation === s.generation) s.error = e.message;
     return;

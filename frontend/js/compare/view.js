@@ -7,8 +7,9 @@ import { notify } from "../notify.js";
 import { invalidate, setRenderers } from "../render.js";
 import { state } from "../state.js";
 import { compareHref, MAX_RUNS, readAddress, writeIds } from "./address.js";
-import { drawCompare, onZoom, pointsWanted, renderLegend } from "./chart.js";
+import { drawCompare, drawLive, onZoom, pointsWanted, renderLegend } from "./chart.js";
 import { watchRuns } from "./overview.js";
+import { take } from "./prefetch.js";
 import { drawResult, renderSweepInfo } from "./result.js";
 import { addLive, emptySeries, firstStep, load, stepAtX } from "./series.js";
 import { initSweepForm } from "./sweep.js";
@@ -20,6 +21,7 @@ const $ = (id) => document.getElementById(id);
 const c = state.compare;
 const RELOAD_MS = 150; // a zoom's points are asked once the zoom settles
 const SWEEP_REFRESH_MS = 1000; // the sweep's record (its runs' outcomes) at most this often
+const OPENING_MS = 3000; // the first draw waits for every run's points at most this long
 
 export function startCompare() {
   const where = readAddress();
@@ -31,7 +33,7 @@ export function startCompare() {
   $("connection").hidden = true; // the single view's socket: not opened here
   $("run-info").textContent = c.mode === "sweep" ? "a sweep: its runs side by side, and what it found" : "runs side by side";
   document.querySelector(".sweep-form-panel").open = c.mode === "compare" && !c.ids.length;
-  setRenderers({ ui: renderUi, charts: { compare: drawCompare, result: drawResult } });
+  setRenderers({ ui: renderUi, charts: { compare: drawCompare, compareLive: drawLive, result: drawResult } });
   initControls();
   initTable();
   initSweepForm();
@@ -52,6 +54,15 @@ export function startCompare() {
   // the picker's list once the runs are in (it is not what the user waits for)
   const loaded = c.mode === "sweep" ? loadSweep(where.sweep) : Promise.all(c.ids.map(addRun));
   loaded.finally(refreshList);
+  // one first draw of them all, not one per answer (each would redraw every run so far)
+  c.opening = c.mode === "compare" && c.ids.length > 1;
+  const opened = () => {
+    if (!c.opening) return;
+    c.opening = false;
+    invalidate({ charts: ["compare"], urgent: true });
+  };
+  loaded.finally(opened);
+  setTimeout(opened, OPENING_MS);
   invalidate({ charts: ["compare", "result"] });
 }
 
@@ -99,7 +110,7 @@ async function addRun(id) {
 
 async function refreshRecord(id) {
   try {
-    c.runs[id] = await request("GET", `/api/runs/${encodeURIComponent(id)}`);
+    c.runs[id] = await (take(`record ${id}`) || request("GET", `/api/runs/${encodeURIComponent(id)}`));
   } catch (e) {
     if (e.status === 404 && c.ids.includes(id)) {
       notify(`run ${id}: not found (deleted?)`, "error");
@@ -148,7 +159,7 @@ function onRows(rows, snapshot) {
   }
   if (redraw) {
     c.version++;
-    invalidate({ charts: ["compare", ...(c.mode === "sweep" ? ["result"] : [])] });
+    invalidate({ charts: ["compareLive", ...(c.mode === "sweep" ? ["result"] : [])] });
   } else {
     invalidate();
   }
@@ -235,6 +246,7 @@ function initControls() {
   });
   $("compare-log-scale").addEventListener("change", (e) => {
     c.view.logScale = e.target.checked;
+    c.view.yRange = null; // in the other scale's units
     invalidate({ charts: ["compare"], urgent: true });
   });
 }

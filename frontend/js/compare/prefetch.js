@@ -1,0 +1,40 @@
+// The compare view's first answers, asked for as the page starts. index.html loads this module
+// `async`: it runs as soon as it is here, while plotly.js (4.6 MB, deferred, seconds to parse on
+// a busy machine) still has to run before main.js; the server answers every run's record and
+// points meanwhile. view.js and series.js take these answers for their first loads.
+
+import { request } from "../api.js";
+import { readAddress } from "./address.js";
+
+const MARGIN_X = 74; // the compare chart's plot margins, left and right (chart.js MARGIN)
+const FRAME_X = 74; // around #compare-chart: the view's padding and its panel's (compare.css, app.css)
+const MAX_WIDTH = 1600; // .compare's max-width
+
+/** Points per run to ask for: a minimum and a maximum per bucket, a bucket every 2 px for a few
+ *  runs, every 4 px for many (a redraw's cost grows with the points). */
+export function pointsPerRun(plotWidth, runs) {
+  const px = runs <= 4 ? 2 : runs <= 10 ? 3 : 4;
+  return 2 * Math.round(plotWidth / px);
+}
+
+const asked = new Map(); // "record ID" | "points ID" -> the promise of its answer
+
+const where = readAddress();
+if (where.mode === "compare") {
+  // the chart is not laid out yet: its width from the window's, as compare.css will make it
+  const width = Math.max(100, Math.min(window.innerWidth, MAX_WIDTH) - FRAME_X - MARGIN_X);
+  const points = pointsPerRun(width, where.ids.length);
+  for (const id of where.ids) {
+    const run = `/api/runs/${encodeURIComponent(id)}`;
+    asked.set(`record ${id}`, request("GET", run));
+    asked.set(`points ${id}`, request("GET", `${run}/points?start=0&points=${points}`));
+  }
+  for (const p of asked.values()) p.catch(() => {}); // whoever takes it handles its error
+}
+
+/** The answer asked for early under `key`, once (later asks go to the server), or null. */
+export function take(key) {
+  const p = asked.get(key) || null;
+  asked.delete(key);
+  return p;
+}
