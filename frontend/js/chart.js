@@ -16,7 +16,7 @@ import { changeMarks, divergenceMarks } from "./marks.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
-import { X_AXES } from "./xaxis.js";
+import { stepAtValue, X_AXES } from "./xaxis.js";
 
 const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretched over 0..1
 const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
@@ -39,15 +39,7 @@ function xMapper() {
 /** The step whose x is `x` (X increases with the step): on the step axis x itself. */
 function stepAt(X, x) {
   if (state.view.xAxis === "step") return x;
-  let lo = 0, hi = Math.max(state.step, 1);
-  if (x <= X(lo)) return lo;
-  if (x >= X(hi)) return hi;
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (X(mid) <= x) lo = mid;
-    else hi = mid;
-  }
-  return lo;
+  return stepAtValue(X, x, state.step);
 }
 
 /** The steps in view, [first, last], for the x range shown. */

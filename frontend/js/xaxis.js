@@ -92,3 +92,16 @@ export function examplesMapper(initialBatch, changes) {
     return before[i] + (step - starts[i]) * batch[i];
   };
 }
+
+/** The step in [0, last] whose x is `x`, for a mapping X of steps that grows with the step. */
+export function stepAtValue(X, x, last) {
+  let lo = 0, hi = Math.max(last, 1);
+  if (x <= X(lo)) return lo;
+  if (x >= X(hi)) return hi;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (X(mid) <= x) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -8,7 +8,7 @@ import { request } from "../api.js";
 import { take } from "./prefetch.js";
 import { Ema } from "../smoothing.js";
 import { state } from "../state.js";
-import { examplesMapper, StepTimes } from "../xaxis.js";
+import { examplesMapper, StepTimes, stepAtValue } from "../xaxis.js";
 
 const MAX_POINTS = 2000; // per run and request (the server's default)
 const TAIL_KEPT = 2000; // live points kept past the fetched range (thinned by half past that)
@@ -137,14 +137,5 @@ export function xMapper(id, mode) {
 /** The step of this run at x (x grows with the step). */
 export function stepAtX(id, mode, x) {
   if (mode === "step") return x;
-  const X = xMapper(id, mode);
-  let lo = 0, hi = Math.max(stepOf(id), 1);
-  if (x <= X(lo)) return lo;
-  if (x >= X(hi)) return hi;
-  while (hi - lo > 1) {
-    const mid = Math.floor((lo + hi) / 2);
-    if (X(mid) <= x) lo = mid;
-    else hi = mid;
-  }
-  return lo;
+  return stepAtValue(xMapper(id, mode), x, stepOf(id));
 }
