@@ -186,6 +186,8 @@ def restart(
             writer.close()
         unopened = random.Random(0).sample(ids, len(ids))
         first = _measure(home, one, runs, unopened, starts, snapshots, lists)
+        if more_runs <= runs:  # the first part alone
+            return {"steps": steps, "limits": LIMITS, "first": first}
         writer = StoredRuns(home)
         try:
             took = writer.add(more_runs - runs, steps)

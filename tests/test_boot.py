@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from backend.server.boot import Boot
+from tests.server import ROOT
 
 DEADLINE = 30.0  # seconds; generous, for a loaded machine
 
@@ -64,3 +67,11 @@ def test_a_failed_load_gives_503_with_the_reason_and_health_says_so() -> None:
         answer = client.get("/api/runs")  # waits for the load, which fails
         assert answer.status_code == 503 and "no torch here" in answer.json()["detail"]
         assert client.get("/api/health").status_code == 503
+
+
+def test_what_the_server_imports_before_it_listens_leaves_out_torch_and_fastapi() -> None:
+    """`python -m backend` listens once its own module is imported; torch (seconds) and FastAPI
+    (a third of the rest) load after that, on Boot's thread, so /api/health answers sooner."""
+    code = "import sys, backend.__main__; print(sorted(m for m in ('torch', 'fastapi') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

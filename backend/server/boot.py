@@ -8,7 +8,8 @@ see openmp.py). When that is done, Boot runs the
 real application's lifespan and hands every request to it; a request for anything else that
 arrives before then (the page's first API call, its websocket) waits for it.
 
-Only ASGI plumbing lives here; no module imported by this one imports torch.
+Only ASGI plumbing lives here; no module imported by this one imports torch, nor FastAPI (its
+import is a third of what the server imports before it can listen: Starlette serves the front).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,13 +32,12 @@ from backend.server.openmp import run_in_own_thread
 log = logging.getLogger(__name__)
 
 
-def front_app() -> FastAPI:
+def front_app() -> Starlette:
     """What the server can serve before torch is loaded: its health, the page and its files."""
-    app = FastAPI(openapi_url=None)
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
-    app.include_router(meta.router)
-    pages.add_page(app)
-    return app
+    return Starlette(
+        routes=[*meta.front_routes, *pages.page_routes()],
+        middleware=[Middleware(GZipMiddleware, minimum_size=2048)],
+    )
 
 
 class _Lifespan:
