@@ -8,9 +8,16 @@ to measure before and after side by side. Everything talks to 127.0.0.1 and stop
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import logging
+import os
+import shutil
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -21,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
 from tests import rawclient
@@ -29,10 +37,11 @@ from tests.server import ROOT, free_port, wait_healthy
 
 @contextmanager
 def server(root: Path) -> Iterator[tuple[str, int, psutil.Process]]:
-    port = free_port()
+    port, home = free_port(), tempfile.mkdtemp(prefix="makemore-bench-floods-")
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend", "--port", str(port)],
         cwd=root,
+        env={**os.environ, "MAKEMORE_HOME": home},  # never the user's home
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -48,6 +57,7 @@ def server(root: Path) -> Iterator[tuple[str, int, psutil.Process]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def get(url: str, path: str, method: str = "GET", body: dict[str, Any] | None = None) -> tuple[int, bytes]:
@@ -72,22 +82,28 @@ def steps_per_s(url: str, seconds: float) -> float:
     return (s1 - s0) / (time.monotonic() - t0)
 
 
-def during(flood: Callable[[threading.Event], dict[str, Any]], url: str, seconds: float) -> dict[str, Any]:
-    """The trainer's steps/s alone, then while `flood` runs (until the event is set)."""
-    alone = steps_per_s(url, seconds)
-    stop = threading.Event()
-    out: dict[str, Any] = {}
-    t = threading.Thread(target=lambda: out.update(flood(stop)))
-    t.start()
-    time.sleep(0.5)  # let the flood start
-    loaded = steps_per_s(url, seconds)
-    stop.set()
-    t.join(120)
+def during(flood: Callable[[threading.Event], dict[str, Any]], url: str, seconds: float, rounds: int) -> dict[str, Any]:
+    """The trainer's steps/s alone, then while `flood` runs (until the event is set), `rounds`
+    times in turn; the ratio is the median of each round's flood / alone."""
+    alone, loaded, floods = [], [], []
+    for _ in range(rounds):
+        alone.append(steps_per_s(url, seconds))
+        stop = threading.Event()
+        out: dict[str, Any] = {}
+        t = threading.Thread(target=lambda: out.update(flood(stop)))  # noqa: B023 -- joined below
+        t.start()
+        time.sleep(0.5)  # let the flood start
+        loaded.append(steps_per_s(url, seconds))
+        stop.set()
+        t.join(120)
+        floods.append(out)
+    ratios = [b / a for a, b in zip(alone, loaded, strict=True)]
     return {
-        "steps_per_s_alone": round(alone),
-        "steps_per_s_flood": round(loaded),
-        "ratio": round(loaded / alone, 2),
-        **out,
+        "ratio": round(statistics.median(ratios), 2),
+        "ratios": [round(r, 2) for r in ratios],
+        "steps_per_s_alone": [round(a) for a in alone],
+        "steps_per_s_flood": [round(b) for b in loaded],
+        "floods": floods,
     }
 
 
@@ -133,22 +149,65 @@ def sample_flood(url: str, clients: int) -> Callable[[threading.Event], dict[str
     return run
 
 
+def http_flood(port: int, path: str) -> Callable[[threading.Event], dict[str, Any]]:
+    """One client asking for `path` as fast as it is answered, on one kept-alive connection."""
+
+    def run(stop: threading.Event) -> dict[str, Any]:
+        counts: dict[int, int] = {}
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        t0 = time.monotonic()
+        try:
+            while not stop.is_set():
+                conn.request("GET", path)
+                r = conn.getresponse()
+                r.read()
+                counts[r.status] = counts.get(r.status, 0) + 1
+        finally:
+            conn.close()
+        return {
+            "answers": {str(k): v for k, v in sorted(counts.items())},
+            "per_s": round(sum(counts.values()) / (time.monotonic() - t0)),
+        }
+
+    return run
+
+
 def set_flood(port: int, proc: psutil.Process) -> Callable[[threading.Event], dict[str, Any]]:
     def run(stop: threading.Event) -> dict[str, Any]:
-        rss0, sent = rss_mb(proc), 0
-        with ws_connect(f"ws://127.0.0.1:{port}/ws/runs/current", proxy=None, max_queue=None) as ws:
-            while not stop.is_set():
-                ws.send(json.dumps({"type": "set", "lr": 0.1 if sent % 2 else 0.05}))
-                sent += 1
-        return {"sets_sent": sent, "rss_growth_mb": round(rss_mb(proc) - rss0)}
+        rss0, sent, blocked = rss_mb(proc), 0, 0.0
+        # The server reads a flood at its own pace, so once the sockets' buffers are full a send
+        # blocks; at the end the connection is cut (a close frame would wait behind every set
+        # still in the buffers).
+        url = f"ws://127.0.0.1:{port}/ws/runs/current"
+        with ws_connect(url, proxy=None, max_queue=None, close_timeout=0.1) as ws:
+
+            def cut_when_stopped() -> None:
+                stop.wait()
+                ws.socket.shutdown(socket.SHUT_RDWR)
+
+            cut = threading.Thread(target=cut_when_stopped)
+            cut.start()
+            try:
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    ws.send(json.dumps({"type": "set", "lr": 0.1 if sent % 2 else 0.05}))
+                    blocked = max(blocked, time.monotonic() - t0)
+                    sent += 1
+            except ConnectionClosed:
+                pass
+            cut.join()
+        rss = rss_mb(proc)
+        return {"sets_sent": sent, "longest_send_s": round(blocked, 1), "rss_growth_mb": round(rss - rss0)}
 
     return run
 
 
 def main() -> None:
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)  # a cut flood connection is expected
     parser = argparse.ArgumentParser(prog="python -m bench.floods")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose server to measure")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="each measurement window")
+    parser.add_argument("--rounds", type=int, default=3, help="alone / flood windows in turn, per flood")
     parser.add_argument("--only", choices=["ping", "training"], help="one part only")
     args = parser.parse_args()
     results: dict[str, Any] = {"root": str(args.root)}
@@ -159,9 +218,13 @@ def main() -> None:
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
     with server(args.root) as (url, port, proc):
-        get(url, "/api/runs/current", "PATCH", {"status": "running"})
-        results["sample_flood_8_clients"] = during(sample_flood(url, 8), url, args.seconds)
-        results["set_flood"] = during(set_flood(port, proc), url, args.seconds)
+        # a run that outlasts the floods (the default one finishes within a minute here); it is
+        # the newest, so `current`; the default run stays paused
+        get(url, "/api/runs", "POST", {"max_steps": 100_000_000})
+        results["sample_flood_8_clients"] = during(sample_flood(url, 8), url, args.seconds, args.rounds)
+        results["set_flood"] = during(set_flood(port, proc), url, args.seconds, args.rounds)
+        for path in ("/api/runs/current", "/api/health"):
+            results[f"get_flood {path}"] = during(http_flood(port, path), url, args.seconds, args.rounds)
         changes = json.loads(ws_snapshot(port))["changes"]
         results["set_flood"]["changes_in_snapshot"] = len(changes)
     sys.stdout.write(json.dumps(results, indent=2) + "\n")

@@ -12,7 +12,15 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.core.data import Dataset
-from backend.edge.limits import SAMPLE_PATH, TRY_AGAIN_LATER, BodyLimit, SampleBudget, TokenBucket, WebSocketLimits
+from backend.edge.limits import (
+    READ_FACTOR,
+    SAMPLE_PATH,
+    TRY_AGAIN_LATER,
+    BodyLimit,
+    SampleBudget,
+    TokenBucket,
+    WebSocketLimits,
+)
 from backend.edge.stack import guarded
 from backend.server.app import create_app
 from backend.server.config import Settings
@@ -62,6 +70,13 @@ def test_token_bucket() -> None:
     assert [bucket.take(), bucket.take()] == [True, False]
     now[0] += 100  # never more than a burst
     assert sum(bucket.take() for _ in range(10)) == 5
+    four = TokenBucket(4, clock=lambda: now[0])  # binary fractions of a second: exact sums
+    assert sum(four.take() for _ in range(5)) == 4
+    assert four.delay() == 0.25  # until the next one is earned
+    now[0] += 0.125
+    assert four.delay() == 0.125
+    now[0] += 0.125
+    assert four.delay() == 0 and four.take() and not four.take()
 
 
 def test_websockets_per_client_address() -> None:
@@ -87,20 +102,23 @@ def test_websockets_per_client_address() -> None:
 
 
 def test_a_message_flood_is_answered_with_errors_and_the_connection_stays() -> None:
-    rate = 5
+    rate, sent = 20, 300
     client = TestClient(WebSocketLimits(edge_app(), per_client=10, messages_per_s=rate))
     with client, client.websocket_connect("/ws") as ws:
         start = time.monotonic()
-        for i in range(200):
+        for i in range(sent):
             ws.send_text(str(i))
-        replies = [ws.receive_json() for _ in range(200)]
+        replies = [ws.receive_json() for _ in range(sent)]
         elapsed = time.monotonic() - start
         passed = [r["echo"] for r in replies if "echo" in r]
         errors = [r for r in replies if r.get("type") == "error"]
-        assert len(passed) + len(errors) == 200
+        assert len(passed) + len(errors) == sent
         assert rate <= len(passed) <= rate + rate * elapsed + 1  # the burst, then the rate
-        assert passed[:rate] == ["0", "1", "2", "3", "4"]
-        assert "at most 5 a second" in errors[0]["detail"] and "MAKEMORE_WS_MESSAGES_PER_S" in errors[0]["detail"]
+        assert passed[:rate] == [str(i) for i in range(rate)]
+        assert "at most 20 a second" in errors[0]["detail"] and "MAKEMORE_WS_MESSAGES_PER_S" in errors[0]["detail"]
+        # read no faster than READ_FACTOR x the rate: a burst of that many, then that rate
+        read_rate = rate * READ_FACTOR
+        assert elapsed >= (sent - read_rate) / read_rate * 0.9
 
         def gets_through() -> bool:
             ws.send_text("again")
@@ -112,7 +130,7 @@ def test_a_message_flood_is_answered_with_errors_and_the_connection_stays() -> N
 # ---- samples -------------------------------------------------------------------------------------
 def test_concurrent_samples_share_a_budget_of_names() -> None:
     gate = Gate()
-    budget = SampleBudget(edge_app(gate), budget=1000)
+    budget = SampleBudget(edge_app(gate), budget=1000, wait=0)  # refused at once (waiting: below)
     with TestClient(budget) as client, ThreadPoolExecutor(4) as pool:
         held = [pool.submit(client.get, "/api/runs/current/sample", params={"n": 400}) for _ in range(2)]
         wait_for(lambda: gate.waiting == 2, what="two requests in flight")
@@ -128,6 +146,39 @@ def test_concurrent_samples_share_a_budget_of_names() -> None:
         assert [f.result(30).status_code for f in held] == [200, 200, 200]
         assert budget.in_flight == 0
         assert client.get("/api/sample", params={"n": 1000}).status_code == 200  # one alone always goes
+
+
+def test_a_sample_over_the_budget_waits_its_turn_then_goes() -> None:
+    gate = Gate()
+    budget = SampleBudget(edge_app(gate), budget=1000, wait=60, max_waiting=2)
+    with TestClient(budget) as client, ThreadPoolExecutor(4) as pool:
+        held = pool.submit(client.get, "/api/sample", params={"n": 800})
+        wait_for(lambda: gate.waiting == 1, what="a request in flight")
+        queued = []
+        for n in (400, 100):  # one after the other: their order is the point
+            queued.append(pool.submit(client.get, "/api/sample", params={"n": n}))
+            wait_for(lambda: len(budget._queue) == len(queued), what=f"{len(queued)} requests waiting")
+        assert gate.waiting == 1  # the 100 would fit, but waits behind the 400: first come first served
+        r = client.get("/api/sample", params={"n": 10})  # a third would wait: refused at once
+        assert r.status_code == 503 and "MAKEMORE_SAMPLE_BUDGET" in r.json()["detail"]
+        client.portal.call(gate.release.set)
+        assert [f.result(30).status_code for f in [held, *queued]] == [200, 200, 200]
+        assert budget.in_flight == 0 and not budget._queue
+
+
+def test_a_sample_that_waited_too_long_gets_503_and_leaves_the_queue() -> None:
+    gate = Gate()
+    budget = SampleBudget(edge_app(gate), budget=1000, wait=0.3)
+    with TestClient(budget) as client, ThreadPoolExecutor(2) as pool:
+        held = pool.submit(client.get, "/api/sample", params={"n": 1000})
+        wait_for(lambda: gate.waiting == 1, what="a request in flight")
+        start = time.monotonic()
+        r = client.get("/api/sample", params={"n": 5})
+        assert time.monotonic() - start >= 0.3  # it waited for its turn first
+        assert r.status_code == 503 and r.headers["retry-after"] == "1"
+        assert not budget._queue and budget.in_flight == 1000
+        client.portal.call(gate.release.set)
+        assert held.result(30).status_code == 200 and budget.in_flight == 0
 
 
 def test_the_budget_covers_every_sample_route() -> None:

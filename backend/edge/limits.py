@@ -4,6 +4,7 @@ and each refusal says which limit it met."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -77,21 +78,38 @@ class TokenBucket:
         self._tokens = self.capacity
         self._at = clock()
 
-    def take(self) -> bool:
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
         self._at = now
+
+    def take(self) -> bool:
+        self._refill()
         if self._tokens >= 1.0:
             self._tokens -= 1.0
             return True
         return False
+
+    def delay(self) -> float:
+        """Seconds until `take` will succeed (0 if it would now)."""
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+READ_FACTOR = 5  # a websocket's messages read a second, at most: this many times those it may send
 
 
 class WebSocketLimits:
     """At most `per_client` open websockets per client address (more are accepted and closed at
     once with 1013, "try again later", and the reason); at most `messages_per_s` client messages
     a second per connection: the excess is answered with an `error` message and dropped, the
-    connection stays and the run never sees it."""
+    connection stays and the run never sees it.
+
+    A flood is also slowed at its source: the server reads at most READ_FACTOR x `messages_per_s`
+    messages a second from a connection and leaves the rest in the sockets, so the sender's
+    writes block (the websocket protocol stops reading while its queue is unread). Answering every
+    message of a client that sends as fast as it can took a core between the two of them, and
+    half of a training run's steps on two cores."""
 
     def __init__(self, app: ASGIApp, per_client: int, messages_per_s: float) -> None:
         self.app = app
@@ -111,7 +129,7 @@ class WebSocketLimits:
             await send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": reason[:120]})
             return
         self.open[client] += 1
-        bucket = TokenBucket(self.messages_per_s)
+        bucket, reads = TokenBucket(self.messages_per_s), TokenBucket(self.messages_per_s * READ_FACTOR)
         excess = json.dumps(
             {
                 "type": "error",
@@ -122,6 +140,9 @@ class WebSocketLimits:
 
         async def limited() -> Message:
             while True:
+                if not reads.take():
+                    await asyncio.sleep(reads.delay())  # the rate itself: unread frames wait in the sockets
+                    reads.take()
                 message = await receive()
                 if message["type"] != "websocket.receive" or bucket.take():
                     return message
@@ -141,33 +162,79 @@ DEFAULT_N = 20  # SampleQuery's default
 
 class SampleBudget:
     """Drawing names is the heaviest read (n up to 1,000 per request, on a thread of its own):
-    at most `budget` names are being drawn at once, over all requests; a request that would go
-    over gets 503 with Retry-After (one request alone always goes through)."""
+    at most `budget` names are being drawn at once, over all requests (one request alone always
+    goes through). A request that would go over waits up to `wait` seconds, first come first
+    served, for the names in flight to be drawn; then, or when `max_waiting` requests wait
+    already, it gets 503 with Retry-After. The wait is what holds a flood back: clients that asked
+    again the moment their 503 came kept a core busy refusing them."""
 
-    def __init__(self, app: ASGIApp, budget: int) -> None:
+    def __init__(self, app: ASGIApp, budget: int, wait: float = 1.0, max_waiting: int = 64) -> None:
         self.app = app
         self.budget = budget
+        self.wait = wait
+        self.max_waiting = max_waiting
         self.in_flight = 0
+        self._queue: list[tuple[int, asyncio.Future[None]]] = []  # (cost, admitted), oldest first
 
     @staticmethod
     def _names(query_string: bytes) -> int:
         match = re.search(rb"(?:^|&)n=(\d{1,7})(?:&|$)", query_string)
         return int(match[1]) if match else DEFAULT_N  # a bad n gets the application's 422
 
+    def _fits(self, cost: int) -> bool:
+        return not self.in_flight or self.in_flight + cost <= self.budget
+
+    def _admit_waiting(self) -> None:
+        while self._queue and self._fits(self._queue[0][0]):
+            cost, admitted = self._queue.pop(0)
+            self.in_flight += cost
+            admitted.set_result(None)
+
+    async def _admitted(self, cost: int) -> bool:
+        """Whether the request may go; its names are then counted in flight."""
+        if not self._queue and self._fits(cost):
+            self.in_flight += cost
+            return True
+        if len(self._queue) >= self.max_waiting or self.wait <= 0:
+            return False
+        entry = (cost, asyncio.get_running_loop().create_future())
+        self._queue.append(entry)
+        try:
+            async with asyncio.timeout(self.wait):
+                await asyncio.shield(entry[1])
+        except TimeoutError:
+            return self._withdraw(entry)
+        except asyncio.CancelledError:
+            if self._withdraw(entry):
+                self._release(cost)
+            raise
+        return True
+
+    def _withdraw(self, entry: tuple[int, asyncio.Future[None]]) -> bool:
+        """A waiting request's wait ended early: whether it had been admitted all the same."""
+        if entry[1].done():
+            return True
+        self._queue.remove(entry)
+        self._admit_waiting()  # it may have been the one too big for the names in flight
+        return False
+
+    def _release(self, cost: int) -> None:
+        self.in_flight -= cost
+        self._admit_waiting()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not SAMPLE_PATH.match(scope["path"]):
             await self.app(scope, receive, send)
             return
         cost = min(max(1, self._names(scope.get("query_string", b""))), self.budget)
-        if self.in_flight and self.in_flight + cost > self.budget:
+        if not await self._admitted(cost):
             detail = (
                 f"the server is drawing {self.in_flight:,} names for other requests "
                 f"(at most {self.budget:,} at once: MAKEMORE_SAMPLE_BUDGET); try again in a moment"
             )
             await refuse(scope, send, 503, detail, [(b"retry-after", b"1")])
             return
-        self.in_flight += cost
         try:
             await self.app(scope, receive, send)
         finally:
-            self.in_flight -= cost
+            self._release(cost)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-READ_SHARE = 0.2  # of a training run's time, at most, for reads of its model
+READ_SHARE = 0.1  # of a training run's time, at most, for reads of its model
 
 
 class Pacer:
