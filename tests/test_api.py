@@ -220,6 +220,12 @@ def test_page_and_offline_plotly(client: TestClient) -> None:
     js = client.get("/vendor/plotly.min.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert "plotly.js v" in js.text[:200]
+    # gzipped once, not per request; the same bytes when gzip is not accepted; revalidated by ETag
+    assert js.headers["content-encoding"] == "gzip" and "Accept-Encoding" in js.headers["vary"]
+    plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == js.content
+    again = client.get("/vendor/plotly.min.js", headers={"If-None-Match": js.headers["etag"]})
+    assert again.status_code == 304 and not again.content
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:
