@@ -156,6 +156,11 @@ def test_branch_continues_exactly_or_as_changed(make_client: Client) -> None:
     assert mine == theirs  # its history begins with the parent's, and continues as the parent did
     faster = client.post(f"/api/runs/{parent['id']}/branch", json={"step": 1000, "lr": 0.3, "name": "hot"}).json()
     assert faster["name"] == "hot" and faster["hparams"]["lr"] == 0.3
+    # the timelines: the parent's changes up to the branch point, then the branch's own
+    parents = client.get(f"/api/runs/{parent['id']}/history").json()["changes"]
+    assert client.get(f"/api/runs/{same['id']}/history").json()["changes"] == parents
+    hot_changes = client.get(f"/api/runs/{faster['id']}/history").json()["changes"]
+    assert hot_changes[:-1] == parents and (hot_changes[-1]["step"], hot_changes[-1]["lr"]) == (1000, 0.3)
     wait_for(lambda: get(client, faster["id"])["step"] > 1100, what="the branch training")
     client.patch(f"/api/runs/{faster['id']}", json={"status": "paused"})
     hot = step_losses(client, faster["id"])

@@ -333,7 +333,12 @@ class RunRegistry:
             self.store.put_checkpoint(record.id, checkpoint[0], checkpoint[1], None, None)
             live.channel = await asyncio.to_thread(self._stored_channel, record)
             live.channel.describe = lambda: self.public(live)
-            live.record.train_seconds = decode(checkpoint[1]).state.train_seconds
+            state = decode(checkpoint[1]).state
+            live.record.train_seconds = state.train_seconds
+            if (record.hparams, record.max_steps) != (state.hparams, state.max_steps):
+                # the branch's own settings, in its timeline where it leaves its parent's
+                change = HParamsChanged(checkpoint[0], record.hparams, record.max_steps)
+                self._record_change(live, event_message(change))
         self._live[record.id] = live
         self._newest = record.id
         self._show(live, new=True)
