@@ -308,3 +308,19 @@ def test_bad_sweep_gets_the_servers_reason(server: Server, context: tuple[Any, W
     expect(page.locator("#sweep-error")).to_contain_text('"x" is not a number')
     assert len(server.get("/api/sweeps")) == before and page.url.endswith("?compare=")
     watch.check()
+
+
+def test_stop_a_sweep_from_its_view(server: Server, context: tuple[Any, Watch]) -> None:
+    """ "Stop the sweep" shows while it runs; it pauses the runs that train, takes the waiting one
+    out of the queue, and the view says stopped."""
+    ctx, watch = context
+    sweep = server.send("POST", "/api/sweeps", {"base": {"max_steps": 10**7}, "grid": {"lr": [0.1, 0.05, 0.02]}})
+    page = watch.attach(ctx.new_page())
+    page.goto(f"{server.base}/?sweep={sweep['id']}")
+    expect(page.locator("#sweep-status")).to_have_text("running", timeout=WAIT_MS)
+    page.click("#sweep-stop")
+    expect(page.locator("#sweep-status")).to_have_text("stopped", timeout=WAIT_MS)
+    expect(page.locator("#sweep-stop")).to_be_hidden()
+    runs = server.get(f"/api/sweeps/{sweep['id']}")["runs"]
+    assert len(runs) == 3 and not {r["status"] for r in runs} & {"running", "queued"}
+    watch.check()

@@ -170,4 +170,5 @@ export function renderSweepInfo() {
   }
   $("sweep-status").textContent = s.status;
   $("sweep-status").dataset.status = s.status;
+  $("sweep-stop").hidden = s.status !== "running";
 }

@@ -36,6 +36,7 @@ export function startCompare() {
   setRenderers({ ui: renderUi, charts: { compare: drawCompare, compareLive: drawLive, result: drawResult } });
   initControls();
   initTable();
+  $("sweep-stop").addEventListener("click", stopSweep);
   initSweepForm();
   onRemove((id) => setIds(c.ids.filter((x) => x !== id)));
   onZoom(() => reloadInView());
@@ -177,6 +178,20 @@ async function loadSweep(id) {
   for (const r of c.sweep.runs) c.runs[r.id] = r;
   setIds(c.sweep.runs.map((r) => r.id));
   invalidate({ charts: ["result"] });
+}
+
+/** "Stop the sweep": its runs paused, the waiting ones out of the queue (they stay stored). */
+async function stopSweep() {
+  const button = $("sweep-stop");
+  button.disabled = true;
+  try {
+    await request("DELETE", `/api/sweeps/${encodeURIComponent(c.sweep.id)}`);
+  } catch (e) {
+    notify(`stopping the sweep: ${e.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+  refreshSweep();
 }
 
 let sweepTimer = 0;
