@@ -57,9 +57,37 @@ function request(field, value, message) {
   invalidate();
 }
 
+// A slider moved by its arrow keys (or a drag) changes with every step: its changes go at most
+// this often per field, and the last one always goes. The server takes 20 messages a second at
+// most (MAKEMORE_WS_MESSAGES_PER_S) and drops the excess, which could be the value the user
+// stopped at.
+const SEND_EVERY_MS = 100;
+const outbox = {}; // field -> { sentAt, timer, value }
+
 /** Ask for a new value of a hyperparameter (lr, batch_size, eval_every, max_steps, schedule). */
 export function setHparam(field, value) {
-  request(field, value, { type: "set", [field]: value });
+  const o = (outbox[field] ||= { sentAt: -Infinity, timer: 0, value: undefined });
+  o.value = value;
+  if (o.timer) {
+    state.pending[field] = { value, at: performance.now() }; // the latest goes when the timer fires
+    invalidate();
+    return;
+  }
+  const go = () => {
+    o.timer = 0;
+    o.sentAt = performance.now();
+    request(field, o.value, { type: "set", [field]: o.value });
+  };
+  const wait = o.sentAt + SEND_EVERY_MS - performance.now();
+  if (wait <= 0) {
+    go();
+  } else {
+    o.timer = setTimeout(go, wait);
+    // pending from now on, so that the confirmation of an earlier value does not move the slider
+    // back under the keys
+    state.pending[field] = { value, at: performance.now() };
+    invalidate();
+  }
 }
 
 function readInt(input, label, min, max) {
