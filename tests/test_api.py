@@ -224,6 +224,7 @@ def test_page_and_offline_plotly(client: TestClient) -> None:
     assert js.headers["content-encoding"] == "gzip" and "Accept-Encoding" in js.headers["vary"]
     plain = client.get("/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers and plain.content == js.content
+    assert plain.headers["etag"] != js.headers["etag"] and plain.headers["vary"] == "Accept-Encoding"
     again = client.get("/vendor/plotly.min.js", headers={"If-None-Match": js.headers["etag"]})
     assert again.status_code == 304 and not again.content
 
