@@ -124,8 +124,9 @@ function runTraces(id, X, range, width) {
   if (!hidden) {
     const changes = c.series[id] ? c.series[id].changes : [];
     const run = c.runs[id];
-    const marks = changes.slice(1).map((ch) => ch.step);
-    if (run && run.parent) marks.push(run.parent.step); // where it left its parent (with its own settings)
+    const marks = new Set(changes.slice(1).map((ch) => ch.step));
+    // where it left its parent (its own settings, if any, are a change at that step: one mark)
+    if (run && run.parent) marks.add(run.parent.step);
     for (const step of marks) {
       const x = X(step);
       if (x < range[0] || x > range[1]) continue;
