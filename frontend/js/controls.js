@@ -68,26 +68,20 @@ const outbox = {}; // field -> { sentAt, timer, value }
 export function setHparam(field, value) {
   const o = (outbox[field] ||= { sentAt: -Infinity, timer: 0, value: undefined });
   o.value = value;
-  if (o.timer) {
-    state.pending[field] = { value, at: performance.now() }; // the latest goes when the timer fires
-    invalidate();
-    return;
-  }
   const go = () => {
     o.timer = 0;
     o.sentAt = performance.now();
     request(field, o.value, { type: "set", [field]: o.value });
   };
-  const wait = o.sentAt + SEND_EVERY_MS - performance.now();
-  if (wait <= 0) {
-    go();
-  } else {
+  if (!o.timer) {
+    const wait = o.sentAt + SEND_EVERY_MS - performance.now();
+    if (wait <= 0) return go();
     o.timer = setTimeout(go, wait);
-    // pending from now on, so that the confirmation of an earlier value does not move the slider
-    // back under the keys
-    state.pending[field] = { value, at: performance.now() };
-    invalidate();
   }
+  // pending until the timer sends the latest value, so that the confirmation of an earlier one
+  // does not move the slider back under the keys
+  state.pending[field] = { value, at: performance.now() };
+  invalidate();
 }
 
 function readInt(input, label, min, max) {
