@@ -1,9 +1,11 @@
 import math
 import random
 
+import numpy as np
 import pytest
 
-from backend.server.history import LossHistory
+from backend.server.history import LossHistory, Points, range_points
+from backend.store.records import StepChunk
 
 
 def fill(h: LossHistory, values: list[float], seed: int = 0) -> None:
@@ -77,3 +79,50 @@ def test_rates_and_times_follow_their_steps() -> None:
     p = h.points(4)  # groups keep their extremes: step 4 (9.0) with its own rate and time
     at = p.steps.index(4)
     assert (p.losses[at], p.lrs[at], p.times[at]) == (9.0, 0.5, 2.5)
+
+
+def _range_points_by_hand(chunks: list[StepChunk], start: int, end: int, limit: int) -> Points:
+    """range_points's contract, one step at a time: every step in [start, end) while they fit,
+    else the first minimum and the first maximum of each group of ceil(n / (limit // 2)) steps
+    (NaN and infinity count as infinite: maxima), with each step's rate and interpolated time."""
+    rows = []  # (step, loss, lr, time)
+    t_prev = 0.0
+    for c in chunks:
+        for j in range(c.n):
+            if start <= c.first + j < end:
+                loss = float(c.losses[j])
+                loss = math.inf if math.isnan(loss) else loss
+                rows.append((c.first + j, loss, float(c.lrs[j]), t_prev + (c.time_end - t_prev) * (j + 1) / c.n))
+        t_prev = c.time_end
+    if len(rows) > limit:
+        width = math.ceil(len(rows) / (limit // 2))
+        keep: set[int] = set()
+        for g in range(0, len(rows), width):
+            group = range(g, min(g + width, len(rows)))
+            keep.add(min(group, key=lambda i: (rows[i][1], i)))
+            keep.add(max(group, key=lambda i: (rows[i][1], -i)))
+        rows = [rows[i] for i in sorted(keep)]
+    return Points(*([r[k] for r in rows] for k in range(4)))  # type: ignore[arg-type]
+
+
+def test_range_points_keeps_each_groups_extremes() -> None:
+    """Random runs of chunks (gaps, NaN, infinity, ties, ranges cut anywhere) against the contract
+    computed step by step."""
+    rng = np.random.default_rng(7)
+    for _ in range(150):
+        chunks, first, t = [], int(rng.integers(0, 50)), 0.0
+        for _ in range(int(rng.integers(1, 6))):
+            n = int(rng.integers(1, 700))
+            losses = (rng.random(n) * 3).astype(np.float32)
+            losses[rng.integers(0, n, 3)] = rng.choice([np.nan, np.inf, 1.0])  # diverged steps, ties
+            t += float(rng.random() * 10)
+            chunks.append(StepChunk(first, losses, rng.random(n).astype(np.float32), 32, t))
+            first += n + int(rng.integers(0, 3))  # a gap between chunks: steps never stored
+        start = int(rng.integers(0, first))
+        end = int(rng.integers(start, first + 10))
+        limit = int(rng.choice([10, 11, 64, 2000]))
+        got, want = range_points(chunks, start, end, limit), _range_points_by_hand(chunks, start, end, limit)
+        assert got.steps == want.steps
+        assert got.losses == want.losses and got.lrs == want.lrs
+        assert got.times == pytest.approx(want.times, rel=1e-12)
+        assert len(got.steps) <= max(limit, 1)
