@@ -10,12 +10,18 @@ from starlette.requests import HTTPConnection
 
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
+from backend.server.points import RunPoints
 from backend.server.registry import RunRegistry
 
 
 def get_registry(conn: HTTPConnection) -> RunRegistry:
     registry: RunRegistry = conn.app.state.registry
     return registry
+
+
+def get_points(conn: HTTPConnection) -> RunPoints:
+    points: RunPoints = conn.app.state.points
+    return points
 
 
 def get_settings(conn: HTTPConnection) -> Settings:
@@ -31,6 +37,7 @@ def get_datasets(conn: HTTPConnection) -> DatasetRegistry:
 RegistryDep = Annotated[RunRegistry, Depends(get_registry)]
 DatasetsDep = Annotated[DatasetRegistry, Depends(get_datasets)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+PointsDep = Annotated[RunPoints, Depends(get_points)]
 
 
 def invalid(

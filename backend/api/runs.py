@@ -7,18 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 
-from backend.api.deps import RegistryDep, check_batch_size
+from backend.api.deps import PointsDep, RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import export
-from backend.server.history import range_points
-from backend.server.messages import loss_list, sig_list
+from backend.server.registry import RunNotFoundError
 from backend.server.schemas import (
     BranchCreate,
     CheckpointPublic,
     HParamsUpdate,
     PointsPublic,
     RunCreate,
+    RunPointsPublic,
     RunPublic,
+    RunsPointsPublic,
 )
 from backend.training.protocol import Status
 
@@ -72,6 +73,30 @@ async def export_runs(
     if format == "csv":
         return StreamingResponse(export.long_csv(runs), media_type="text/csv", headers=headers)
     return StreamingResponse(export.long_json(runs), media_type="application/json", headers=headers)
+
+
+@router.get("/runs/points")
+async def runs_points(
+    registry: RegistryDep,
+    stored: PointsDep,
+    ids: Annotated[
+        str, Query(pattern=r"^[0-9a-f]{12}(,[0-9a-f]{12}){0,19}$", description="run ids, comma-separated (at most 20)")
+    ],
+    points: Annotated[int, Query(ge=10, le=10_000)] = 2000,
+) -> RunsPointsPublic:
+    """Several runs whole, at once: each one's record and its points from step 0 to its step (as
+    `GET /api/runs/{id}` and `GET /api/runs/{id}/points`). The compare view opens with this one
+    request instead of two per run. Ids that name no stored run are listed in `missing`."""
+    found, missing = [], []
+    for run_id in dict.fromkeys(ids.split(",")):
+        try:
+            record = await registry.record(run_id)
+        except RunNotFoundError:
+            missing.append(run_id)
+            continue
+        run = RunPublic.model_validate(registry.public(record))
+        found.append(RunPointsPublic(run=run, points=await stored.of(record, 0, None, points)))
+    return RunsPointsPublic(runs=found, missing=missing)
 
 
 @router.get("/runs/{run_id}", responses=NOT_FOUND)
@@ -137,6 +162,7 @@ async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | No
 @router.get("/runs/{run_id}/points", responses=NOT_FOUND)
 async def run_points(
     registry: RegistryDep,
+    stored: PointsDep,
     run_id: str,
     start: Annotated[int, Query(ge=0, le=10**9)] = 0,
     end: Annotated[int | None, Query(ge=1, le=10**9, description="default: the run's step")] = None,
@@ -145,21 +171,7 @@ async def run_points(
     """The run's step losses from `start` to `end` (steps), in at most `points` points: every step
     while they fit, else each group's minimum and maximum (spikes survive); with its
     evaluations in that range. For overlays of many runs: ask again for the range on screen."""
-    record = await registry.record(run_id)
-    data = await registry.history_data(record)
-    stop = end if end is not None else record.step
-    p = range_points(data.chunks, start, stop, points)
-    evals = [[s, t, d, b] for s, t, d, b in data.evals if start <= s <= stop]
-    return PointsPublic(
-        step=p.steps,
-        loss=loss_list(p.losses, 4),
-        lr=sig_list(p.lrs, 3),
-        time=loss_list(p.times, 2),
-        evals=evals,
-        changes=data.changes,
-        start=start,
-        end=stop,
-    )
+    return await stored.of(await registry.record(run_id), start, end, points)
 
 
 @router.get(

@@ -21,6 +21,7 @@ from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
+from backend.server.points import RunPoints
 from backend.server.registry import RunNotFoundError, RunRegistry
 from backend.store.store import NoHistoryStore, Store
 from backend.training.protocol import ConflictError
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         )
         app.state.settings = settings
         app.state.registry = registry
+        app.state.points = RunPoints(registry)
         # With no run at all, the page is ready with one click: a default run, paused at step 0.
         await registry.open(default=RunSpec())
         log.info(

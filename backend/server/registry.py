@@ -100,6 +100,7 @@ class RunRegistry:
         self.threads = threads  # torch threads all training workers together may use (None: the runtime's)
         self.max_sweeps = max_sweeps  # learning-rate sweeps at once
         self._live: dict[str, LiveRun] = {}
+        self._went_live = 0  # runs made live so far: a run's stored history changes only while it is live
         self._loading: dict[str, asyncio.Future[LiveRun]] = {}
         self._queue: deque[str] = deque()
         self._followers: set[Subscriber] = set()  # viewers of /ws/runs/current
@@ -170,6 +171,12 @@ class RunRegistry:
             raise RunNotFoundError(f"no run with id {run_id!r}")
         return record
 
+    def settled(self, rid: str) -> int | None:
+        """None while the run is live here (it may train, be steered, be cut back to a
+        checkpoint: its stored history may change); else a token that stays the same until any
+        run goes live. What was read of a run's history under one token holds while it lasts."""
+        return None if rid in self._live or rid in self._loading else self._went_live
+
     async def live(self, run_id: str) -> LiveRun:
         """The run, live here (its channel built from the store if it was not)."""
         rid = await self.resolve(run_id)
@@ -182,6 +189,7 @@ class RunRegistry:
         try:
             live = await self._load(rid)
             self._live[rid] = live
+            self._went_live += 1
             loading.set_result(live)
             return live
         except BaseException as e:
@@ -340,6 +348,7 @@ class RunRegistry:
                 change = HParamsChanged(checkpoint[0], record.hparams, record.max_steps)
                 self._record_change(live, event_message(change))
         self._live[record.id] = live
+        self._went_live += 1
         self._newest = record.id
         self._show(live, new=True)
         for sub in self._followers:

@@ -162,6 +162,16 @@ class PointsPublic(BaseModel):
     end: int
 
 
+class RunPointsPublic(BaseModel):
+    run: RunPublic
+    points: PointsPublic
+
+
+class RunsPointsPublic(BaseModel):
+    runs: list[RunPointsPublic] = Field(description="in the order asked")
+    missing: list[str] = Field(description="the ids asked that name no stored run")
+
+
 class CheckpointPublic(BaseModel):
     step: int
     train_loss: float | None

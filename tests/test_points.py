@@ -1,0 +1,84 @@
+"""A run's points for overlays (backend/server/points.py): the answers for runs that are not live
+are kept until any run goes live, those of live runs never; and GET /api/runs/points, several
+runs' records and points in one request (the compare view's first)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from backend.core.data import Dataset
+from backend.server.app import create_app
+from backend.server.config import Settings
+from tests.conftest import wait_for
+
+
+def stored_runs(home: Path, dataset: Dataset, n: int = 2) -> list[str]:
+    """`n` finished runs in `home`, written by a server that has stopped since (so that none is
+    live in the next one)."""
+    with TestClient(create_app(Settings(home=home), dataset)) as first:
+        ids = [first.post("/api/runs", json={"max_steps": 300, "eval_every": 100}).json()["id"] for _ in range(n)]
+        for run_id in ids:
+            wait_for(functools.partial(finished, first, run_id), timeout=60, what=f"run {run_id} finished")
+    return ids
+
+
+def finished(client: TestClient, run_id: str) -> bool:
+    return bool(client.get(f"/api/runs/{run_id}").json()["status"] == "finished")
+
+
+def test_kept_while_no_run_goes_live(
+    make_client: Callable[..., TestClient], small_dataset: Dataset, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    a, b = stored_runs(home, small_dataset)
+    client = make_client(home=home)
+    kept = client.app.state.points
+
+    def points(run_id: str, **q: int) -> dict[str, Any]:
+        answer: dict[str, Any] = client.get(f"/api/runs/{run_id}/points", params={"points": 50, **q}).json()
+        return answer
+
+    first = points(a)
+    assert len(first["step"]) <= 50 and first["end"] == 300 and kept.reads == 1
+    assert points(a) == first and kept.reads == 1  # kept
+    assert points(a, start=100)["step"][0] >= 100 and kept.reads == 2  # another range: read
+
+    client.patch(f"/api/runs/{b}", json={"name": "renamed"})  # b goes live: what was kept may be old
+    assert points(a) == first and kept.reads == 3
+
+    # a live run's answers are never kept: a change made now is in the next one
+    assert client.patch(f"/api/runs/{a}", json={"lr": 0.05}).status_code == 200
+    changed = wait_for(lambda: points(a)["changes"][-1]["lr"] == 0.05, timeout=30, what="the change in the points")
+    assert changed
+    reads = kept.reads
+    points(a)
+    assert kept.reads == reads + 1
+
+
+def test_several_runs_in_one_request(
+    make_client: Callable[..., TestClient], small_dataset: Dataset, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    a, b = stored_runs(home, small_dataset)
+    client = make_client(home=home)
+    gone = "0123456789ab"
+    r = client.get("/api/runs/points", params={"ids": f"{b},{gone},{a},{b}", "points": 40})
+    assert r.status_code == 200
+    body = r.json()
+    assert [x["run"]["id"] for x in body["runs"]] == [b, a] and body["missing"] == [gone]  # in order, once
+    for x in body["runs"]:
+        run_id = x["run"]["id"]
+        assert x["points"] == client.get(f"/api/runs/{run_id}/points", params={"points": 40}).json()
+        one = client.get(f"/api/runs/{run_id}").json()
+        assert {k: x["run"][k] for k in ("name", "status", "step", "hparams")} == {
+            k: one[k] for k in ("name", "status", "step", "hparams")
+        }
+    for bad in ("nope", "", ",".join([a] * 21), f"{a},,{b}"):
+        r = client.get("/api/runs/points", params={"ids": bad})
+        assert r.status_code == 422, bad
+    assert client.get("/api/runs/points", params={"ids": a, "points": 5}).status_code == 422
