@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         docs_url=None,  # served by backend/api/docs.py, offline and under the CSP
         redoc_url=None,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(GZipMiddleware, minimum_size=pages.GZIP_MIN_BYTES, compresslevel=pages.GZIP_LEVEL)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RunNotFoundError, not_found)

@@ -36,7 +36,7 @@ def front_app() -> Starlette:
     """What the server can serve before torch is loaded: its health, the page and its files."""
     return Starlette(
         routes=[*meta.front_routes, *pages.page_routes()],
-        middleware=[Middleware(GZipMiddleware, minimum_size=2048)],
+        middleware=[Middleware(GZipMiddleware, minimum_size=pages.GZIP_MIN_BYTES, compresslevel=pages.GZIP_LEVEL)],
     )
 
 
