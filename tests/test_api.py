@@ -1,3 +1,5 @@
+import posixpath
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -227,6 +229,20 @@ def test_page_and_offline_plotly(client: TestClient) -> None:
     assert plain.headers["etag"] != js.headers["etag"] and plain.headers["vary"] == "Accept-Encoding"
     again = client.get("/vendor/plotly.min.js", headers={"If-None-Match": js.headers["etag"]})
     assert again.status_code == 304 and not again.content
+
+
+def test_page_lists_every_module_it_imports(client: TestClient) -> None:
+    """The page names each of its modules in a modulepreload link (the browser asks for them at
+    once, not one level of imports at a time): the entries, and whatever any of them imports."""
+    page = client.get("/").text
+    assert "<!-- modulepreload -->" not in page
+    linked = re.findall(r'<link rel="modulepreload" href="/static/js/([^"]+)">', page)
+    assert {"main.js", "compare/prefetch.js"} <= set(linked) and len(linked) == len(set(linked))
+    for module in linked:
+        r = client.get(f"/static/js/{module}")
+        assert r.status_code == 200 and "javascript" in r.headers["content-type"], module
+        for target in re.findall(r'from\s+"(\.\.?/[^"]+)"', r.text):
+            assert posixpath.normpath(posixpath.join(posixpath.dirname(module), target)) in linked, (module, target)
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:
