@@ -1,9 +1,9 @@
 // The compare view's first answers, asked for as the page starts. index.html loads this module
-// `async`: it runs as soon as it is here, while plotly.js (4.6 MB, deferred, seconds to parse on
-// a busy machine) still has to run before main.js; the server answers every run's record and
-// points meanwhile. view.js and series.js take these answers for their first loads.
+// `async`: it runs as soon as it is here, before main.js; the server answers every run's record
+// and points meanwhile, in one request (GET /api/runs/points). view.js and series.js take these
+// answers for their first loads, a record and the points of each run.
 
-import { request } from "../api.js";
+import { ApiError, request } from "../api.js";
 import { readAddress } from "./address.js";
 
 const MARGIN_X = 74; // the compare chart's plot margins, left and right (chart.js MARGIN)
@@ -24,10 +24,16 @@ if (where.mode === "compare") {
   // the chart is not laid out yet: its width from the window's, as compare.css will make it
   const width = Math.max(100, Math.min(window.innerWidth, MAX_WIDTH) - FRAME_X - MARGIN_X);
   const points = pointsPerRun(width, where.ids.length);
+  const q = new URLSearchParams({ ids: where.ids.join(","), points: String(points) });
+  const all = where.ids.length ? request("GET", `/api/runs/points?${q}`) : null;
   for (const id of where.ids) {
-    const run = `/api/runs/${encodeURIComponent(id)}`;
-    asked.set(`record ${id}`, request("GET", run));
-    asked.set(`points ${id}`, request("GET", `${run}/points?start=0&points=${points}`));
+    const one = all.then(({ runs }) => {
+      const found = runs.find((r) => r.run.id === id);
+      if (!found) throw new ApiError(`404: no run with id '${id}'`, 404, `no run with id '${id}'`);
+      return found;
+    });
+    asked.set(`record ${id}`, one.then((r) => r.run));
+    asked.set(`points ${id}`, one.then((r) => r.points));
   }
   for (const p of asked.values()) p.catch(() => {}); // whoever takes it handles its error
 }
