@@ -324,3 +324,49 @@ def test_stop_a_sweep_from_its_view(server: Server, context: tuple[Any, Watch]) 
     runs = server.get(f"/api/sweeps/{sweep['id']}")["runs"]
     assert len(runs) == 3 and not {r["status"] for r in runs} & {"running", "queued"}
     watch.check()
+
+
+PREVIEWED_JS = """ids => {
+    const drawn = ['compare-chart', 'compare-live']
+        .flatMap(p => document.getElementById(p).previewData || [])
+        .filter(t => t.meta && t.x.length > 1);
+    return ids.every(id => drawn.some(t => t.meta === id));
+}"""
+PAINTED_JS = """() => {  // the preview canvas's pixels that are not transparent
+    const c = document.querySelector('#compare-chart > canvas.plot-preview');
+    if (!c) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+    return n;
+}"""
+
+
+def test_first_picture_before_plotly(server: Server, context: tuple[Any, Watch]) -> None:
+    """Every run's line is on screen before plotly.js has run (a canvas: js/preview.js), plotly's
+    chart takes its place once it has; when plotly.js cannot load, the picture stays and the
+    page says why."""
+    ids = [finished(server, small_run(server, lr)["id"])["id"] for lr in (0.05, 0.3)]
+    url = f"{server.base}/?compare={','.join(ids)}"
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    held: list[Any] = []
+    page.route("**/vendor/plotly.min.js", lambda route: held.append(route))  # not before we say
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_function(PREVIEWED_JS, arg=ids, timeout=WAIT_MS)
+    assert page.evaluate(PAINTED_JS) > 2000  # the lines, the grid and the ticks
+    assert page.evaluate("() => !window.Plotly && !document.getElementById('compare-chart').data")
+    assert held, "plotly.js was not even asked for"
+    for route in held:
+        route.continue_()
+    wait_runs_drawn(page, ids)
+    expect(page.locator("canvas.plot-preview")).to_have_count(0)
+
+    page = watch.attach(ctx.new_page())
+    page.route("**/vendor/plotly.min.js", lambda route: route.fulfill(status=404, body="gone"))
+    watch.expect_http(404, "/vendor/plotly.min.js")
+    page.goto(url)
+    expect(page.locator("#toast")).to_contain_text("plotly.js did not load", timeout=WAIT_MS)
+    page.wait_for_function(PREVIEWED_JS, arg=ids, timeout=WAIT_MS)
+    assert page.evaluate(PAINTED_JS) > 2000
+    watch.check()

@@ -19,6 +19,7 @@ import { initSamples, renderSamples } from "./samples.js";
 import { initGhost } from "./compare/ghost.js";
 import { compareAsked, startCompare } from "./compare/view.js";
 import { state } from "./state.js";
+import { loadPlotly, plotlyReady } from "./vendor.js";
 
 let samplesShown = null;
 
@@ -49,9 +50,9 @@ setRenderers({
   },
 });
 
-if (!window.Plotly) {
-  notify("plotly.js did not load (/vendor/plotly.min.js): the charts cannot be drawn", "error", 60_000);
-}
+plotlyReady.then((Plotly) => {
+  if (!Plotly) notify("plotly.js did not load (/vendor/plotly.min.js): the charts cannot be drawn", "error", 60_000);
+});
 
 /** The few messages that call for a request. */
 function followUp(msg, runBefore) {
@@ -68,6 +69,7 @@ if (compareAsked()) startCompare();
 else startSingle();
 
 function startSingle() {
+  loadPlotly(); // at once: every panel of this view is a plot (the compare view asks after its first picture)
   initControls();
   initLegend();
   initSamples();

@@ -1,5 +1,9 @@
 // What every plot shares: colours, the base layout (dark, transparent), the config, and a
-// Plotly.react that does nothing when plotly.js did not load (main.js told the user).
+// Plotly.react that draws a first picture while plotly.js is still to run (js/vendor.js), and
+// only that picture when it did not load (main.js told the user).
+
+import { drawPreview } from "./preview.js";
+import { plotlyReady } from "./vendor.js";
 
 export const COLORS = {
   raw: "rgba(122, 162, 255, 0.28)",
@@ -42,13 +46,42 @@ export function axis(extra = {}) {
   return { gridcolor: COLORS.grid, zeroline: false, ...extra };
 }
 
+const waiting = new Map(); // element -> {args, done}: the last draw asked before plotly.js ran
+let failed = false;
+
+/**
+ * Plotly.react(el, data, layout, config), resolving when drawn. Before plotly.js has run, the
+ * plot's lines are drawn on a canvas at once (js/preview.js) and plotly draws the last data it
+ * was given when it comes. When plotly.js did not load, the canvas is all there is: null.
+ */
 export function react(id, data, layout, config = CONFIG) {
-  if (!window.Plotly) return null;
   const el = document.getElementById(id);
+  if (window.Plotly) return draw(el, data, layout, config);
+  drawPreview(el, data, layout);
+  if (failed) return null;
+  return new Promise((resolve) => {
+    const done = waiting.get(el)?.done || [];
+    waiting.set(el, { args: [data, layout, config], done: [...done, resolve] });
+  });
+}
+
+function draw(el, data, layout, config) {
+  el.querySelector(":scope > canvas.plot-preview")?.remove();
   const drawn = window.Plotly.react(el, data, layout, config);
   drawn.then(() => untab(el));
   return drawn;
 }
+
+plotlyReady.then((Plotly) => {
+  failed = !Plotly;
+  if (Plotly) {
+    for (const [el, { args, done }] of waiting) {
+      const drawn = draw(el, ...args);
+      for (const resolve of done) resolve(drawn);
+    }
+  }
+  waiting.clear();
+});
 
 /** The mode bar's buttons (zoom, pan, reset...) are for the mouse and show on hover: out of the
  *  tab order, so Tab goes from control to control, not through a dozen hidden buttons. */

@@ -310,7 +310,14 @@ export function drawLive() {
   for (const a of [lay.xaxis, lay.yaxis]) Object.assign(a, { visible: false, title: { text: "" } });
   react("compare-live", traces, lay, { displayModeBar: false, responsive: true });
   measure(t0, traces.length);
+  for (const resolve of liveDrawn.splice(0)) resolve();
   return true;
+}
+
+const liveDrawn = [];
+/** Resolves once the live plot has next drawn: the plot behind it has drawn first. */
+export function nextLiveDraw() {
+  return new Promise((resolve) => liveDrawn.push(resolve));
 }
 
 /** A zoom or pan: the new x range (its points are asked for) and y range; a reset: every run whole. */

@@ -6,8 +6,9 @@ import { request } from "../api.js";
 import { notify } from "../notify.js";
 import { invalidate, setRenderers } from "../render.js";
 import { state } from "../state.js";
+import { afterPaint, loadPlotly } from "../vendor.js";
 import { compareHref, MAX_RUNS, readAddress, writeIds } from "./address.js";
-import { drawCompare, drawLive, onZoom, pointsWanted, renderLegend } from "./chart.js";
+import { drawCompare, drawLive, nextLiveDraw, onZoom, pointsWanted, renderLegend } from "./chart.js";
 import { watchRuns } from "./overview.js";
 import { take } from "./prefetch.js";
 import { drawResult, renderSweepInfo } from "./result.js";
@@ -64,6 +65,11 @@ export function startCompare() {
   };
   loaded.finally(opened);
   setTimeout(opened, OPENING_MS);
+  // plotly.js (seconds of main thread on a slow CPU; from the browser's cache still ~0.2 s, which
+  // the server's answer would wait for on a busy machine) once the first picture of every run is
+  // on screen (js/preview.js draws it), or when the runs are that late
+  loaded.finally(() => nextLiveDraw().then(() => afterPaint(loadPlotly)));
+  setTimeout(loadPlotly, OPENING_MS);
   invalidate({ charts: ["compare", "result"] });
 }
 
