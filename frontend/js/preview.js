@@ -48,7 +48,11 @@ export function drawPreview(el, data, layout) {
 function isLine(t) {
   const mode = t.mode ?? (t.x && t.x.length >= 20 ? "lines" : "lines+markers");
   return (t.type ?? "scatter") === "scatter" && t.visible !== false && t.visible !== "legendonly" &&
-    mode.includes("lines") && Array.isArray(t.x) && Array.isArray(t.y);
+    mode.includes("lines") && isSeries(t.x) && isSeries(t.y);
+}
+
+function isSeries(a) {
+  return Array.isArray(a) || ArrayBuffer.isView(a);
 }
 
 /** Data value -> pixel along one axis: its range (in axis units, log10 on a log axis), else the

@@ -13,9 +13,11 @@ export const plotlyReady = new Promise((resolve) => {
   settle = resolve;
 });
 
-/** Run plotly.js (once; later calls return the same promise). */
+/** Run plotly.js (once; later calls return the same promise). Marks "plotly-asked" and
+ *  "plotly-ran" on the performance timeline, for whoever measures the page. */
 export function loadPlotly() {
-  asked ||= new Promise((resolve) => {
+  if (asked) return asked;
+  asked = new Promise((resolve) => {
     if (window.Plotly) {
       resolve(window.Plotly);
       return;
