@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
@@ -31,12 +32,17 @@ def finished(client: TestClient, run_id: str) -> bool:
     return bool(client.get(f"/api/runs/{run_id}").json()["status"] == "finished")
 
 
-def test_kept_while_no_run_goes_live(
+@pytest.fixture
+def two_stored(
     make_client: Callable[..., TestClient], small_dataset: Dataset, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
-    a, b = stored_runs(home, small_dataset)
-    client = make_client(home=home)
+) -> tuple[TestClient, str, str]:
+    """A server on a home with two finished runs, neither of them live in it."""
+    a, b = stored_runs(tmp_path / "home", small_dataset)
+    return make_client(home=tmp_path / "home"), a, b
+
+
+def test_kept_while_no_run_goes_live(two_stored: tuple[TestClient, str, str]) -> None:
+    client, a, b = two_stored
     kept = client.app.state.points
 
     def points(run_id: str, **q: int) -> dict[str, Any]:
@@ -60,12 +66,8 @@ def test_kept_while_no_run_goes_live(
     assert kept.reads == reads + 1
 
 
-def test_several_runs_in_one_request(
-    make_client: Callable[..., TestClient], small_dataset: Dataset, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
-    a, b = stored_runs(home, small_dataset)
-    client = make_client(home=home)
+def test_several_runs_in_one_request(two_stored: tuple[TestClient, str, str]) -> None:
+    client, a, b = two_stored
     gone = "0123456789ab"
     r = client.get("/api/runs/points", params={"ids": f"{b},{gone},{a},{b}", "points": 40})
     assert r.status_code == 200
