@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -369,4 +370,34 @@ def test_first_picture_before_plotly(server: Server, context: tuple[Any, Watch])
     expect(page.locator("#toast")).to_contain_text("plotly.js did not load", timeout=WAIT_MS)
     page.wait_for_function(PREVIEWED_JS, arg=ids, timeout=WAIT_MS)
     assert page.evaluate(PAINTED_JS) > 2000
+    watch.check()
+
+
+def test_compare_opens_in_the_page(server: Server, context: tuple[Any, Watch]) -> None:
+    """From the single view, the runs list's Compare opens the compare view in the same page (no
+    reload: plotly.js and every module already run there, only the runs' points come); going
+    back shows the single view again."""
+    ids = [finished(server, small_run(server, lr)["id"])["id"] for lr in (0.05, 0.3)]
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    sockets: list[Any] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
+    page.goto(f"{server.base}/?run={ids[0]}")
+    page.wait_for_function("() => document.getElementById('chart').data", timeout=WAIT_MS)
+    single = list(sockets)  # the run's and the runs list's
+    assert {urlsplit(ws.url).path for ws in single} == {f"/ws/runs/{ids[0]}", "/ws/runs"}
+    for run_id in ids:
+        page.locator(f"#runs li.run-row[data-id='{run_id}'] .run-select").check(timeout=WAIT_MS)
+    page.evaluate("() => { window.samePage = true; }")
+    page.locator("#compare-link").click()
+    wait_runs_drawn(page, ids)
+    assert page.evaluate("() => window.samePage") is True  # the page was not loaded again
+    assert page.evaluate("() => location.search") == f"?compare={ids[0]},{ids[1]}"
+    expect(page.locator("main.layout")).to_be_hidden()
+    expect(page.locator("#compare-title")).to_have_text("Compare 2 runs")
+    wait_for(lambda: all(ws.is_closed() for ws in single), timeout=10, what="the single view's sockets closed")
+    assert [urlsplit(ws.url).path for ws in sockets if not ws.is_closed()] == ["/ws/runs"]  # the view's own
+    page.go_back()
+    page.wait_for_function("() => !window.samePage && document.getElementById('chart').data", timeout=WAIT_MS)
+    expect(page.locator("#compare")).to_be_hidden()
     watch.check()

@@ -103,6 +103,15 @@ export function returnNotice(before, run) {
 }
 
 /** The run socket's handlers, wrapped: the address follows the run the tab shows. */
+let left = false;
+
+/** The single view gives the page to another (the compare view, opened in place): its run's
+ *  socket closes; going back in history then reloads the page. */
+export function leaveSingle() {
+  left = true;
+  disconnect();
+}
+
 export function connectRun(handlers) {
   const wrapped = {
     message(msg) {
@@ -148,7 +157,10 @@ export function connectRun(handlers) {
   };
   const id = runFromAddress();
   state.target = id;
-  addEventListener("popstate", () => showRun(runFromAddress(), { address: false }));
+  addEventListener("popstate", () => {
+    if (left) location.reload(); // the single view was left for another in this page: the address's view, afresh
+    else showRun(runFromAddress(), { address: false });
+  });
   if (!id) {
     connect(wrapped, runPath(null));
     return;

@@ -1,6 +1,6 @@
 // Wires the page together: controls and panels, the websocket, the redraw scheduler.
 
-import { connectRun, initNotices, renderNotices } from "./address.js";
+import { connectRun, initNotices, leaveSingle, renderNotices } from "./address.js";
 import { initBranch } from "./branch.js";
 import { drawChart, drawLrChart, initLegend, renderLegend } from "./chart.js";
 import { initControls, renderControls } from "./controls.js";
@@ -14,9 +14,10 @@ import { drawNoise, renderNoiseValue } from "./noise.js";
 import { notify } from "./notify.js";
 import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
 import { invalidate, setRenderers } from "./render.js";
-import { initRuns, renderRuns } from "./runs.js";
+import { initRuns, renderRuns, stopRuns } from "./runs.js";
 import { initSamples, renderSamples } from "./samples.js";
 import { initGhost } from "./compare/ghost.js";
+import { prefetchCompare } from "./compare/prefetch.js";
 import { compareAsked, startCompare } from "./compare/view.js";
 import { state } from "./state.js";
 import { loadPlotly, plotlyReady } from "./vendor.js";
@@ -93,4 +94,21 @@ function startSingle() {
     },
   });
   invalidate({ chart: true, charts: ["lrfind", "embedding", "noise", "next"] });
+  document.addEventListener("click", openCompareHere);
+}
+
+/** The compare view from the single view's links (the runs list's Compare, Compare & sweep)
+ *  opens in this page: plotly.js and every module are running already, so only the runs' points
+ *  are to come. A click that asks for a new tab or window goes on as a link. */
+function openCompareHere(event) {
+  const link = event.target.closest("a#compare-link[href], a#open-compare[href]");
+  if (!link || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  document.removeEventListener("click", openCompareHere);
+  leaveSingle();
+  stopRuns();
+  history.pushState(null, "", link.getAttribute("href"));
+  prefetchCompare();
+  startCompare();
 }

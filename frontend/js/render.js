@@ -38,9 +38,14 @@ let frame = 0;
 let timer = 0; // a plot waits for its interval: no frames meanwhile (they cost even when empty)
 let holding = 0; // requests the user waits for: no plot draws meanwhile, so their answer shows at once
 
-/** ui(): figures and controls; charts: {name: draw()} */
-export function setRenderers({ ui, charts }) {
+/** ui(): figures and controls; charts: {name: draw()}, beside those set before, or instead of
+ *  them (`only`: another view takes the page). */
+export function setRenderers({ ui, charts, only = false }) {
   if (ui) uiRenderer = ui;
+  if (only) {
+    for (const name of Object.keys(chartRenderers)) delete chartRenderers[name];
+    dirty.clear();
+  }
   Object.assign(chartRenderers, charts);
 }
 

@@ -247,6 +247,14 @@ export function renderRuns() {
   }
 }
 
+let socket = null; // the list's overview socket (WS /ws/runs)
+
+/** The list is left (the page shows another view): its socket closes. */
+export function stopRuns() {
+  if (socket) socket.close();
+  socket = null;
+}
+
 export function initRuns() {
   loadSelected();
   const ul = $("runs");
@@ -268,7 +276,7 @@ export function initRuns() {
     const check = event.target.closest(".run-select");
     if (check) select(check.closest(".run-row").dataset.id, check.checked);
   });
-  const socket = new LiveSocket(
+  socket = new LiveSocket(
     "/ws/runs",
     {
       message: handle,

@@ -19,13 +19,15 @@ export function pointsPerRun(plotWidth, runs) {
 
 const asked = new Map(); // "record ID" | "points ID" -> the promise of its answer
 
-const where = readAddress();
-if (where.mode === "compare") {
+/** Ask for the runs the address names (the compare view's), all in one request. */
+export function prefetchCompare() {
+  const where = readAddress();
+  if (where.mode !== "compare" || !where.ids.length) return;
   // the chart is not laid out yet: its width from the window's, as compare.css will make it
   const width = Math.max(100, Math.min(window.innerWidth, MAX_WIDTH) - FRAME_X - MARGIN_X);
   const points = pointsPerRun(width, where.ids.length);
   const q = new URLSearchParams({ ids: where.ids.join(","), points: String(points) });
-  const all = where.ids.length ? request("GET", `/api/runs/points?${q}`) : null;
+  const all = request("GET", `/api/runs/points?${q}`);
   for (const id of where.ids) {
     const one = all.then(({ runs }) => {
       const found = runs.find((r) => r.run.id === id);
@@ -37,6 +39,8 @@ if (where.mode === "compare") {
   }
   for (const p of asked.values()) p.catch(() => {}); // whoever takes it handles its error
 }
+
+prefetchCompare();
 
 /** The answer asked for early under `key`, once (later asks go to the server), or null. */
 export function take(key) {

@@ -34,7 +34,7 @@ export function startCompare() {
   $("connection").hidden = true; // the single view's socket: not opened here
   $("run-info").textContent = c.mode === "sweep" ? "a sweep: its runs side by side, and what it found" : "runs side by side";
   document.querySelector(".sweep-form-panel").open = c.mode === "compare" && !c.ids.length;
-  setRenderers({ ui: renderUi, charts: { compare: drawCompare, compareLive: drawLive, result: drawResult } });
+  setRenderers({ ui: renderUi, charts: { compare: drawCompare, compareLive: drawLive, result: drawResult }, only: true });
   initControls();
   initTable();
   $("sweep-stop").addEventListener("click", stopSweep);
