@@ -137,7 +137,14 @@ def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "open" not in r:  # results from before the first picture (one figure: plotly's chart)
         return []
     rows = []
-    for way, how in (("app", "from the page (its Compare link)"), ("fresh", "in a fresh browser (nothing cached)")):
+    ways = {
+        "click": "from the single view (its Compare, in the page)",
+        "address": "by its address, the page visited before",
+        "fresh": "by its address in a fresh browser (nothing cached)",
+    }
+    for way, how in ways.items():
+        if way not in r["open"]:
+            continue
         f = r["open"][way]
         for key, what in (("first_s", "every line on screen"), ("interactive_s", "plotly's chart (hover, zoom)")):
             rows.append(
