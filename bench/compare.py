@@ -47,18 +47,19 @@ LIMITS = {"open_s": 1.0, "redraw_ms": 50.0}
 TRACES_JS = "['compare-chart', 'compare-live'].flatMap(p => document.getElementById(p).data || [])"
 ALL_DRAWN_JS = f"""ids => {{
     const drawn = {TRACES_JS}.filter(t => t.meta && t.x.length > 1);
-    return ids.every(id => drawn.some(t => t.meta === id)) && performance.now();
+    return ids.every(id => drawn.some(t => t.meta === id)) && performance.timeOrigin + performance.now();
 }}"""
 # ... or on the canvas js/preview.js draws until plotly.js has run
 PICTURED_JS = """ids => {
     const drawn = ['compare-chart', 'compare-live']
         .flatMap(p => { const el = document.getElementById(p); return el.data || el.previewData || []; })
         .filter(t => t.meta && t.x.length > 1);
-    return ids.every(id => drawn.some(t => t.meta === id)) && performance.now();
+    return ids.every(id => drawn.some(t => t.meta === id)) && performance.timeOrigin + performance.now();
 }"""
 WAYS = ("click", "address", "fresh")
-CLICKED_JS = """() => document.addEventListener(
-    'click', () => { window.clickedAt = performance.now(); }, { capture: true, once: true })"""
+# when the click came (epoch ms; kept across a navigation: the code before this view opened in place)
+CLICKED_JS = """() => document.addEventListener('click', () => {
+    sessionStorage.clickedAt = String(performance.timeOrigin + performance.now()); }, { capture: true, once: true })"""
 
 
 def _open_once(browser: Any, base: str, url: str, ids: list[str], way: str) -> dict[str, Any]:
@@ -72,17 +73,17 @@ def _open_once(browser: Any, base: str, url: str, ids: list[str], way: str) -> d
             page.wait_for_function("() => document.getElementById('chart').data", timeout=60_000)
         requests: list[str] = []
         page.on("request", lambda r: requests.append(r.url))
-        start = 0.0
         if way == "click":  # the runs chosen in the list, then its Compare link: the view opens in the page
             for run_id in ids:
                 page.locator(f"#runs li.run-row[data-id='{run_id}'] .run-select").check(timeout=60_000)
             page.evaluate(CLICKED_JS)
             page.locator("#compare-link").click()
-            start = page.wait_for_function("() => window.clickedAt", timeout=60_000).json_value()
         else:
             page.goto(url, wait_until="commit")
         pictured_ms = page.wait_for_function(PICTURED_JS, arg=ids, timeout=60_000, polling="raf").json_value()
         drawn_ms = page.wait_for_function(ALL_DRAWN_JS, arg=ids, timeout=60_000, polling="raf").json_value()
+        # from the click, or from the navigation's start
+        start = float(page.evaluate("() => sessionStorage.clickedAt || performance.timeOrigin"))
         points = page.evaluate(f"() => {TRACES_JS}.reduce((n, t) => n + t.x.length, 0)")
         if errors:
             raise RuntimeError(f"the page failed: {errors}")
