@@ -102,7 +102,6 @@ export function returnNotice(before, run) {
   };
 }
 
-/** The run socket's handlers, wrapped: the address follows the run the tab shows. */
 let left = false;
 
 /** The single view gives the page to another (the compare view, opened in place): its run's
@@ -112,6 +111,7 @@ export function leaveSingle() {
   disconnect();
 }
 
+/** The run socket's handlers, wrapped: the address follows the run the tab shows. */
 export function connectRun(handlers) {
   const wrapped = {
     message(msg) {
