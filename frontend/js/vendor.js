@@ -13,8 +13,7 @@ export const plotlyReady = new Promise((resolve) => {
   settle = resolve;
 });
 
-/** Run plotly.js (once; later calls return the same promise). Marks "plotly-asked" and
- *  "plotly-ran" on the performance timeline, for whoever measures the page. */
+/** Run plotly.js (once; later calls return the same promise). */
 export function loadPlotly() {
   if (asked) return asked;
   asked = new Promise((resolve) => {
@@ -22,13 +21,9 @@ export function loadPlotly() {
       resolve(window.Plotly);
       return;
     }
-    performance.mark("plotly-asked");
     const script = document.createElement("script");
     script.src = SRC;
-    script.onload = () => {
-      performance.mark("plotly-ran");
-      resolve(window.Plotly || null);
-    };
+    script.onload = () => resolve(window.Plotly || null);
     script.onerror = () => resolve(null);
     document.head.append(script);
   });
