@@ -10,7 +10,6 @@ from fastapi.responses import StreamingResponse
 from backend.api.deps import PointsDep, RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import export
-from backend.server.registry import RunNotFoundError
 from backend.server.schemas import (
     BranchCreate,
     CheckpointPublic,
@@ -87,16 +86,17 @@ async def runs_points(
     """Several runs whole, at once: each one's record and its points from step 0 to its step (as
     `GET /api/runs/{id}` and `GET /api/runs/{id}/points`). The compare view opens with this one
     request instead of two per run. Ids that name no stored run are listed in `missing`."""
-    found, missing = [], []
-    for run_id in dict.fromkeys(ids.split(",")):
-        try:
-            record = await registry.record(run_id)
-        except RunNotFoundError:
-            missing.append(run_id)
-            continue
-        run = RunPublic.model_validate(registry.public(record))
-        found.append(RunPointsPublic(run=run, points=await stored.of(record, 0, None, points)))
-    return RunsPointsPublic(runs=found, missing=missing)
+    asked = list(dict.fromkeys(ids.split(",")))
+    records = await registry.records(asked)
+    found = [records[i] for i in asked if i in records]
+    answers = await stored.of_runs(found, 0, None, points)
+    return RunsPointsPublic(
+        runs=[
+            RunPointsPublic(run=RunPublic.model_validate(registry.public(r)), points=p)
+            for r, p in zip(found, answers, strict=True)
+        ],
+        missing=[i for i in asked if i not in records],
+    )
 
 
 @router.get("/runs/{run_id}", responses=NOT_FOUND)
