@@ -427,3 +427,20 @@ def test_method_not_allowed_lists_every_method_of_the_address(client: TestClient
         r = client.options(path)
         assert r.status_code == 405 and r.headers["allow"] == methods, (path, r.headers)
     assert client.put("/api/runs/current/lr-find").headers["allow"] == "DELETE, GET, POST"
+
+
+def test_dependencies_cost_no_thread_hop(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastAPI runs a plain `def` dependency on its thread pool: the getters of the registry, the
+    points and the settings are `async def`, so a request for a live run's record makes no hop."""
+    from starlette.concurrency import run_in_threadpool as real
+
+    hops: list[str] = []
+
+    async def counted(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr("fastapi.dependencies.utils.run_in_threadpool", counted)
+    run = current(client)  # the default run: live
+    assert client.get(f"/api/runs/{run['id']}").status_code == 200
+    assert hops == []
