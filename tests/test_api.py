@@ -1,3 +1,4 @@
+import html
 import posixpath
 import re
 from collections.abc import Callable
@@ -444,3 +445,20 @@ def test_dependencies_cost_no_thread_hop(client: TestClient, monkeypatch: pytest
     run = current(client)  # the default run: live
     assert client.get(f"/api/runs/{run['id']}").status_code == 200
     assert hops == []
+
+
+def test_compare_address_preloads_its_points(client: TestClient) -> None:
+    """The compare view's address gets a preload of its one request for the runs' points, before
+    any module (the browser sends it as it reads the page); the ids as the page reads them."""
+    a, b = "0123456789ab", "ba9876543210"
+    page = client.get("/", params={"compare": f"{a}, {b},{a},nope"}).text
+    link = re.findall(r'<link rel="preload" as="fetch" crossorigin href="([^"]+)" data-ids="([^"]+)">', page)
+    assert link == [(f"/api/runs/points?ids={a}%2C{b}&amp;points=1452", f"{a},{b}")]
+    assert page.index('as="fetch"') < page.index('rel="modulepreload"') and "<!-- points -->" not in page
+    r = client.get(html.unescape(link[0][0]))
+    assert r.status_code == 200 and r.json() == {"runs": [], "missing": [a, b]}
+    many = [f"{i:012x}" for i in range(25)]
+    page = client.get("/", params={"compare": ",".join(many)}).text
+    assert f'data-ids="{",".join(many[:20])}"' in page and "points=726" in page  # the view's 20
+    for q in ({}, {"run": a}, {"sweep": "s", "compare": a}, {"compare": "nope"}, {"compare": ""}):
+        assert 'as="fetch"' not in client.get("/", params=q).text, q

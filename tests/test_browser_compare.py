@@ -105,8 +105,19 @@ def test_compare_view_chart_table_address_export(server: Server, context: tuple[
 
     ctx, watch = context
     page = watch.attach(ctx.new_page())
+    asked: list[str] = []  # the page's requests for points
+    page.on("request", lambda r: asked.append(r.url) if "/api/runs/points" in r.url else None)
     page.goto(f"{server.base}/?compare={','.join(ids)}")
     wait_runs_drawn(page, ids)
+    # one request for all three: the page's preload (sent before its modules), taken by prefetch.js
+    link = page.evaluate("() => document.querySelector('link[rel=preload][as=fetch]').href")
+    assert asked == [link]
+    widest = page.evaluate(
+        """async n => { const m = await import('/static/js/compare/prefetch.js');
+                        return m.pointsPerRun(m.WIDEST_PLOT, n); }""",
+        len(ids),
+    )
+    assert link.endswith(f"&points={widest}")  # as the page would have asked
     page.wait_for_function(  # the branch once its record says so: from where it left its parent
         """id => { const t = document.getElementById('compare-chart').data.find(t => t.meta === id);
                    return t && t.x.length > 1 && t.x[0] >= 400; }""",

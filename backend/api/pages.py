@@ -7,10 +7,13 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import html
 import importlib.util
 import posixpath
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +33,13 @@ GZIP_MIN_BYTES = 2048
 # The page's modules: the compare view's first requests (prefetch.js), then everything else.
 ENTRY_MODULES = ("js/compare/prefetch.js", "js/main.js")
 PRELOAD_MARK = "<!-- modulepreload -->"
+# The compare view's points, asked for by the page's first lines (see points_preload)
+POINTS_MARK = "<!-- points -->"
+RUN_ID = re.compile(r"^[0-9a-f]{12}$")
+MAX_COMPARED = 20  # runs in the compare view (js/compare/address.js MAX_RUNS)
+# the compare chart's plot width in its widest layout (js/compare/prefetch.js: MAX_WIDTH - FRAME_X
+# - MARGIN_X), for points_preload: the server does not know the window's
+WIDEST_PLOT_PX = 1600 - 74 - 74
 IMPORT = re.compile(r'^(?:import|export)\s[\w\s{},*$]*?\bfrom\s+"(\.{1,2}/[^"]+)"', re.MULTILINE)  # static imports
 
 
@@ -42,7 +52,36 @@ def plotly_js() -> Path:
 
 async def index(request: Request) -> HTMLResponse:
     # on the loop: made once per process (~5 ms, the first time), a thread hop would cost more after
-    return HTMLResponse(page_html(), headers={"Cache-Control": "no-cache"})
+    page = page_html().replace(POINTS_MARK, points_preload(request.query_params), 1)
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+def compared(value: str) -> list[str]:
+    """The run ids of `?compare=`, as js/compare/address.js's readAddress reads them."""
+    ids = dict.fromkeys(s.strip() for s in value.split(",") if RUN_ID.match(s.strip()))
+    return list(ids)[:MAX_COMPARED]
+
+
+def open_points(runs: int) -> int:
+    """Points per run for the compare view's first answer: js/compare/prefetch.js's pointsPerRun
+    (a minimum and a maximum every 2, 3 or 4 px) at the widest plot."""
+    px = 2 if runs <= 4 else 3 if runs <= 10 else 4
+    return 2 * round(WIDEST_PLOT_PX / px)
+
+
+def points_preload(query: Mapping[str, str]) -> str:
+    """For the compare view's address, a `<link rel=preload>` of its one request for the runs'
+    points (GET /api/runs/points), which js/compare/prefetch.js then takes. The browser sends it
+    as it reads the page's first lines, before the ~40 modules: asked by prefetch.js once that had
+    come and run, it waited behind them for one of the browser's six connections, ~1 s on a first
+    visit with two runs training on this machine."""
+    if "compare" not in query or "sweep" in query:  # the sweep view's address wins (readAddress)
+        return ""
+    ids = compared(query["compare"])
+    if not ids:
+        return ""
+    href = html.escape("/api/runs/points?" + urlencode({"ids": ",".join(ids), "points": open_points(len(ids))}))
+    return f'<link rel="preload" as="fetch" crossorigin href="{href}" data-ids="{",".join(ids)}">'
 
 
 @functools.cache
