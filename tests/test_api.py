@@ -232,18 +232,34 @@ def test_page_and_offline_plotly(client: TestClient) -> None:
     assert again.status_code == 304 and not again.content
 
 
-def test_page_lists_every_module_it_imports(client: TestClient) -> None:
-    """The page names each of its modules in a modulepreload link (the browser asks for them at
-    once, not one level of imports at a time): the entries, and whatever any of them imports."""
-    page = client.get("/").text
+@pytest.mark.parametrize(
+    ("query", "view", "not_linked"),
+    [
+        ({}, "single.js", None),
+        ({"compare": "0123456789ab"}, "compare/view.js", "single.js"),
+        ({"sweep": "x"}, "compare/view.js", "single.js"),
+    ],
+)
+def test_page_lists_every_module_it_imports(
+    client: TestClient, query: dict[str, str], view: str, not_linked: str | None
+) -> None:
+    """The page names each of the modules of the view its address asks for in a modulepreload
+    link (the browser asks for them at once, not one level of imports at a time): the entries,
+    the view main.js imports, and whatever any of them imports; the compare view leaves the single
+    view's modules out."""
+    page = client.get("/", params=query).text
     assert "<!-- modulepreload -->" not in page
     linked = re.findall(r'<link rel="modulepreload" href="/static/js/([^"]+)">', page)
-    assert {"main.js", "compare/prefetch.js"} <= set(linked) and len(linked) == len(set(linked))
+    assert {"main.js", "compare/prefetch.js", view} <= set(linked) and len(linked) == len(set(linked))
     for module in linked:
         r = client.get(f"/static/js/{module}")
         assert r.status_code == 200 and "javascript" in r.headers["content-type"], module
         for target in re.findall(r'from\s+"(\.\.?/[^"]+)"', r.text):
             assert posixpath.normpath(posixpath.join(posixpath.dirname(module), target)) in linked, (module, target)
+    if not_linked is not None:
+        assert not_linked not in linked and "controls.js" not in linked and len(linked) < 30, linked
+    main = client.get("/static/js/main.js").text
+    assert f'import("./{view}")' in main  # the view is what main.js loads for this address
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:

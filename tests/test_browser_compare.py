@@ -395,8 +395,13 @@ def test_compare_opens_in_the_page(server: Server, context: tuple[Any, Watch]) -
     page.on("websocket", lambda ws: sockets.append(ws))
     page.goto(f"{server.base}/?run={ids[0]}")
     page.wait_for_function("() => document.getElementById('chart').data", timeout=WAIT_MS)
-    single = list(sockets)  # the run's and the runs list's
-    assert {urlsplit(ws.url).path for ws in single} == {f"/ws/runs/{ids[0]}", "/ws/runs"}
+
+    def both_open() -> bool:  # the run's and the runs list's (Playwright reports them during its calls)
+        page.evaluate("0")
+        return {urlsplit(ws.url).path for ws in sockets} == {f"/ws/runs/{ids[0]}", "/ws/runs"}
+
+    wait_for(both_open, timeout=10, what="the single view's two sockets")
+    single = list(sockets)
     for run_id in ids:
         page.locator(f"#runs li.run-row[data-id='{run_id}'] .run-select").check(timeout=WAIT_MS)
     page.evaluate("() => { window.samePage = true; }")

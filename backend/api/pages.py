@@ -30,8 +30,14 @@ FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 # on the event loop); on loopback or a LAN the bytes cost less than the time.
 GZIP_LEVEL = 1
 GZIP_MIN_BYTES = 2048
-# The page's modules: the compare view's first requests (prefetch.js), then everything else.
-ENTRY_MODULES = ("js/compare/prefetch.js", "js/main.js")
+# The page's modules, per view: the compare view's first requests (prefetch.js), the entry
+# (main.js), then the view main.js imports for the address (not followed: a dynamic import)
+# and everything that imports. The single view's takes in the compare view's too (its runs list
+# opens that in the page); the compare view's leaves the single view's ~20 out.
+ENTRY_MODULES = {
+    "single": ("js/compare/prefetch.js", "js/main.js", "js/single.js"),
+    "compare": ("js/compare/prefetch.js", "js/main.js", "js/compare/view.js"),
+}
 PRELOAD_MARK = "<!-- modulepreload -->"
 # The compare view's points, asked for by the page's first lines (see points_preload)
 POINTS_MARK = "<!-- points -->"
@@ -52,7 +58,9 @@ def plotly_js() -> Path:
 
 async def index(request: Request) -> HTMLResponse:
     # on the loop: made once per process (~5 ms, the first time), a thread hop would cost more after
-    page = page_html().replace(POINTS_MARK, points_preload(request.query_params), 1)
+    q = request.query_params
+    view = "compare" if "compare" in q or "sweep" in q else "single"  # as js/compare/address.js reads it
+    page = page_html(view).replace(POINTS_MARK, points_preload(q), 1)
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
@@ -85,13 +93,14 @@ def points_preload(query: Mapping[str, str]) -> str:
 
 
 @functools.cache
-def page_html() -> str:
-    """index.html with a `modulepreload` link for each module the page imports. Without them the
+def page_html(view: str) -> str:
+    """index.html with a `modulepreload` link for each module the page imports for `view` (a key
+    of ENTRY_MODULES). Without them the
     browser finds the modules one level of imports at a time (five round trips before the last
     one is asked for, on a busy machine 0.5-1 s); with them it asks for all at once. Made once
     per process (~5 ms: every module read), so an edit of index.html shows after a restart; a
     module imported since is still loaded, by its importer, only not ahead."""
-    links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(ENTRY_MODULES))
+    links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(ENTRY_MODULES[view]))
     return (FRONTEND / "index.html").read_text(encoding="utf-8").replace(PRELOAD_MARK, links.lstrip(), 1)
 
 
