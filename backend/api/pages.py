@@ -80,9 +80,9 @@ def open_points(runs: int) -> int:
 def points_preload(query: Mapping[str, str]) -> str:
     """For the compare view's address, a `<link rel=preload>` of its one request for the runs'
     points (GET /api/runs/points), which js/compare/prefetch.js then takes. The browser sends it
-    as it reads the page's first lines, before the ~40 modules: asked by prefetch.js once that had
-    come and run, it waited behind them for one of the browser's six connections, ~1 s on a first
-    visit with two runs training on this machine."""
+    as it reads the page's first lines, before the modules: asked by prefetch.js once that had come
+    and run, it waited behind them for one of the browser's six connections, ~1 s on a first visit
+    with two runs training on this machine (39 modules then)."""
     if "compare" not in query or "sweep" in query:  # the sweep view's address wins (readAddress)
         return ""
     ids = compared(query["compare"])

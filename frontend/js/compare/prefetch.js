@@ -1,7 +1,8 @@
-// The compare view's first answers, asked for as the page starts. index.html loads this module
-// `async`: it runs as soon as it is here, before main.js; the server answers every run's record
-// and points meanwhile, in one request (GET /api/runs/points). view.js and series.js take these
-// answers for their first loads, a record and the points of each run.
+// The compare view's first answers, asked for as the page starts: every run's record and points
+// in one request (GET /api/runs/points), which the page itself has sent already when the server
+// wrote a preload link for it (the view's address loaded); else (the view opened from the single
+// view) it is sent here. index.html loads this module `async`: it runs as soon as it is here,
+// before main.js. view.js and series.js take these answers for their first loads.
 
 import { ApiError, request } from "../api.js";
 import { readAddress } from "./address.js";
