@@ -246,9 +246,12 @@ def test_page_lists_every_module_it_imports(
     """The page names each of the modules of the view its address asks for in a modulepreload
     link (the browser asks for them at once, not one level of imports at a time): the entries,
     the view main.js imports, and whatever any of them imports; the compare view leaves the single
-    view's modules out."""
+    view's modules out (and plotly.js's preload)."""
     page = client.get("/", params=query).text
-    assert "<!-- modulepreload -->" not in page
+    assert "<!-- modulepreload -->" not in page and "<!-- plotly -->" not in page
+    # plotly.js's bytes ahead for the single view; the compare view draws its first picture without
+    plotly = '<link rel="preload" href="/vendor/plotly.min.js" as="script">' in page
+    assert plotly == (view == "single.js")
     linked = re.findall(r'<link rel="modulepreload" href="/static/js/([^"]+)">', page)
     assert {"main.js", "compare/prefetch.js", view} <= set(linked) and len(linked) == len(set(linked))
     for module in linked:
