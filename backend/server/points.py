@@ -40,21 +40,20 @@ class RunPoints:
     async def of_runs(self, records: list[RunRecord], start: int, end: int | None, points: int) -> list[PointsPublic]:
         """`of` for several runs, their histories not kept read in one go (one thread hop: each
         costs milliseconds when the server shares its cores with training runs)."""
-        keys = [self._key(r, start, end, points) for r in records]
+        stops = [end if end is not None else r.step for r in records]
+        keys = [self._key(r.id, start, stop, points) for r, stop in zip(records, stops, strict=True)]
         answers: list[PointsPublic | None] = [self._kept(k) for k in keys]
         todo = [i for i, a in enumerate(answers) if a is None]
         read = await self.registry.histories([records[i] for i in todo]) if todo else []
         for i, data in zip(todo, read, strict=True):
             self.reads += 1
-            stop = end if end is not None else records[i].step
-            answers[i] = answer = self._answer(data, start, stop, points)
+            answers[i] = answer = self._answer(data, start, stops[i], points)
             self._keep(keys[i], records[i].id, answer)
         return [a for a in answers if a is not None]
 
-    def _key(self, record: RunRecord, start: int, end: int | None, points: int) -> Key | None:
-        token = self.registry.settled(record.id)
-        stop = end if end is not None else record.step
-        return (record.id, token, start, stop, points) if token is not None else None
+    def _key(self, rid: str, start: int, stop: int, points: int) -> Key | None:
+        token = self.registry.settled(rid)
+        return (rid, token, start, stop, points) if token is not None else None
 
     def _kept(self, key: Key | None) -> PointsPublic | None:
         if key is None or (kept := self._answers.get(key)) is None:
