@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from backend.core.data import Dataset
 from backend.server.app import create_app
 from backend.server.config import Settings
+from backend.server.points import POINTS_JSON
+from backend.server.schemas import PointsPublic, RunsPointsPublic
 from tests.conftest import wait_for
 
 
@@ -114,3 +116,28 @@ def test_several_runs_read_in_one_go(two_stored: tuple[TestClient, str, str], mo
     hops.clear()
     assert client.get("/api/runs/points", params=params).json() == first
     assert len(hops) == 1 and read == [[a, b]]  # the records again; the points were kept
+
+
+def test_kept_points_sent_as_written(two_stored: tuple[TestClient, str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kept answer is sent as the JSON it was written as, not read back and written out again
+    for each request (20 runs' points cost the event loop ~8 ms a time); both endpoints agree
+    with the schemas they document."""
+    client, a, b = two_stored
+    written: list[int] = []
+    dump = POINTS_JSON.dump_json
+
+    def counted(answer: PointsPublic, **kwargs: Any) -> bytes:
+        written.append(len(answer.step))
+        return dump(answer, **kwargs)
+
+    monkeypatch.setattr(POINTS_JSON, "dump_json", counted)
+    params = {"ids": f"{a},{b}", "points": 40}
+    first = client.get("/api/runs/points", params=params)
+    assert len(written) == 2
+    again = client.get("/api/runs/points", params=params)
+    assert again.content == first.content and len(written) == 2  # the kept bytes, as they were
+    assert again.headers["content-type"] == "application/json"
+    several = RunsPointsPublic.model_validate_json(again.content)
+    assert [r.run.id for r in several.runs] == [a, b] and several.missing == []
+    one = client.get(f"/api/runs/{a}/points", params={"points": 40})
+    assert len(written) == 2 and PointsPublic.model_validate_json(one.content) == several.runs[0].points

@@ -10,13 +10,13 @@ from fastapi.responses import StreamingResponse
 from backend.api.deps import PointsDep, RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import export
+from backend.server.points import runs_points_json
 from backend.server.schemas import (
     BranchCreate,
     CheckpointPublic,
     HParamsUpdate,
     PointsPublic,
     RunCreate,
-    RunPointsPublic,
     RunPublic,
     RunsPointsPublic,
 )
@@ -74,7 +74,7 @@ async def export_runs(
     return StreamingResponse(export.long_json(runs), media_type="application/json", headers=headers)
 
 
-@router.get("/runs/points")
+@router.get("/runs/points", response_model=RunsPointsPublic)
 async def runs_points(
     registry: RegistryDep,
     stored: PointsDep,
@@ -82,7 +82,7 @@ async def runs_points(
         str, Query(pattern=r"^[0-9a-f]{12}(,[0-9a-f]{12}){0,19}$", description="run ids, comma-separated (at most 20)")
     ],
     points: Annotated[int, Query(ge=10, le=10_000)] = 2000,
-) -> RunsPointsPublic:
+) -> Response:
     """Several runs whole, at once: each one's record and its points from step 0 to its step (as
     `GET /api/runs/{id}` and `GET /api/runs/{id}/points`). The compare view opens with this one
     request instead of two per run. Ids that name no stored run are listed in `missing`."""
@@ -90,13 +90,8 @@ async def runs_points(
     records = await registry.records(asked)
     found = [records[i] for i in asked if i in records]
     answers = await stored.of_runs(found, 0, None, points)
-    return RunsPointsPublic(
-        runs=[
-            RunPointsPublic(run=RunPublic.model_validate(registry.public(r)), points=p)
-            for r, p in zip(found, answers, strict=True)
-        ],
-        missing=[i for i in asked if i not in records],
-    )
+    runs = [(RunPublic.model_validate(registry.public(r)), p) for r, p in zip(found, answers, strict=True)]
+    return Response(runs_points_json(runs, [i for i in asked if i not in records]), media_type="application/json")
 
 
 @router.get("/runs/{run_id}", responses=NOT_FOUND)
@@ -159,7 +154,7 @@ async def branch_run(registry: RegistryDep, run_id: str, body: BranchCreate | No
     return RunPublic.model_validate(registry.public(record))
 
 
-@router.get("/runs/{run_id}/points", responses=NOT_FOUND)
+@router.get("/runs/{run_id}/points", response_model=PointsPublic, responses=NOT_FOUND)
 async def run_points(
     registry: RegistryDep,
     stored: PointsDep,
@@ -167,11 +162,12 @@ async def run_points(
     start: Annotated[int, Query(ge=0, le=10**9)] = 0,
     end: Annotated[int | None, Query(ge=1, le=10**9, description="default: the run's step")] = None,
     points: Annotated[int, Query(ge=10, le=10_000)] = 2000,
-) -> PointsPublic:
+) -> Response:
     """The run's step losses from `start` to `end` (steps), in at most `points` points: every step
     while they fit, else each group's minimum and maximum (spikes survive); with its
     evaluations in that range. For overlays of many runs: ask again for the range on screen."""
-    return await stored.of(await registry.record(run_id), start, end, points)
+    answer = await stored.of(await registry.record(run_id), start, end, points)
+    return Response(answer, media_type="application/json")
 
 
 @router.get(

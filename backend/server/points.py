@@ -5,23 +5,30 @@ Each answer reads the run's whole stored history (~1 MB for 200,000 steps) and g
 milliseconds a run, and the compare view asks it of up to 20 runs each time it opens. A run's
 history is written only while the run is live in the registry, so the answers for runs that are
 not live are kept (the last KEPT), each under the registry's `settled` token it was read with:
-valid until any run goes live.
+valid until any run goes live. They are kept as JSON, as they are sent: writing 20 runs' points
+out again for each open took ~8 ms of the event loop (~85 ms on the clock while two runs train),
+which every other request of the opening page waited behind.
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
+
+from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
 from backend.server.history import range_points
 from backend.server.messages import loss_list, sig_list
 from backend.server.registry import RunRegistry
-from backend.server.schemas import PointsPublic
+from backend.server.schemas import PointsPublic, RunPublic
 from backend.store.records import RunRecord
 
-KEPT = 48  # answers: two comparisons of 20 runs and some zooms (~90 KB each in memory at 650 points)
+KEPT = 48  # answers: two comparisons of 20 runs and some zooms (~25 KB of JSON each at 650 points)
 
 Key = tuple[str, int, int, int, int]  # run id, settled token, start, end, points
+PointsJson = bytes  # a PointsPublic, written as JSON
+POINTS_JSON = TypeAdapter(PointsPublic)
 
 
 class RunPoints:
@@ -30,19 +37,19 @@ class RunPoints:
     def __init__(self, registry: RunRegistry, kept: int = KEPT) -> None:
         self.registry = registry
         self.kept = kept
-        self._answers: OrderedDict[Key, PointsPublic] = OrderedDict()
+        self._answers: OrderedDict[Key, PointsJson] = OrderedDict()
         self.reads = 0  # answers read from the store (the others were kept)
 
-    async def of(self, record: RunRecord, start: int, end: int | None, points: int) -> PointsPublic:
+    async def of(self, record: RunRecord, start: int, end: int | None, points: int) -> PointsJson:
         """The run's steps in [start, end] (end: its step by default), in at most `points` points."""
         return (await self.of_runs([record], start, end, points))[0]
 
-    async def of_runs(self, records: list[RunRecord], start: int, end: int | None, points: int) -> list[PointsPublic]:
+    async def of_runs(self, records: list[RunRecord], start: int, end: int | None, points: int) -> list[PointsJson]:
         """`of` for several runs, their histories not kept read in one go (one thread hop: each
         costs milliseconds when the server shares its cores with training runs)."""
         stops = [end if end is not None else r.step for r in records]
         keys = [self._key(r.id, start, stop, points) for r, stop in zip(records, stops, strict=True)]
-        answers: list[PointsPublic | None] = [self._kept(k) for k in keys]
+        answers: list[PointsJson | None] = [self._kept(k) for k in keys]
         todo = [i for i, a in enumerate(answers) if a is None]
         read = await self.registry.histories([records[i] for i in todo]) if todo else []
         for i, data in zip(todo, read, strict=True):
@@ -55,13 +62,13 @@ class RunPoints:
         token = self.registry.settled(rid)
         return (rid, token, start, stop, points) if token is not None else None
 
-    def _kept(self, key: Key | None) -> PointsPublic | None:
+    def _kept(self, key: Key | None) -> PointsJson | None:
         if key is None or (kept := self._answers.get(key)) is None:
             return None
         self._answers.move_to_end(key)
         return kept
 
-    def _keep(self, key: Key | None, rid: str, answer: PointsPublic) -> None:
+    def _keep(self, key: Key | None, rid: str, answer: PointsJson) -> None:
         if key is None or self.registry.settled(rid) != key[1]:  # live, or something went live meanwhile
             return
         self._answers[key] = answer
@@ -69,9 +76,9 @@ class RunPoints:
             self._answers.popitem(last=False)
 
     @staticmethod
-    def _answer(data: HistoryData, start: int, stop: int, points: int) -> PointsPublic:
+    def _answer(data: HistoryData, start: int, stop: int, points: int) -> PointsJson:
         p = range_points(data.chunks, start, stop, points)
-        return PointsPublic(  # validated once: ~1.5 ms for 650 points, a third of an answer
+        answer = PointsPublic(  # validated once: ~1.5 ms for 650 points, a third of an answer
             step=p.steps,
             loss=loss_list(p.losses, 4),
             lr=sig_list(p.lrs, 3),
@@ -81,3 +88,11 @@ class RunPoints:
             start=start,
             end=stop,
         )
+        return POINTS_JSON.dump_json(answer)
+
+
+def runs_points_json(runs: list[tuple[RunPublic, PointsJson]], missing: list[str]) -> bytes:
+    """A RunsPointsPublic as JSON, the points put in as they are kept (not read back and written
+    out again): {"runs": [{"run": ..., "points": ...}, ...], "missing": [...]}."""
+    items = b",".join(b'{"run":%s,"points":%s}' % (run.model_dump_json().encode(), points) for run, points in runs)
+    return b'{"runs":[%s],"missing":%s}' % (items, json.dumps(missing).encode())
