@@ -105,6 +105,56 @@ def _range_points_by_hand(chunks: list[StepChunk], start: int, end: int, limit: 
     return Points(*([r[k] for r in rows] for k in range(4)))  # type: ignore[arg-type]
 
 
+def test_saved_and_read_back_as_it_was() -> None:
+    """Past the steps the store keeps one by one, the buckets are all there is: saved with the run
+    and read back, they draw the same points and go on the same way."""
+    rng = random.Random(3)
+    values = [2 + rng.random() for _ in range(30_000)]
+    h = LossHistory(capacity=256)
+    for first in range(0, 20_000, 700):
+        part = values[first : min(first + 700, 20_000)]
+        h.extend(first, part, [0.1 / (1 + first)] * len(part), first / 100)
+    back = LossHistory.from_bytes(h.to_bytes())
+    assert (back.width, back.n_steps, back.count) == (h.width, h.n_steps, h.count)
+    assert back.points(300) == h.points(300)
+    for x in (h, back):
+        x.extend(20_000, values[20_000:], [0.1] * 10_000, 9.0)
+    assert back.points(300) == h.points(300) and back.points(5000) == h.points(5000)
+
+
+def test_cut_to_a_checkpoint_then_resumed_is_as_if_never_cut() -> None:
+    """A run resumed from its checkpoint at step n computes the same losses again from n: cut
+    there and extended again, the history is the one it would have been."""
+    rng = random.Random(4)
+    values = [2 + rng.random() for _ in range(50_000)]
+    whole = LossHistory(capacity=256)
+    whole.extend(0, values)
+    h = LossHistory(capacity=256)
+    h.extend(0, values[:41_000])
+    h.cut(37_013, 0.0)
+    assert h.n_steps == 37_013 and max(h.points(10_000).steps) < 37_013 + h.width
+    h.extend(37_013, values[37_013:])
+    assert h.points(300).steps == whole.points(300).steps and h.points(300).losses == whole.points(300).losses
+    with pytest.raises(ValueError):
+        h.cut(60_000, 0.0)
+
+
+def test_a_gap_is_not_drawn() -> None:
+    """Steps lost (a run past the stored steps with nothing saved of them) leave a gap: no point
+    in it, none at loss 0 or infinity, and the history goes on after it."""
+    for capacity, after in ((4096, 300), (64, 3000)):
+        h = LossHistory(capacity=capacity)
+        h.extend(0, [3.0] * 100)
+        h.skip_to(2000, 5.0)
+        h.extend(2000, [2.0] * after, [0.1] * after, 6.0)
+        p = h.points(100_000)
+        assert p.steps and not [s for s in p.steps if 100 <= s < 2000 - h.width]
+        assert set(p.losses) == {3.0, 2.0} and h.n_steps == 2000 + after
+        assert h.points(40).losses and set(h.points(40).losses) <= {3.0, 2.0}
+    with pytest.raises(ValueError):
+        h.skip_to(10, 0.0)
+
+
 def test_range_points_keeps_each_groups_extremes() -> None:
     """Random runs of chunks (gaps, NaN, infinity, ties, ranges cut anywhere) against the contract
     computed step by step."""

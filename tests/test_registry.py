@@ -92,6 +92,71 @@ def test_resume_after_a_restart_is_exact(make_client: Client, tmp_path: Path, ho
     assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
 
 
+def snapshot_history(client: TestClient, run_id: str) -> dict[str, Any]:
+    with client.websocket_connect(f"/ws/runs/{run_id}") as ws:
+        msg = ws.receive_json()
+    assert msg["type"] == "snapshot", msg
+    history: dict[str, Any] = msg["history"]
+    return history
+
+
+def test_past_the_stored_steps_the_history_lasts(
+    make_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the steps stored one by one (store.MAX_STORED_STEPS), a run's chart is its saved
+    buckets: after a restart the run's snapshot is the one it had, and resumed it goes on (the
+    history was the stored steps alone, short of the run's step, and every step message failed)."""
+    cap = 1000
+    monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
+    first = make_client(home=tmp_path)
+    run = first.post("/api/runs", json={**SPEC, "max_steps": 10**6}).json()
+    first.patch(f"/api/runs/{run['id']}", json={"status": "running"})
+    wait_for(lambda: get(first, run["id"])["step"] > 3 * cap, what="steps past the stored ones")
+    k = first.patch(f"/api/runs/{run['id']}", json={"status": "paused"}).json()["step"]
+    before = snapshot_history(first, run["id"])
+    assert before["n_steps"] == k and max(before["step"]) > 2 * cap
+    close(first)
+
+    again = make_client(home=tmp_path)
+    assert snapshot_history(again, run["id"]) == before
+    m = k + 1500
+    assert again.patch(f"/api/runs/{run['id']}", json={"status": "running", "max_steps": m}).status_code == 200
+    finished(again, run["id"], m)
+    after = snapshot_history(again, run["id"])
+    assert after["n_steps"] == m and m - 50 < max(after["step"]) < m
+    assert sorted(after["step"]) == after["step"]
+
+
+def test_past_the_stored_steps_a_dying_worker_cuts_the_history(
+    make_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that dies past the stored steps: its run goes back to its last checkpoint, and its
+    saved buckets (written with that checkpoint or later) are cut there; resumed, it goes on."""
+    cap = 1000
+    monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
+    client = make_client()
+    doomed = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 300}).json()
+    checkpoints = f"/api/runs/{doomed['id']}/checkpoints"
+
+    def past() -> list[dict[str, Any]]:
+        return [c for c in client.get(checkpoints).json() if c["step"] > 2 * cap]
+
+    wait_for(past, what="a checkpoint past the cap")
+    pid = int(get(client, doomed["id"])["worker"].split(":")[1])
+    os.kill(pid, signal.SIGKILL)
+    run = wait_for(lambda: (r := get(client, doomed["id"]))["status"] == "interrupted" and r, what="interrupted")
+    k = run["step"]
+    assert k > 2 * cap
+    cut = snapshot_history(client, doomed["id"])
+    assert cut["n_steps"] == k and max(cut["step"]) > 2 * cap
+    client.patch(f"/api/runs/{doomed['id']}", json={"status": "running"})
+    wait_for(lambda: get(client, doomed["id"])["step"] > k + 500, what="the resumed run")
+    step = client.patch(f"/api/runs/{doomed['id']}", json={"status": "paused"}).json()["step"]
+    after = snapshot_history(client, doomed["id"])
+    assert after["n_steps"] == step and step - 50 < max(after["step"]) < step
+    assert sorted(after["step"]) == after["step"] and len(set(after["step"])) == len(after["step"])
+
+
 def test_the_queue_is_first_come_first_served(make_client: Client) -> None:
     client = make_client(max_running=1)
     long = {"max_steps": 10**7, "eval_every": 1000}

@@ -4,10 +4,15 @@ Steps fall into equal-width buckets that keep their minimum and maximum (and the
 occurred, with the learning rate and the training time of those steps). When the buckets run out,
 neighbours merge and the width doubles, so a run of 10^8 steps costs the same few hundred
 kilobytes as one of 10^4.
+
+Past the steps the store keeps one by one (store.MAX_STORED_STEPS), this is all there is of a
+run's losses: it is saved with the run (`to_bytes`) and read back when the run comes back into
+memory (`from_bytes`, then `cut` to the checkpoint the run resumes from).
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +42,13 @@ class LossHistory:
         self._time = 0.0  # training time at the end of the last step recorded
         self._lo = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
         self._hi = {f: np.zeros(capacity, dtype=np.int64 if f == "step" else np.float64) for f in FIELDS}
+        self._empty(0, capacity)
+
+    def _empty(self, start: int, stop: int) -> None:
+        """Buckets start .. stop - 1 hold no step: a minimum of +inf and a maximum of -inf, which
+        any step replaces (a diverged step, NaN or inf, counts as +inf in both)."""
+        self._lo["loss"][start:stop] = np.inf
+        self._hi["loss"][start:stop] = -np.inf
 
     def extend(
         self,
@@ -93,15 +105,62 @@ class LossHistory:
         for f in FIELDS:
             self._lo[f][:pairs] = np.where(take_lo, self._lo[f][b], self._lo[f][a])
             self._hi[f][:pairs] = np.where(take_hi, self._hi[f][b], self._hi[f][a])
+        self._empty(pairs, n)
         self.count = pairs
         self.width *= 2
+
+    def cut(self, n: int, time: float) -> None:
+        """Forget the steps from n on (a run resumed from its checkpoint at step n; `time`: its
+        training time there). Buckets past n go; the bucket that holds step n keeps its extremes,
+        which may come from steps at or past n: the run resumes exactly, so it computes those
+        same losses again (one bucket's width at most, drawn a little early)."""
+        if n > self.n_steps:
+            raise ValueError(f"cannot cut at step {n}: only {self.n_steps} steps are recorded")
+        count = (n - 1) // self.width + 1 if n else 0
+        self._empty(count, self.count)
+        self.count, self.n_steps, self._time = count, n, time
+
+    def skip_to(self, n: int, time: float) -> None:
+        """Go on at step n with nothing recorded between (steps lost: the buckets between stay
+        empty and are not drawn)."""
+        if n < self.n_steps:
+            raise ValueError(f"cannot skip back to step {n}: {self.n_steps} steps are recorded")
+        while n and (n - 1) // self.width >= self.capacity:
+            self._halve()
+        self.n_steps, self._time = n, max(time, self._time)
+        self.count = max(self.count, (n - 1) // self.width + 1 if n else 0)
+
+    def to_bytes(self) -> bytes:
+        """The whole state, for the store (an .npz: ~260 KB when every bucket is in use)."""
+        out = io.BytesIO()
+        n = self.count
+        arrays: dict[str, np.ndarray] = {
+            "meta": np.array([self.capacity, self.width, self.n_steps, n], dtype=np.int64),
+            "time": np.array([self._time]),
+        }
+        for f in FIELDS:
+            arrays[f"lo_{f}"], arrays[f"hi_{f}"] = self._lo[f][:n], self._hi[f][:n]
+        np.savez(out, allow_pickle=False, **arrays)
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LossHistory:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            capacity, width, n_steps, n = (int(v) for v in z["meta"])
+            h = cls(capacity)
+            h.width, h.n_steps, h.count, h._time = width, n_steps, n, float(z["time"][0])
+            for f in FIELDS:
+                h._lo[f][:n] = z[f"lo_{f}"]
+                h._hi[f][:n] = z[f"hi_{f}"]
+        return h
 
     def points(self, limit: int = 2000) -> Points:
         """At most `limit` points in step order: every step while they fit, else the minimum and
         the maximum of each of at most limit/2 equal groups of steps."""
         n = self.count
         if self.width == 1 and n <= limit:
-            lo = {f: self._lo[f][:n].tolist() for f in FIELDS}
+            held = self._hi["loss"][:n] != -np.inf  # (n,) not an empty bucket (a gap: skip_to)
+            lo = {f: self._lo[f][:n][held].tolist() for f in FIELDS}
             return Points(lo["step"], lo["loss"], lo["lr"], lo["time"])
         group = math.ceil(n / (limit // 2))
         starts = np.arange(0, n, group)
@@ -113,6 +172,7 @@ class LossHistory:
             lo, hi = self._lo[f][imin], self._hi[f][imax]
             out[f] = np.stack([np.where(lo_first, lo, hi), np.where(lo_first, hi, lo)], 1).ravel()
         keep = np.r_[True, out["step"][1:] != out["step"][:-1]]  # a group whose min and max are one step
+        keep &= np.repeat(self._hi["loss"][imax] != -np.inf, 2)  # not a group of empty buckets (a gap)
         return Points(*(out[f][keep].tolist() for f in FIELDS))
 
 

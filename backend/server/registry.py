@@ -31,6 +31,7 @@ from backend.server import sweeps
 from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
+from backend.server.history import LossHistory
 from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
@@ -225,6 +226,8 @@ class RunRegistry:
         ch = Channel(record.id)
         for chunk in self.store.steps(record.id, upto=record.step):
             ch.history.extend(chunk.first, chunk.losses, chunk.lrs, chunk.time_end)  # arrays: no list round trip
+        if ch.history.n_steps < record.step:  # past the steps stored one by one: the saved buckets
+            ch.history = self._saved_history(record, ch.history)
         h = self.store.history(record.id)
         ch.evals = [[s, finite(t, 4), finite(d, 4), finite(b, 1)] for s, t, d, b in h.evals]
         ch.timeline.changes = h.changes
@@ -236,6 +239,19 @@ class RunRegistry:
             m = embedding_map(ck.state.model.C)
             ch.embeddings = embeddings_message(found[0], ck.vocab, m.x, m.y, m.method)
         return ch
+
+    def _saved_history(self, record: RunRecord, stored: LossHistory) -> LossHistory:
+        """The run's bucketed history as saved with its last checkpoint (or later), cut to the
+        step it resumes from; without one (lost, or saved by a version that did not), the stored
+        steps and a gap up to it. Blocking (a store read)."""
+        blob = self.store.history_blob(record.id)
+        saved = LossHistory.from_bytes(blob) if blob is not None else None
+        if saved is not None and saved.n_steps >= record.step:
+            saved.cut(record.step, record.train_seconds)
+            return saved
+        log.warning("run %s: no saved history reaches step %d; its chart has a gap", record.id, record.step)
+        stored.skip_to(record.step, record.train_seconds)
+        return stored
 
     def _release_if_unused(self, live: LiveRun) -> None:
         """A run with no worker, no viewers and no place in the queue leaves memory."""
@@ -520,6 +536,8 @@ class RunRegistry:
                 ch.publish(msg)
             case CheckpointData():
                 live.checkpoint = (msg.step, msg.data)
+                if ch.history.n_steps > self.store.max_stored_steps:  # the buckets are all there is of steps past it
+                    self.store.put_history_blob(r.id, ch.history.to_bytes())  # before: committed with it or sooner
                 e = r.last_eval if r.last_eval is not None and r.last_eval["step"] == msg.step else None
                 self.store.put_checkpoint(
                     r.id, msg.step, msg.data, e["train_loss"] if e else None, e["dev_loss"] if e else None

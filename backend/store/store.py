@@ -381,6 +381,11 @@ class Store:
             )
         )
 
+    @property
+    def max_stored_steps(self) -> int:
+        """Steps stored one by one per run; past them, the run's bucketed history only."""
+        return MAX_STORED_STEPS
+
     def put_history_blob(self, run_id: str, blob: bytes | None) -> None:
         self._queue(lambda c: c.execute("UPDATE runs SET history = ? WHERE id = ?", (blob, run_id)))
 
@@ -471,6 +476,11 @@ class Store:
                 "INSERT INTO changes SELECT ?, step, seq, change FROM changes WHERE run_id = ? AND step <= ?",
                 (child_id, parent_id, upto),
             )
+            if upto > MAX_STORED_STEPS:  # steps past those stored: the parent's buckets, cut as they are read
+                c.execute(
+                    "UPDATE runs SET history = (SELECT history FROM runs WHERE id = ?) WHERE id = ?",
+                    (parent_id, child_id),
+                )
 
         self._write(op)
 
@@ -592,7 +602,7 @@ class Store:
         record.updated_at = time.time()
         c.execute(
             "UPDATE runs SET status = ?, detail = ?, step = ?, hparams = ?, max_steps = ?, train_seconds = ?,"
-            " last_eval = ?, history = NULL, updated_at = ? WHERE id = ?",
+            " last_eval = ?, updated_at = ? WHERE id = ?",  # its bucketed history is cut as it is read
             (record.status.value, record.detail, k, hparams_json(record.hparams), record.max_steps,
              record.train_seconds, _json(record.last_eval), record.updated_at, run_id),
         )  # fmt: skip
