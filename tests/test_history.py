@@ -155,6 +155,19 @@ def test_a_gap_is_not_drawn() -> None:
         h.skip_to(10, 0.0)
 
 
+def test_points_of_a_range_of_steps() -> None:
+    """The buckets' points of steps start .. stop - 1 only, their extremes kept, within the limit."""
+    rng = random.Random(5)
+    values = [2 + rng.random() for _ in range(100_000)]
+    values[61_234] = 40.0
+    h = LossHistory(capacity=1024)
+    h.extend(0, values, [0.1] * len(values), 9.0)
+    p = h.points(100, 50_000, 70_000)
+    assert p.steps and all(50_000 <= s < 70_000 for s in p.steps) and len(p.steps) <= 100
+    assert (61_234, 40.0) in zip(p.steps, p.losses, strict=True)
+    assert h.points(100, 0, None) == h.points(100) and h.points(100, 200_000, 300_000).steps == []
+
+
 def test_range_points_keeps_each_groups_extremes() -> None:
     """Random runs of chunks (gaps, NaN, infinity, ties, ranges cut anywhere) against the contract
     computed step by step."""

@@ -100,6 +100,17 @@ def snapshot_history(client: TestClient, run_id: str) -> dict[str, Any]:
     return history
 
 
+def overlay(client: TestClient, run_id: str) -> dict[str, Any]:
+    """A run's points as the compare view reads them, checked to reach the run's step."""
+    step = get(client, run_id)["step"]
+    p: dict[str, Any] = client.get(f"/api/runs/{run_id}/points", params={"points": 200}).json()
+    assert p["step"] == sorted(p["step"]) and len(p["step"]) <= 200 and p["end"] == step
+    assert step - 50 < max(p["step"]) < step  # past the stored steps too (one bucket's width)
+    several = client.get("/api/runs/points", params={"ids": run_id, "points": 200}).json()
+    assert several["runs"][0]["points"] == p
+    return p
+
+
 def test_past_the_stored_steps_the_history_lasts(
     make_client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -115,9 +126,11 @@ def test_past_the_stored_steps_the_history_lasts(
     k = first.patch(f"/api/runs/{run['id']}", json={"status": "paused"}).json()["step"]
     before = snapshot_history(first, run["id"])
     assert before["n_steps"] == k and max(before["step"]) > 2 * cap
+    drawn = overlay(first, run["id"])  # the run in memory: its buckets there
     close(first)
 
     again = make_client(home=tmp_path)
+    assert overlay(again, run["id"]) == drawn  # not in memory: its saved buckets
     assert snapshot_history(again, run["id"]) == before
     m = k + 1500
     assert again.patch(f"/api/runs/{run['id']}", json={"status": "running", "max_steps": m}).status_code == 200

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.server.history import LossHistory
 from backend.store.records import StepChunk
 
 
@@ -19,6 +20,9 @@ class HistoryData:
     chunks: list[StepChunk]
     evals: list[tuple[int, float | None, float | None, float | None]]
     changes: list[dict[str, Any]]
+    # past the steps stored one by one (store.MAX_STORED_STEPS): the run's bucketed history, which
+    # overlays draw from there on (the files here hold the stored steps only)
+    buckets: LossHistory | None = None
 
 
 def _numbers(values: np.ndarray, digits: int = 7) -> list[str]:

@@ -130,6 +130,13 @@ class LossHistory:
         self.n_steps, self._time = n, max(time, self._time)
         self.count = max(self.count, (n - 1) // self.width + 1 if n else 0)
 
+    def copy(self) -> LossHistory:
+        h = LossHistory(self.capacity)
+        h.width, h.n_steps, h.count, h._time = self.width, self.n_steps, self.count, self._time
+        for f in FIELDS:
+            h._lo[f][:], h._hi[f][:] = self._lo[f], self._hi[f]
+        return h
+
     def to_bytes(self) -> bytes:
         """The whole state, for the store (an .npz: ~260 KB when every bucket is in use)."""
         out = io.BytesIO()
@@ -154,18 +161,24 @@ class LossHistory:
                 h._hi[f][:n] = z[f"hi_{f}"]
         return h
 
-    def points(self, limit: int = 2000) -> Points:
-        """At most `limit` points in step order: every step while they fit, else the minimum and
-        the maximum of each of at most limit/2 equal groups of steps."""
-        n = self.count
+    def points(self, limit: int = 2000, start: int = 0, stop: int | None = None) -> Points:
+        """At most `limit` points in step order, of steps start .. stop - 1 (all by default): every
+        step while they fit, else the minimum and the maximum of each of at most limit/2 equal
+        groups of buckets."""
+        b0 = start // self.width
+        b1 = self.count if stop is None else min(self.count, -(-stop // self.width))  # (b0 .. b1-1)
+        n = b1 - b0
+        if n <= 0:
+            return Points([], [], [], [])
+        lo_loss, hi_loss = self._lo["loss"][b0:b1], self._hi["loss"][b0:b1]
         if self.width == 1 and n <= limit:
-            held = self._hi["loss"][:n] != -np.inf  # (n,) not an empty bucket (a gap: skip_to)
-            lo = {f: self._lo[f][:n][held].tolist() for f in FIELDS}
+            held = hi_loss != -np.inf  # (n,) not an empty bucket (a gap: skip_to)
+            lo = {f: self._lo[f][b0:b1][held].tolist() for f in FIELDS}
             return Points(lo["step"], lo["loss"], lo["lr"], lo["time"])
-        group = math.ceil(n / (limit // 2))
+        group = math.ceil(n / max(limit // 2, 1))
         starts = np.arange(0, n, group)
-        imin = _segment_arg(self._lo["loss"][:n], starts, np.minimum)
-        imax = _segment_arg(self._hi["loss"][:n], starts, np.maximum)
+        imin = b0 + _segment_arg(lo_loss, starts, np.minimum)  # (G,) bucket of each group's minimum
+        imax = b0 + _segment_arg(hi_loss, starts, np.maximum)
         lo_first = self._lo["step"][imin] <= self._hi["step"][imax]
         out = {}
         for f in FIELDS:
@@ -173,6 +186,9 @@ class LossHistory:
             out[f] = np.stack([np.where(lo_first, lo, hi), np.where(lo_first, hi, lo)], 1).ravel()
         keep = np.r_[True, out["step"][1:] != out["step"][:-1]]  # a group whose min and max are one step
         keep &= np.repeat(self._hi["loss"][imax] != -np.inf, 2)  # not a group of empty buckets (a gap)
+        keep &= out["step"] >= start  # the first and last buckets may hold steps outside
+        if stop is not None:
+            keep &= out["step"] < stop
         return Points(*(out[f][keep].tolist() for f in FIELDS))
 
 

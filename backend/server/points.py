@@ -18,7 +18,7 @@ from collections import OrderedDict
 from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
-from backend.server.history import range_points
+from backend.server.history import Points, range_points
 from backend.server.messages import loss_list, sig_list
 from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
@@ -77,7 +77,7 @@ class RunPoints:
 
     @staticmethod
     def _answer(data: HistoryData, start: int, stop: int, points: int) -> PointsJson:
-        p = range_points(data.chunks, start, stop, points)
+        p = _points(data, start, stop, points)
         answer = PointsPublic(  # validated once: ~1.5 ms for 650 points, a third of an answer
             step=p.steps,
             loss=loss_list(p.losses, 4),
@@ -89,6 +89,19 @@ class RunPoints:
             end=stop,
         )
         return POINTS_JSON.dump_json(answer)
+
+
+def _points(data: HistoryData, start: int, stop: int, points: int) -> Points:
+    """The stored steps' points, then (a run past the steps stored one by one) its buckets' from
+    where the stored steps end: the points shared in proportion to the steps each covers."""
+    stored = data.chunks[-1].first + data.chunks[-1].n if data.chunks else 0
+    if data.buckets is None or stop <= stored:
+        return range_points(data.chunks, start, stop, points)
+    mid = max(start, stored)
+    share = round(points * (mid - start) / max(stop - start, 1))
+    a = range_points(data.chunks, start, mid, max(share, 2)) if mid > start else Points([], [], [], [])
+    b = data.buckets.points(max(points - share, 2), mid, stop)
+    return Points(a.steps + b.steps, a.losses + b.losses, a.lrs + b.lrs, a.times + b.times)
 
 
 def runs_points_json(runs: list[tuple[RunPublic, PointsJson]], missing: list[str]) -> bytes:

@@ -244,10 +244,8 @@ class RunRegistry:
         """The run's bucketed history as saved with its last checkpoint (or later), cut to the
         step it resumes from; without one (lost, or saved by a version that did not), the stored
         steps and a gap up to it. Blocking (a store read)."""
-        blob = self.store.history_blob(record.id)
-        saved = LossHistory.from_bytes(blob) if blob is not None else None
-        if saved is not None and saved.n_steps >= record.step:
-            saved.cut(record.step, record.train_seconds)
+        saved = self._saved_buckets(record)
+        if saved is not None:
             return saved
         log.warning("run %s: no saved history reaches step %d; its chart has a gap", record.id, record.step)
         stored.skip_to(record.step, record.train_seconds)
@@ -861,15 +859,31 @@ class RunRegistry:
     async def histories(self, records: list[RunRecord]) -> list[HistoryData]:
         """history_data of several runs, read in one go (one thread hop, one flush)."""
 
+        cap = self.store.max_stored_steps
+        live = {  # the buckets of live runs past the stored steps, as they stand now (here, on the loop)
+            r.id: x.channel.history.copy() for r in records if r.step > cap and (x := self._live.get(r.id)) is not None
+        }
+
         def read() -> list[HistoryData]:
             self.store.flush()
             out = []
             for r in records:
                 h = self.store.history(r.id)
-                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes))
+                buckets = live.get(r.id) or (self._saved_buckets(r) if r.step > cap else None)
+                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes, buckets))
             return out
 
         return await asyncio.to_thread(read)
+
+    def _saved_buckets(self, record: RunRecord) -> LossHistory | None:
+        """The bucketed history saved with a run that is not live, cut to its step; None if none
+        reaches it. Blocking (a store read)."""
+        blob = self.store.history_blob(record.id)
+        saved = LossHistory.from_bytes(blob) if blob is not None else None
+        if saved is None or saved.n_steps < record.step:
+            return None
+        saved.cut(record.step, record.train_seconds)
+        return saved
 
     # ---- learning-rate sweeps ------------------------------------------------------------------------
     async def start_sweep(self, run_id: str, spec: LrFindSpec) -> None:
