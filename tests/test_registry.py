@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load
 
+from backend.server.registry import HISTORY_SAVE_SECONDS
 from tests.conftest import wait_for
 
 Client = Callable[..., TestClient]
@@ -120,10 +122,23 @@ def test_past_the_stored_steps_the_history_lasts(
     cap = 1000
     monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
     first = make_client(home=tmp_path)
+    store = first.app.state.registry.store
+    saves: list[float] = []
+    put = store.put_history_blob
+
+    def counted(run_id: str, blob: bytes | None) -> None:
+        saves.append(time.monotonic())
+        put(run_id, blob)
+
+    monkeypatch.setattr(store, "put_history_blob", counted)
     run = first.post("/api/runs", json={**SPEC, "max_steps": 10**6}).json()
+    started = time.monotonic()
     first.patch(f"/api/runs/{run['id']}", json={"status": "running"})
     wait_for(lambda: get(first, run["id"])["step"] > 3 * cap, what="steps past the stored ones")
     k = first.patch(f"/api/runs/{run['id']}", json={"status": "paused"}).json()["step"]
+    checkpoints = len(first.get(f"/api/runs/{run['id']}/checkpoints").json())
+    # saved once past the cap, then at most every HISTORY_SAVE_SECONDS, and with the pause's checkpoint
+    assert 2 <= len(saves) <= 2 + (time.monotonic() - started) / HISTORY_SAVE_SECONDS < checkpoints
     before = snapshot_history(first, run["id"])
     assert before["n_steps"] == k and max(before["step"]) > 2 * cap
     drawn = overlay(first, run["id"])  # the run in memory: its buckets there
@@ -144,9 +159,11 @@ def test_past_the_stored_steps_a_dying_worker_cuts_the_history(
     make_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker that dies past the stored steps: its run goes back to its last checkpoint, and its
-    saved buckets (written with that checkpoint or later) are cut there; resumed, it goes on."""
+    saved buckets (here saved with every checkpoint, so with that one or later) are cut there;
+    resumed, it goes on."""
     cap = 1000
     monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
+    monkeypatch.setattr("backend.server.registry.HISTORY_SAVE_SECONDS", 0.0)
     client = make_client()
     doomed = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 300}).json()
     checkpoints = f"/api/runs/{doomed['id']}/checkpoints"

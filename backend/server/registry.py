@@ -63,6 +63,10 @@ IDLE_WORKERS = 4  # at most this many workers wait without training; the oldest 
 SHUTDOWN_SECONDS = 3.0  # at shutdown, workers get this long to checkpoint and go
 RUN_DELETED = 4410  # websocket close code: the run was deleted
 CACHED_MODELS = 4  # runs without a worker whose weights stay loaded for reads
+# past the steps stored one by one, a run's bucketed history (~260 KB) is saved with a checkpoint
+# at most this often while it trains, and with the checkpoint it stops at: a dying worker's run
+# loses at most this long of its chart (a gap)
+HISTORY_SAVE_SECONDS = 10.0
 
 
 @dataclass
@@ -78,6 +82,7 @@ class LiveRun:
     idle_timer: asyncio.TimerHandle | None = None
     sweep: asyncio.Future[Any] | None = None  # a learning-rate sweep asked of its worker
     loss: float | None = None  # the mean minibatch loss of its last steps message
+    history_saved: float = -math.inf  # when its bucketed history was last saved (monotonic)
 
 
 class RunNotFoundError(KeyError):
@@ -241,13 +246,13 @@ class RunRegistry:
         return ch
 
     def _saved_history(self, record: RunRecord, stored: LossHistory) -> LossHistory:
-        """The run's bucketed history as saved with its last checkpoint (or later), cut to the
-        step it resumes from; without one (lost, or saved by a version that did not), the stored
-        steps and a gap up to it. Blocking (a store read)."""
+        """The run's bucketed history as saved, at the step it resumes from (_saved_buckets);
+        without one (saved by a version that did not), the stored steps and a gap up to it.
+        Blocking (a store read)."""
         saved = self._saved_buckets(record)
         if saved is not None:
             return saved
-        log.warning("run %s: no saved history reaches step %d; its chart has a gap", record.id, record.step)
+        log.warning("run %s: no saved history past step %d; its chart has a gap", record.id, stored.n_steps)
         stored.skip_to(record.step, record.train_seconds)
         return stored
 
@@ -535,7 +540,7 @@ class RunRegistry:
             case CheckpointData():
                 live.checkpoint = (msg.step, msg.data)
                 if ch.history.n_steps > self.store.max_stored_steps:  # the buckets are all there is of steps past it
-                    self.store.put_history_blob(r.id, ch.history.to_bytes())  # before: committed with it or sooner
+                    self._save_history(live)
                 e = r.last_eval if r.last_eval is not None and r.last_eval["step"] == msg.step else None
                 self.store.put_checkpoint(
                     r.id, msg.step, msg.data, e["train_loss"] if e else None, e["dev_loss"] if e else None
@@ -548,6 +553,14 @@ class RunRegistry:
                 self._worker_exited(live, msg)
             case EmbeddingsChanged() | LrFindProgress():
                 ch.publish(msg)
+
+    def _save_history(self, live: LiveRun) -> None:
+        """The run's buckets, queued before its checkpoint (committed with it or sooner): when it
+        stops, or HISTORY_SAVE_SECONDS after the last time while it trains."""
+        now = time.monotonic()
+        if live.record.status is not Status.RUNNING or now - live.history_saved >= HISTORY_SAVE_SECONDS:
+            self.store.put_history_blob(live.record.id, live.channel.history.to_bytes())
+            live.history_saved = now
 
     def _steps(self, live: LiveRun, msg: Steps) -> None:
         r = live.record
@@ -876,13 +889,16 @@ class RunRegistry:
         return await asyncio.to_thread(read)
 
     def _saved_buckets(self, record: RunRecord) -> LossHistory | None:
-        """The bucketed history saved with a run that is not live, cut to its step; None if none
-        reaches it. Blocking (a store read)."""
+        """The bucketed history saved with a run that is not live, cut to its step (or, saved
+        before it, with a gap up to it); None if none was saved. Blocking (a store read)."""
         blob = self.store.history_blob(record.id)
-        saved = LossHistory.from_bytes(blob) if blob is not None else None
-        if saved is None or saved.n_steps < record.step:
+        if blob is None:
             return None
-        saved.cut(record.step, record.train_seconds)
+        saved = LossHistory.from_bytes(blob)
+        if saved.n_steps >= record.step:
+            saved.cut(record.step, record.train_seconds)
+        else:  # saved before its last checkpoint (a worker that died): a gap up to it
+            saved.skip_to(record.step, record.train_seconds)
         return saved
 
     # ---- learning-rate sweeps ------------------------------------------------------------------------
