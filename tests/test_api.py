@@ -263,6 +263,10 @@ def test_page_lists_every_module_it_imports(
         assert not_linked not in linked and "controls.js" not in linked and len(linked) < 30, linked
     main = client.get("/static/js/main.js").text
     assert f'import("./{view}")' in main  # the view is what main.js loads for this address
+    # written showing that view, the other's markup hidden (not laid out, then swapped)
+    compare = view == "compare/view.js"
+    assert ('<main class="layout" hidden>' in page) == compare and ('<body data-view="compare">' in page) == compare
+    assert ('<section id="compare" class="compare" aria-label="compare runs" hidden>' in page) != compare
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:

@@ -47,6 +47,21 @@ POINTS_MARK = "<!-- points -->"
 # of 6 fresh opens with two runs training)
 PLOTLY_MARK = "<!-- plotly -->"
 PLOTLY_PRELOAD = {"single": '<link rel="preload" href="/vendor/plotly.min.js" as="script">', "compare": ""}
+# The compare view's page is written showing that view and hiding the single view's markup (as
+# view.js then sets them): else the browser lays the single view out first and again once view.js
+# swaps them, ~0.1 s of its main thread on a first visit while two runs train
+SHOWN = {
+    "single": (),
+    "compare": (
+        ("<body>", '<body data-view="compare">'),
+        (
+            '<section id="compare" class="compare" aria-label="compare runs" hidden>',
+            '<section id="compare" class="compare" aria-label="compare runs">',
+        ),
+        ('<main class="layout">', '<main class="layout" hidden>'),
+        ('<span id="connection" class="pill"', '<span id="connection" hidden class="pill"'),
+    ),
+}
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
 MAX_COMPARED = 20  # runs in the compare view (js/compare/address.js MAX_RUNS)
 # the compare chart's plot width in its widest layout (js/compare/prefetch.js: MAX_WIDTH - FRAME_X
@@ -100,14 +115,18 @@ def points_preload(query: Mapping[str, str]) -> str:
 
 @functools.cache
 def page_html(view: str) -> str:
-    """index.html with a `modulepreload` link for each module the page imports for `view` (a key
-    of ENTRY_MODULES). Without them the
+    """index.html showing `view` (SHOWN) with a `modulepreload` link for each module the page
+    imports for it (ENTRY_MODULES). Without them the
     browser finds the modules one level of imports at a time (five round trips before the last
     one is asked for, on a busy machine 0.5-1 s); with them it asks for all at once. Made once
     per process (~5 ms: every module read), so an edit of index.html shows after a restart; a
     module imported since is still loaded, by its importer, only not ahead."""
     links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(ENTRY_MODULES[view]))
     page = (FRONTEND / "index.html").read_text(encoding="utf-8")
+    for was, shown in SHOWN[view]:
+        if page.count(was) != 1:
+            raise RuntimeError(f"index.html: {was!r} is not there once, to show the {view} view")
+        page = page.replace(was, shown)
     return page.replace(PRELOAD_MARK, links.lstrip(), 1).replace(PLOTLY_MARK, PLOTLY_PRELOAD[view], 1)
 
 
