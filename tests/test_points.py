@@ -64,9 +64,11 @@ def test_kept_while_no_run_goes_live(two_stored: tuple[TestClient, str, str]) ->
     assert client.patch(f"/api/runs/{a}", json={"lr": 0.05}).status_code == 200
     changed = wait_for(lambda: points(a)["changes"][-1]["lr"] == 0.05, timeout=30, what="the change in the points")
     assert changed
-    reads = kept.reads
-    points(a)
-    assert kept.reads == reads + 1
+    reads, from_memory = kept.reads, kept.from_memory
+    points(a)  # the whole run: drawn from what its channel holds, not read from the store
+    assert (kept.reads, kept.from_memory) == (reads, from_memory + 1)
+    points(a, start=290)  # 10 steps, 50 points asked: more than it has buckets there, so read
+    assert (kept.reads, kept.from_memory) == (reads + 1, from_memory + 1)
 
 
 def test_several_runs_in_one_request(two_stored: tuple[TestClient, str, str]) -> None:

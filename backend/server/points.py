@@ -38,7 +38,8 @@ class RunPoints:
         self.registry = registry
         self.kept = kept
         self._answers: OrderedDict[Key, PointsJson] = OrderedDict()
-        self.reads = 0  # answers read from the store (the others were kept)
+        self.reads = 0  # answers read from the store (the others were kept, or live: from_memory)
+        self.from_memory = 0  # answers of live runs drawn from what their channels hold
 
     async def of(self, record: RunRecord, start: int, end: int | None, points: int) -> PointsJson:
         """The run's steps in [start, end] (end: its step by default), in at most `points` points."""
@@ -50,6 +51,9 @@ class RunPoints:
         stops = [end if end is not None else r.step for r in records]
         keys = [self._key(r.id, start, stop, points) for r, stop in zip(records, stops, strict=True)]
         answers: list[PointsJson | None] = [self._kept(k) for k in keys]
+        for i, a in enumerate(answers):  # live runs, drawn from their buckets where those suffice
+            if a is None and (live := self._from_memory(records[i].id, start, stops[i], points)) is not None:
+                answers[i] = live
         todo = [i for i, a in enumerate(answers) if a is None]
         read = await self.registry.histories([records[i] for i in todo]) if todo else []
         for i, data in zip(todo, read, strict=True):
@@ -57,6 +61,20 @@ class RunPoints:
             answers[i] = answer = self._answer(data, start, stops[i], points)
             self._keep(keys[i], records[i].id, answer)
         return [a for a in answers if a is not None]
+
+    def _from_memory(self, rid: str, start: int, stop: int, points: int) -> PointsJson | None:
+        """A live run's answer from what its channel holds, when its buckets are at least as many
+        as the groups asked for in the range (the view of a whole run, not a close zoom): no
+        store read, no thread hop. A run training for hours has millions of stored steps, which
+        each open read (~0.2-0.9 s with two runs training, at 1.2 M steps)."""
+        data = self.registry.live_history(rid)
+        if data is None or data.buckets is None:
+            return None
+        width = data.buckets.width
+        if -(-stop // width) - start // width < points // 2:
+            return None
+        self.from_memory += 1
+        return self._answer(data, start, stop, points)
 
     def _key(self, rid: str, start: int, stop: int, points: int) -> Key | None:
         token = self.registry.settled(rid)

@@ -865,6 +865,16 @@ class RunRegistry:
         await asyncio.to_thread(self.store.flush)
         return await asyncio.to_thread(self.store.checkpoints, run_id)
 
+    def live_history(self, run_id: str) -> HistoryData | None:
+        """What the channel of a run live here holds of its history (its buckets, evaluations and
+        changes; no stored steps), or None: as it stands now, to be read before the next await."""
+        live = self._live.get(run_id)
+        if live is None:
+            return None
+        ch = live.channel
+        evals = [(int(e[0] or 0), e[1], e[2], e[3]) for e in ch.evals]
+        return HistoryData([], evals, ch.changes, ch.history)
+
     async def history_data(self, record: RunRecord) -> HistoryData:
         """Everything stored of a run's history, read at once (the export streams it)."""
         return (await self.histories([record]))[0]
