@@ -46,8 +46,9 @@ class RunPoints:
         return (await self.of_runs([record], start, end, points))[0]
 
     async def of_runs(self, records: list[RunRecord], start: int, end: int | None, points: int) -> list[PointsJson]:
-        """`of` for several runs, their histories not kept read in one go (one thread hop: each
-        costs milliseconds when the server shares its cores with training runs)."""
+        """`of` for several runs: live ones from memory where they can be, the histories of the
+        rest not kept read in one go (one thread hop: each costs milliseconds to hundreds of them
+        when the server shares its cores with training runs)."""
         stops = [end if end is not None else r.step for r in records]
         keys = [self._key(r.id, start, stop, points) for r, stop in zip(records, stops, strict=True)]
         answers: list[PointsJson | None] = [self._kept(k) for k in keys]
@@ -70,8 +71,8 @@ class RunPoints:
         data = self.registry.live_history(rid)
         if data is None or data.buckets is None:
             return None
-        width = data.buckets.width
-        if -(-stop // width) - start // width < points // 2:
+        width, last = data.buckets.width, min(stop, data.buckets.n_steps)
+        if -(-last // width) - start // width < points // 2:  # buckets holding steps start .. last - 1
             return None
         self.from_memory += 1
         return self._answer(data, start, stop, points)

@@ -881,7 +881,6 @@ class RunRegistry:
 
     async def histories(self, records: list[RunRecord]) -> list[HistoryData]:
         """history_data of several runs, read in one go (one thread hop, one flush)."""
-
         cap = self.store.max_stored_steps
         live = {  # the buckets of live runs past the stored steps, as they stand now (here, on the loop)
             r.id: x.channel.history.copy() for r in records if r.step > cap and (x := self._live.get(r.id)) is not None
