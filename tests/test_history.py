@@ -120,6 +120,9 @@ def test_saved_and_read_back_as_it_was() -> None:
     for x in (h, back):
         x.extend(20_000, values[20_000:], [0.1] * 10_000, 9.0)
     assert back.points(300) == h.points(300) and back.points(5000) == h.points(5000)
+    for damaged in (b"", b"junk", h.to_bytes()[:1000]):
+        with pytest.raises(ValueError):
+            LossHistory.from_bytes(damaged)
 
 
 def test_cut_to_a_checkpoint_then_resumed_is_as_if_never_cut() -> None:

@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -154,6 +155,14 @@ def test_past_the_stored_steps_the_history_lasts(
     after = snapshot_history(again, run["id"])
     assert after["n_steps"] == m and m - 50 < max(after["step"]) < m
     assert sorted(after["step"]) == after["step"]
+    close(again)
+
+    # a damaged saved history: the stored steps and a gap, the run still there and resumable
+    with sqlite3.connect(tmp_path / "makemore.db") as db:
+        db.execute("UPDATE runs SET history = ? WHERE id = ?", (b"damaged", run["id"]))
+    third = make_client(home=tmp_path)
+    gap = snapshot_history(third, run["id"])
+    assert gap["n_steps"] == m and max(gap["step"]) < cap and get(third, run["id"])["step"] == m
 
 
 def test_past_the_stored_steps_a_dying_worker_cuts_the_history(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+import zipfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,13 +153,17 @@ class LossHistory:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> LossHistory:
-        with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            capacity, width, n_steps, n = (int(v) for v in z["meta"])
-            h = cls(capacity)
-            h.width, h.n_steps, h.count, h._time = width, n_steps, n, float(z["time"][0])
-            for f in FIELDS:
-                h._lo[f][:n] = z[f"lo_{f}"]
-                h._hi[f][:n] = z[f"hi_{f}"]
+        """What to_bytes wrote; ValueError if it is not that (damaged)."""
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                capacity, width, n_steps, n = (int(v) for v in z["meta"])
+                h = cls(capacity)
+                h.width, h.n_steps, h.count, h._time = width, n_steps, n, float(z["time"][0])
+                for f in FIELDS:
+                    h._lo[f][:n] = z[f"lo_{f}"]
+                    h._hi[f][:n] = z[f"hi_{f}"]
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile) as e:
+            raise ValueError(f"not a saved loss history: {e}") from e
         return h
 
     def points(self, limit: int = 2000, start: int = 0, stop: int | None = None) -> Points:

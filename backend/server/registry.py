@@ -903,7 +903,11 @@ class RunRegistry:
         blob = self.store.history_blob(record.id)
         if blob is None:
             return None
-        saved = LossHistory.from_bytes(blob)
+        try:
+            saved = LossHistory.from_bytes(blob)
+        except ValueError as e:
+            log.warning("run %s: its saved history is damaged (%s)", record.id, e)
+            return None
         if saved.n_steps >= record.step:
             saved.cut(record.step, record.train_seconds)
         else:  # saved before its last checkpoint (a worker that died): a gap up to it
