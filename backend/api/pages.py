@@ -12,6 +12,7 @@ import importlib.util
 import posixpath
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -30,36 +31,50 @@ FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 # on the event loop); on loopback or a LAN the bytes cost less than the time.
 GZIP_LEVEL = 1
 GZIP_MIN_BYTES = 2048
-# The page's modules, per view: the compare view's first requests (prefetch.js), the entry
-# (main.js), then the view main.js imports for the address (not followed: a dynamic import)
-# and everything that imports. The single view's takes in the compare view's too (its runs list
-# opens that in the page); the compare view's leaves the single view's ~20 out.
-ENTRY_MODULES = {
-    "single": ("js/compare/prefetch.js", "js/main.js", "js/single.js"),
-    "compare": ("js/compare/prefetch.js", "js/main.js", "js/compare/view.js"),
-}
 PRELOAD_MARK = "<!-- modulepreload -->"
 # The compare view's points, asked for by the page's first lines (see points_preload)
 POINTS_MARK = "<!-- points -->"
-# plotly.js's bytes, preloaded for the single view (every panel of it is a plot), not for the
-# compare view: it draws its first picture without plotly.js, and on a first visit the 1.5 MB
-# coming in beside its modules and points delayed that picture by ~0.3 s (1.65 -> 1.30 s, medians
-# of 6 fresh opens with two runs training)
 PLOTLY_MARK = "<!-- plotly -->"
-PLOTLY_PRELOAD = {"single": '<link rel="preload" href="/vendor/plotly.min.js" as="script">', "compare": ""}
-# The compare view's page is written showing that view and hiding the single view's markup (as
-# view.js then sets them): else the browser lays the single view out first and again once view.js
-# swaps them, ~0.1 s of its main thread on a first visit while two runs train
-SHOWN = {
-    "single": (),
-    "compare": (
-        ("<body>", '<body data-view="compare">'),
-        (
-            '<section id="compare" class="compare" aria-label="compare runs" hidden>',
-            '<section id="compare" class="compare" aria-label="compare runs">',
+
+
+@dataclass(frozen=True)
+class View:
+    """What the page is written with for one of its views (page_html)."""
+
+    # its modules: the compare view's first requests (prefetch.js), the entry (main.js), then the
+    # view main.js imports for the address (not followed: a dynamic import) and everything that
+    # imports. The single view's takes in the compare view's too (its runs list opens that in the
+    # page); the compare view's leaves the single view's ~20 out.
+    modules: tuple[str, ...]
+    # at PLOTLY_MARK: plotly.js's bytes preloaded for the single view (every panel of it is a
+    # plot), not for the compare view: it draws its first picture without plotly.js, and on a
+    # first visit the 1.5 MB coming in beside its modules and points delayed that picture by ~0.3 s
+    # (1.65 -> 1.30 s, medians of 6 fresh opens with two runs training)
+    plotly: str
+    # index.html's markup as written for this view (each found once): the compare view's page shows
+    # that view and hides the single view's (as view.js then sets them), else the browser lays
+    # the single view out first and again once view.js swaps them, ~0.1 s of its main thread on a
+    # first visit while two runs train
+    shown: tuple[tuple[str, str], ...] = ()
+
+
+VIEWS = {
+    "single": View(
+        modules=("js/compare/prefetch.js", "js/main.js", "js/single.js"),
+        plotly='<link rel="preload" href="/vendor/plotly.min.js" as="script">',
+    ),
+    "compare": View(
+        modules=("js/compare/prefetch.js", "js/main.js", "js/compare/view.js"),
+        plotly="",
+        shown=(
+            ("<body>", '<body data-view="compare">'),
+            (
+                '<section id="compare" class="compare" aria-label="compare runs" hidden>',
+                '<section id="compare" class="compare" aria-label="compare runs">',
+            ),
+            ('<main class="layout">', '<main class="layout" hidden>'),
+            ('<span id="connection" class="pill"', '<span id="connection" hidden class="pill"'),
         ),
-        ('<main class="layout">', '<main class="layout" hidden>'),
-        ('<span id="connection" class="pill"', '<span id="connection" hidden class="pill"'),
     ),
 }
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
@@ -115,19 +130,20 @@ def points_preload(query: Mapping[str, str]) -> str:
 
 @functools.cache
 def page_html(view: str) -> str:
-    """index.html showing `view` (SHOWN) with a `modulepreload` link for each module the page
-    imports for it (ENTRY_MODULES). Without them the
+    """index.html as written for `view` (a key of VIEWS): its markup, plotly.js's preload, and a
+    `modulepreload` link for each module the page imports for it. Without them the
     browser finds the modules one level of imports at a time (five round trips before the last
     one is asked for, on a busy machine 0.5-1 s); with them it asks for all at once. Made once
     per process (~5 ms: every module read), so an edit of index.html shows after a restart; a
     module imported since is still loaded, by its importer, only not ahead."""
-    links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(ENTRY_MODULES[view]))
+    v = VIEWS[view]
+    links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(v.modules))
     page = (FRONTEND / "index.html").read_text(encoding="utf-8")
-    for was, shown in SHOWN[view]:
+    for was, shown in v.shown:
         if page.count(was) != 1:
             raise RuntimeError(f"index.html: {was!r} is not there once, to show the {view} view")
         page = page.replace(was, shown)
-    return page.replace(PRELOAD_MARK, links.lstrip(), 1).replace(PLOTLY_MARK, PLOTLY_PRELOAD[view], 1)
+    return page.replace(PRELOAD_MARK, links.lstrip(), 1).replace(PLOTLY_MARK, v.plotly, 1)
 
 
 def module_graph(entries: tuple[str, ...]) -> list[str]:
