@@ -108,9 +108,9 @@ def test_several_runs_read_in_one_go(two_stored: tuple[TestClient, str, str], mo
     histories = registry.histories
     read: list[list[str]] = []
 
-    async def spy(records: list[Any]) -> Any:
+    async def spy(records: list[Any], buckets: bool = False) -> Any:
         read.append([r.id for r in records])
-        return await histories(records)
+        return await histories(records, buckets)
 
     monkeypatch.setattr(registry, "histories", spy)
     params = {"ids": f"{a},{b}", "points": 40}

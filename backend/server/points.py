@@ -56,7 +56,7 @@ class RunPoints:
             if a is None and (live := self._from_memory(records[i].id, start, stops[i], points)) is not None:
                 answers[i] = live
         todo = [i for i, a in enumerate(answers) if a is None]
-        read = await self.registry.histories([records[i] for i in todo]) if todo else []
+        read = await self.registry.histories([records[i] for i in todo], buckets=True) if todo else []
         for i, data in zip(todo, read, strict=True):
             self.reads += 1
             answers[i] = answer = self._answer(data, start, stops[i], points)

@@ -879,9 +879,11 @@ class RunRegistry:
         """Everything stored of a run's history, read at once (the export streams it)."""
         return (await self.histories([record]))[0]
 
-    async def histories(self, records: list[RunRecord]) -> list[HistoryData]:
-        """history_data of several runs, read in one go (one thread hop, one flush)."""
-        cap = self.store.max_stored_steps
+    async def histories(self, records: list[RunRecord], buckets: bool = False) -> list[HistoryData]:
+        """history_data of several runs, read in one go (one thread hop, one flush); with
+        `buckets`, those of runs past the steps stored one by one too (what overlays draw there;
+        the history files hold the stored steps only)."""
+        cap = self.store.max_stored_steps if buckets else math.inf
         live = {  # the buckets of live runs past the stored steps, as they stand now (here, on the loop)
             r.id: x.channel.history.copy() for r in records if r.step > cap and (x := self._live.get(r.id)) is not None
         }
@@ -891,8 +893,8 @@ class RunRegistry:
             out = []
             for r in records:
                 h = self.store.history(r.id)
-                buckets = live.get(r.id) or (self._saved_buckets(r) if r.step > cap else None)
-                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes, buckets))
+                past = live.get(r.id) or (self._saved_buckets(r) if r.step > cap else None)
+                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes, past))
             return out
 
         return await asyncio.to_thread(read)
