@@ -19,22 +19,32 @@ from urllib.parse import urlencode
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp
 
 from backend.api.assets import Assets
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 # The gzip middleware's settings (Boot's and the application's): level 1 makes JSON ~25% larger
 # than level 9 at a third of the CPU (the compare view's 440 KB of points: 10 ms instead of 33,
-# on the event loop); on loopback or a LAN the bytes cost less than the time.
+# on the event loop); on loopback or a LAN the bytes cost less than the time. Starlette sends a
+# body of 128 KiB or more to a worker thread to compress; while two runs train, that hop held the
+# compare view's points (~700 KB, ~10 ms to compress) 0.1-0.4 s. So up to 1 MiB on the loop.
 GZIP_LEVEL = 1
 GZIP_MIN_BYTES = 2048
+GZIP_ON_LOOP_BYTES = 1 << 20
 PRELOAD_MARK = "<!-- modulepreload -->"
 # The compare view's points, asked for by the page's first lines (see points_preload)
 POINTS_MARK = "<!-- points -->"
 PLOTLY_MARK = "<!-- plotly -->"
+
+
+def gzipped(app: ASGIApp) -> ASGIApp:
+    """The gzip middleware, as Boot and the application both wrap themselves in it."""
+    return GZipMiddleware(app, GZIP_MIN_BYTES, GZIP_LEVEL, thread_minimum_size=GZIP_ON_LOOP_BYTES)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.gzip import GZipMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api import datasets, docs, lrfind, meta, model, pages, runs, sweeps, ws
@@ -87,7 +86,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         docs_url=None,  # served by backend/api/docs.py, offline and under the CSP
         redoc_url=None,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=pages.GZIP_MIN_BYTES, compresslevel=pages.GZIP_LEVEL)
+    app.add_middleware(pages.gzipped)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RunNotFoundError, not_found)

@@ -21,7 +21,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,7 +35,7 @@ def front_app() -> Starlette:
     """What the server can serve before torch is loaded: its health, the page and its files."""
     return Starlette(
         routes=[*meta.front_routes, *pages.page_routes()],
-        middleware=[Middleware(GZipMiddleware, minimum_size=pages.GZIP_MIN_BYTES, compresslevel=pages.GZIP_LEVEL)],
+        middleware=[Middleware(pages.gzipped)],
     )
 
 
