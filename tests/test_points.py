@@ -10,13 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
 from backend.server.app import create_app
 from backend.server.config import Settings
-from backend.server.points import POINTS_JSON
+from backend.server.points import POINTS_JSON, evals_in
 from backend.server.schemas import PointsPublic, RunsPointsPublic
 from tests.conftest import wait_for
 
@@ -144,3 +145,46 @@ def test_kept_points_sent_as_written(two_stored: tuple[TestClient, str, str], mo
     assert [r.run.id for r in several.runs] == [a, b] and several.missing == []
     one = client.get(f"/api/runs/{a}/points", params={"points": 40})
     assert len(written) == 2 and PointsPublic.model_validate_json(one.content) == several.runs[0].points
+
+
+def test_evaluations_thinned_to_the_points_asked(make_client: Callable[..., TestClient]) -> None:
+    """A run with more evaluations than the points asked for sends each group's lowest and
+    highest dev loss, and the last: no more than asked, all of them real, the best among them."""
+    client = make_client()
+    run_id = client.post("/api/runs", json={"max_steps": 600, "eval_every": 10}).json()["id"]
+    wait_for(functools.partial(finished, client, run_id), timeout=60, what="the run finished")
+    every = client.get(f"/api/runs/{run_id}/points", params={"points": 10_000}).json()["evals"]
+    assert len(every) >= 60
+    few = client.get(f"/api/runs/{run_id}/points", params={"points": 15}).json()["evals"]
+    assert len(few) <= 15
+    dev = {e[0]: e[2] for e in every}  # (a live run's answers come from its channel: 4 decimals)
+    assert all(dev[e[0]] == pytest.approx(e[2], abs=1e-4) for e in few)
+    assert [e[0] for e in few] == sorted({e[0] for e in few}) and few[-1][0] == every[-1][0]
+    best = client.get(f"/api/runs/{run_id}").json()["best_dev_loss"]
+    assert min(e[2] for e in few) == pytest.approx(min(dev.values()), abs=1e-4)
+    assert min(dev.values()) == pytest.approx(best)
+
+
+def test_evals_in_keeps_each_groups_extremes() -> None:
+    """evals_in against the contract computed group by group, on evaluations with gaps (None)."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n, limit = int(rng.integers(1, 400)), int(rng.integers(10, 60))
+        steps = np.cumsum(rng.integers(1, 50, n)).tolist()
+        devs = [None if rng.random() < 0.1 else float(rng.normal(2.5, 0.3)) for _ in range(n)]
+        evals = [(s, 2.0, d, None) for s, d in zip(steps, devs, strict=True)]
+        start, stop = steps[n // 5], steps[-1]
+        inside = [[s, t, d, b] for s, t, d, b in evals if start <= s <= stop]
+        got = evals_in(evals, start, stop, limit)
+        if len(inside) <= limit:
+            assert got == inside
+            continue
+        assert len(got) <= limit and got[-1] == inside[-1]
+        groups = (limit - 1) // 2
+        width = -(-len(inside) // groups)
+        for g in range(0, len(inside), width):
+            group = [e for e in inside[g : g + width] if e[2] is not None]
+            for pick in (min, max):
+                if group:  # the first of the group's lowest (highest) dev losses is kept
+                    assert next(e for e in group if e[2] == pick(x[2] for x in group)) in got
+        assert [e[0] for e in got] == sorted(e[0] for e in got)

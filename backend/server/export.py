@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from backend.server.history import LossHistory
-from backend.store.records import StepChunk
+from backend.store.records import Eval, StepChunk
 
 
 @dataclass(frozen=True)
 class HistoryData:
     chunks: list[StepChunk]
-    evals: list[tuple[int, float | None, float | None, float | None]]
+    evals: list[Eval]
     changes: list[dict[str, Any]]
     # past the steps stored one by one (store.MAX_STORED_STEPS): the run's bucketed history, which
     # overlays draw from there on (the files here hold the stored steps only)

@@ -227,8 +227,8 @@ def range_points(chunks: list[StepChunk], start: int, end: int, limit: int = 200
     loss = np.nan_to_num(loss, nan=np.inf, posinf=np.inf)  # a diverged step is a maximum
     n = len(loss)
     if n > limit:
-        lows = _group_arg(loss, n, limit // 2, np.argmin, np.inf)
-        highs = _group_arg(loss, n, limit // 2, np.argmax, -np.inf)
+        lows = group_arg(loss, n, limit // 2, np.argmin, np.inf)
+        highs = group_arg(loss, n, limit // 2, np.argmax, -np.inf)
         idx = np.unique(np.concatenate([lows, highs]))  # sorted
     else:
         idx = np.arange(n)
@@ -246,7 +246,7 @@ def range_points(chunks: list[StepChunk], start: int, end: int, limit: int = 200
     return Points(step.tolist(), loss[idx].astype(np.float64).tolist(), lr.astype(np.float64).tolist(), time.tolist())
 
 
-def _group_arg(vals: np.ndarray, n: int, groups: int, arg: Any, pad: float) -> np.ndarray:
+def group_arg(vals: np.ndarray, n: int, groups: int, arg: Any, pad: float) -> np.ndarray:
     """Index of the first minimum (arg=np.argmin, pad=inf) or maximum (np.argmax, -inf) of each
     group of ceil(n / groups) consecutive values, the last group shorter."""
     width = math.ceil(n / groups)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 
+import numpy as np
 from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
-from backend.server.history import Points, range_points
+from backend.server.history import Points, group_arg, range_points
 from backend.server.messages import loss_list, sig_list
 from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
-from backend.store.records import RunRecord
+from backend.store.records import Eval, RunRecord
 
 KEPT = 48  # answers: two comparisons of 20 runs and some zooms (~25 KB of JSON each at 650 points)
 
@@ -102,12 +103,29 @@ class RunPoints:
             loss=loss_list(p.losses, 4),
             lr=sig_list(p.lrs, 3),
             time=loss_list(p.times, 2),
-            evals=[[s, t, d, b] for s, t, d, b in data.evals if start <= s <= stop],
+            evals=evals_in(data.evals, start, stop, points),
             changes=data.changes,
             start=start,
             end=stop,
         )
         return POINTS_JSON.dump_json(answer)
+
+
+def evals_in(evals: list[Eval], start: int, stop: int, limit: int) -> list[list[float | None]]:
+    """The evaluations in [start, stop], as lists: every one while they are no more than `limit`,
+    else the lowest and the highest dev loss of each of (limit - 1) / 2 equal groups of them, and
+    the last (a run evaluated every 1,000 steps for hours has thousands: a dev line the chart
+    cannot show, which each open of the compare view validated and sent). The best survives."""
+    inside = [[s, t, d, b] for s, t, d, b in evals if start <= s <= stop]
+    n = len(inside)
+    if n <= limit:
+        return inside
+    dev = np.array([np.nan if e[2] is None else e[2] for e in inside], dtype=np.float64)  # (n,)
+    groups = max((limit - 1) // 2, 1)
+    lows = group_arg(np.nan_to_num(dev, nan=np.inf), n, groups, np.argmin, np.inf)
+    highs = group_arg(np.nan_to_num(dev, nan=-np.inf), n, groups, np.argmax, -np.inf)
+    keep = np.unique(np.concatenate([lows, highs, [n - 1]]))  # sorted: in step order
+    return [inside[i] for i in keep.tolist()]
 
 
 def _points(data: HistoryData, start: int, stop: int, points: int) -> Points:

@@ -152,7 +152,10 @@ class PointsPublic(BaseModel):
     loss: list[float | None]
     lr: list[float | None]
     time: list[float | None] = Field(description="seconds of training at each point's step")
-    evals: list[list[float | None]] = Field(description="[step, train_loss, dev_loss, b_noise] in the range")
+    evals: list[list[float | None]] = Field(
+        description="[step, train_loss, dev_loss, b_noise] in the range: every one while they are no more than"
+        " `points`, else each of (points - 1) / 2 groups' lowest and highest dev loss, and the last"
+    )
     changes: list[dict[str, Any]] = Field(
         default_factory=list,
         description="every change of its hyperparameters (the step-0 entry first): overlays mark them and say "

@@ -83,10 +83,13 @@ class CheckpointRecord:
     created_at: float
 
 
+Eval = tuple[int, float | None, float | None, float | None]  # step, train loss, dev loss, b_noise
+
+
 @dataclass
 class History:
     """A run's stored history: what a snapshot (or the history endpoint) starts from."""
 
-    evals: list[tuple[int, float | None, float | None, float | None]] = field(default_factory=list)
+    evals: list[Eval] = field(default_factory=list)
     changes: list[dict[str, Any]] = field(default_factory=list)
     lrfind: dict[str, Any] | None = None
