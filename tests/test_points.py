@@ -173,7 +173,7 @@ def test_evals_in_keeps_each_groups_extremes() -> None:
         steps = np.cumsum(rng.integers(1, 50, n)).tolist()
         devs = [None if rng.random() < 0.1 else float(rng.normal(2.5, 0.3)) for _ in range(n)]
         evals = [(s, 2.0, d, None) for s, d in zip(steps, devs, strict=True)]
-        start, stop = steps[n // 5], steps[-1]
+        start, stop = steps[n // 5], steps[n - 1 - n // 7]
         inside = [[s, t, d, b] for s, t, d, b in evals if start <= s <= stop]
         got = evals_in(evals, start, stop, limit)
         if len(inside) <= limit:

@@ -13,7 +13,10 @@ which every other request of the opening page waited behind.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from collections.abc import Sequence
+from operator import itemgetter
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -30,6 +33,7 @@ KEPT = 48  # answers: two comparisons of 20 runs and some zooms (~25 KB of JSON 
 Key = tuple[str, int, int, int, int]  # run id, settled token, start, end, points
 PointsJson = bytes  # a PointsPublic, written as JSON
 POINTS_JSON = TypeAdapter(PointsPublic)
+STEP = itemgetter(0)  # an evaluation's step
 
 
 class RunPoints:
@@ -111,21 +115,22 @@ class RunPoints:
         return POINTS_JSON.dump_json(answer)
 
 
-def evals_in(evals: list[Eval], start: int, stop: int, limit: int) -> list[list[float | None]]:
-    """The evaluations in [start, stop], as lists: every one while they are no more than `limit`,
-    else the lowest and the highest dev loss of each of (limit - 1) / 2 equal groups of them, and
-    the last (a run evaluated every 1,000 steps for hours has thousands: a dev line the chart
-    cannot show, which each open of the compare view validated and sent). The best survives."""
-    inside = [[s, t, d, b] for s, t, d, b in evals if start <= s <= stop]
-    n = len(inside)
+def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[list[float | None]]:
+    """The evaluations in [start, stop] (`evals` in step order), as lists: every one while they are
+    no more than `limit`, else the lowest and the highest dev loss of each of (limit - 1) / 2 equal
+    groups of them, and the last (a run evaluated every 1,000 steps for hours has thousands: a dev
+    line the chart cannot show, which each open of the compare view validated and sent). The best
+    survives. Only the evaluations kept are copied: a live run's are read where they are."""
+    lo, hi = bisect_left(evals, start, key=STEP), bisect_right(evals, stop, key=STEP)
+    n = hi - lo
     if n <= limit:
-        return inside
-    dev = np.array([np.nan if e[2] is None else e[2] for e in inside], dtype=np.float64)  # (n,)
+        return [list(e) for e in evals[lo:hi]]
+    dev = np.array([e[2] for e in evals[lo:hi]], dtype=np.float64)  # (n,) None -> NaN
     groups = max((limit - 1) // 2, 1)
     lows = group_arg(np.nan_to_num(dev, nan=np.inf), n, groups, np.argmin, np.inf)
     highs = group_arg(np.nan_to_num(dev, nan=-np.inf), n, groups, np.argmax, -np.inf)
     keep = np.unique(np.concatenate([lows, highs, [n - 1]]))  # sorted: in step order
-    return [inside[i] for i in keep.tolist()]
+    return [list(evals[lo + i]) for i in keep.tolist()]
 
 
 def _points(data: HistoryData, start: int, stop: int, points: int) -> Points:

@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from backend.core.embeddings import embedding_map
 from backend.core.lrfind import LrFindSpec
@@ -35,7 +35,7 @@ from backend.server.history import LossHistory
 from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
-from backend.store.records import CheckpointRecord, RunRecord, SweepRecord
+from backend.store.records import CheckpointRecord, Eval, RunRecord, SweepRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
 from backend.training.protocol import (
@@ -872,8 +872,9 @@ class RunRegistry:
         if live is None:
             return None
         ch = live.channel
-        evals = [(int(e[0] or 0), e[1], e[2], e[3]) for e in ch.evals]
-        return HistoryData([], evals, ch.changes, ch.history)
+        # its [step, train loss, dev loss, b_noise] lists, in place: the fields of an Eval, in order
+        # (copying 4,000 of them into tuples at each open of the compare view held the loop ~10 ms)
+        return HistoryData([], cast(list[Eval], ch.evals), ch.changes, ch.history)
 
     async def history_data(self, record: RunRecord) -> HistoryData:
         """Everything stored of a run's history, read at once (the export streams it)."""
