@@ -87,7 +87,7 @@ async def runs_points(
     `GET /api/runs/{id}` and `GET /api/runs/{id}/points`). The compare view opens with this one
     request instead of two per run. Ids that name no stored run are listed in `missing`."""
     asked = list(dict.fromkeys(ids.split(",")))
-    records = await registry.records(asked)
+    records = registry.records(asked)
     found = [records[i] for i in asked if i in records]
     answers = await stored.of_runs(found, 0, None, points)
     runs = [(RunPublic.model_validate(registry.public(r)), p) for r, p in zip(found, answers, strict=True)]
