@@ -44,7 +44,7 @@ from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 
 LIMITS = {"open_s": 1.0, "redraw_ms": 50.0}
 # the runs that do not train are on #compare-chart, those that train on #compare-live over it
-TRACES_JS = "['compare-chart', 'compare-live'].flatMap(p => document.getElementById(p).data || [])"
+TRACES_JS = "['compare-chart', 'compare-live'].flatMap(p => document.getElementById(p)?.data || [])"
 ALL_DRAWN_JS = f"""ids => {{
     const drawn = {TRACES_JS}.filter(t => t.meta && t.x.length > 1);
     return ids.every(id => drawn.some(t => t.meta === id)) && performance.timeOrigin + performance.now();
@@ -52,7 +52,7 @@ ALL_DRAWN_JS = f"""ids => {{
 # ... or on the canvas js/preview.js draws until plotly.js has run
 PICTURED_JS = """ids => {
     const drawn = ['compare-chart', 'compare-live']
-        .flatMap(p => { const el = document.getElementById(p); return el.data || el.previewData || []; })
+        .flatMap(p => { const el = document.getElementById(p); return el?.data || el?.previewData || []; })
         .filter(t => t.meta && t.x.length > 1);
     return ids.every(id => drawn.some(t => t.meta === id)) && performance.timeOrigin + performance.now();
 }"""
