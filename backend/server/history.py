@@ -226,12 +226,7 @@ def range_points(chunks: list[StepChunk], start: int, end: int, limit: int = 200
     loss = np.concatenate([c.losses[lo : lo + k] for c, _, lo, k in parts])  # (N,) float32
     loss = np.nan_to_num(loss, nan=np.inf, posinf=np.inf)  # a diverged step is a maximum
     n = len(loss)
-    if n > limit:
-        lows = group_arg(loss, n, limit // 2, np.argmin, np.inf)
-        highs = group_arg(loss, n, limit // 2, np.argmax, -np.inf)
-        idx = np.unique(np.concatenate([lows, highs]))  # sorted
-    else:
-        idx = np.arange(n)
+    idx = group_extremes(loss, loss, limit // 2) if n > limit else np.arange(n)
     # each kept index -> its chunk, and its place in that chunk
     offsets = np.cumsum([0] + [k for *_, k in parts])  # (P+1,)
     which = np.searchsorted(offsets, idx, side="right") - 1
@@ -246,7 +241,17 @@ def range_points(chunks: list[StepChunk], start: int, end: int, limit: int = 200
     return Points(step.tolist(), loss[idx].astype(np.float64).tolist(), lr.astype(np.float64).tolist(), time.tolist())
 
 
-def group_arg(vals: np.ndarray, n: int, groups: int, arg: Any, pad: float) -> np.ndarray:
+def group_extremes(lows: np.ndarray, highs: np.ndarray, groups: int) -> np.ndarray:
+    """Sorted indices of the first minimum of `lows` and the first maximum of `highs` in each of
+    `groups` equal groups of consecutive values (both arrays as long; a value to pass over is +inf
+    in `lows`, -inf in `highs`)."""
+    n = len(lows)
+    at_low = _group_arg(lows, n, groups, np.argmin, np.inf)
+    at_high = _group_arg(highs, n, groups, np.argmax, -np.inf)
+    return np.unique(np.concatenate([at_low, at_high]))
+
+
+def _group_arg(vals: np.ndarray, n: int, groups: int, arg: Any, pad: float) -> np.ndarray:
     """Index of the first minimum (arg=np.argmin, pad=inf) or maximum (np.argmax, -inf) of each
     group of ceil(n / groups) consecutive values, the last group shorter."""
     width = math.ceil(n / groups)

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
-from backend.server.history import Points, group_arg, range_points
+from backend.server.history import Points, group_extremes, range_points
 from backend.server.messages import loss_list, sig_list
 from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
@@ -127,9 +127,8 @@ def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[l
         return [list(e) for e in evals[lo:hi]]
     dev = np.array([e[2] for e in evals[lo:hi]], dtype=np.float64)  # (n,) None -> NaN
     groups = max((limit - 1) // 2, 1)
-    lows = group_arg(np.nan_to_num(dev, nan=np.inf), n, groups, np.argmin, np.inf)
-    highs = group_arg(np.nan_to_num(dev, nan=-np.inf), n, groups, np.argmax, -np.inf)
-    keep = np.unique(np.concatenate([lows, highs, [n - 1]]))  # sorted: in step order
+    extremes = group_extremes(np.nan_to_num(dev, nan=np.inf), np.nan_to_num(dev, nan=-np.inf), groups)
+    keep = np.union1d(extremes, [n - 1])  # sorted: in step order
     return [list(evals[lo + i]) for i in keep.tolist()]
 
 
