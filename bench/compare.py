@@ -7,8 +7,9 @@ starts on it and two more runs train (the lecture's settings). The view holds 18
 and the 2 training: 20, the most it takes.
 
 - open: to the frame in which every run's line is on screen ("first picture": drawn by
-  js/preview.js before plotly.js has run, or by plotly) and to the frame in which plotly.js has
-  drawn them all ("interactive": hover, zoom), `opens` times each way, alternated:
+  js/preview.js before plotly.js has run, or by plotly; the end of that frame, see FRAME_CLOCK_JS)
+  and to the frame in which plotly.js has drawn them all ("interactive": hover, zoom), `opens`
+  times each way, alternated:
   - "click": from the single view, the 20 runs chosen in its list, from the click on Compare
     (the view opens in the page: plotly.js and the modules run there already);
   - "address": the compare view's address loaded (a link, a reload) in a browser that had the
@@ -29,6 +30,7 @@ measurement goes with the figures.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
@@ -56,6 +58,23 @@ PICTURED_JS = """ids => {
         .filter(t => t.meta && t.x.length > 1);
     return ids.every(id => drawn.some(t => t.meta === id)) && performance.timeOrigin + performance.now();
 }"""
+# The first picture's clock. A poll in the page (wait_for_function) sees the lines at its next turn,
+# and a long task queued after the frame that drew them holds that back: plotly.js, which the view
+# runs once its first picture is on screen (from the cache: ~0.2-0.5 s of the main thread here),
+# so the poll's time fell near 0.55 s or near 1.2 s by which ran first. So after each of the view's
+# draws (the page's "compare-draw" measure, taken inside the frame's callbacks, js/render.js) a
+# task is queued: it runs once that frame is rendered, and notes the time the first time every
+# run's line is there. The poll still checks the same lines; its own time is kept as "seen".
+FRAME_CLOCK_JS = """ids => {
+    const measure = performance.measure.bind(performance);
+    performance.measure = (name, ...rest) => {
+        const entry = measure(name, ...rest);
+        if (name === 'compare-draw' && !window.__benchPictured) setTimeout(() => {
+            window.__benchPictured ||= (PICTURED)(ids);
+        }, 0);
+        return entry;
+    };
+}""".replace("PICTURED", PICTURED_JS)
 WAYS = ("click", "address", "fresh")
 # when the click came (epoch ms; kept across a navigation: the code before this view opened in place)
 CLICKED_JS = """() => document.addEventListener('click', () => {
@@ -65,6 +84,7 @@ CLICKED_JS = """() => document.addEventListener('click', () => {
 def _open_once(browser: Any, base: str, url: str, ids: list[str], way: str) -> dict[str, Any]:
     ctx = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
     try:
+        ctx.add_init_script(f"({FRAME_CLOCK_JS})({json.dumps(ids)})")
         page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -80,7 +100,8 @@ def _open_once(browser: Any, base: str, url: str, ids: list[str], way: str) -> d
             page.locator("#compare-link").click()
         else:
             page.goto(url, wait_until="commit")
-        pictured_ms = page.wait_for_function(PICTURED_JS, arg=ids, timeout=60_000, polling="raf").json_value()
+        seen_ms = page.wait_for_function(PICTURED_JS, arg=ids, timeout=60_000, polling="raf").json_value()
+        pictured_ms = page.wait_for_function("() => window.__benchPictured", timeout=60_000).json_value()
         drawn_ms = page.wait_for_function(ALL_DRAWN_JS, arg=ids, timeout=60_000, polling="raf").json_value()
         # from the click, or from the navigation's start
         start = float(page.evaluate("() => sessionStorage.clickedAt || performance.timeOrigin"))
@@ -89,6 +110,7 @@ def _open_once(browser: Any, base: str, url: str, ids: list[str], way: str) -> d
             raise RuntimeError(f"the page failed: {errors}")
         return {
             "first_s": (pictured_ms - start) / 1000,
+            "seen_s": (seen_ms - start) / 1000,
             "interactive_s": (drawn_ms - start) / 1000,
             "load_average": os.getloadavg()[0],
             "points_drawn": points,
@@ -167,7 +189,7 @@ def compare(runs: int = 20, steps: int = 200_000, opens: int = 5, seconds: float
                 finally:
                     browser.close()
             steps_now = [bench.step(r) for r in live]
-    keys = ("first_s", "interactive_s", "load_average")
+    keys = ("first_s", "seen_s", "interactive_s", "load_average")
     figures = {way: {k: Figure([o[k] for o in opened[way]]).as_dict() for k in keys} for way in WAYS}
     ms = redraw["ms"]
     if not ms:
@@ -176,7 +198,8 @@ def compare(runs: int = 20, steps: int = 200_000, opens: int = 5, seconds: float
     last = opened["fresh"][-1]
     for way, f in figures.items():
         print(
-            f"  open ({way}; 20 runs, 2 training): every line on screen {_fmt(f['first_s'])}, plotly's chart"
+            f"  open ({way}; 20 runs, 2 training): every line on screen {_fmt(f['first_s'])} (a poll saw it"
+            f" {_fmt(f['seen_s'])}), plotly's chart"
             f" {_fmt(f['interactive_s'])}; load average {_fmt(f['load_average'], '', 1)}",
             flush=True,
         )
