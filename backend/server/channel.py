@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from backend.server.history import LossHistory
-from backend.server.messages import Message, encode, event_message, loss_list, sig_list
+from backend.server.messages import Message, encode, eval_row, event_message, loss_list, sig_list
 from backend.training.protocol import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog
@@ -77,9 +77,8 @@ class Channel:
         kind = msg["type"]
         if isinstance(event, Steps):
             self.history.extend(event.first, event.losses, event.lrs, event.time)
-        elif isinstance(event, EvalResult):  # 4 decimals: every evaluation goes into every snapshot
-            train, dev = loss_list([event.train_loss, event.dev_loss], 4)
-            self.evals.append([event.step, train, dev, None])
+        elif isinstance(event, EvalResult):  # every evaluation goes into every snapshot
+            self.evals.append(eval_row(event.step, event.train_loss, event.dev_loss, None))
         elif kind == "noise":  # it follows its evaluation: fill in that evaluation's b_noise
             match = next((e for e in reversed(self.evals[-8:]) if e[0] == msg["step"]), None)
             if match is not None:

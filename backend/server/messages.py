@@ -45,6 +45,12 @@ def finite(value: float | None, digits: int = 5) -> float | None:
     return round(value, digits) if value is not None and math.isfinite(value) else None
 
 
+def eval_row(step: int, train: float | None, dev: float | None, b_noise: float | None) -> list[float | None]:
+    """An evaluation as the pages get it, live or stored: [step, train loss, dev loss, b_noise],
+    the losses to 4 decimals (a snapshot carries every evaluation), b_noise to 1."""
+    return [step, finite(train, 4), finite(dev, 4), finite(b_noise, 1)]
+
+
 def hparams_public(h: HParams) -> dict[str, Any]:
     return {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
 

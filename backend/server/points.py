@@ -23,7 +23,7 @@ from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
 from backend.server.history import Points, group_extremes, range_points
-from backend.server.messages import loss_list, sig_list
+from backend.server.messages import eval_row, loss_list, sig_list
 from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
 from backend.store.records import Eval, RunRecord
@@ -107,7 +107,7 @@ class RunPoints:
             loss=loss_list(p.losses, 4),
             lr=sig_list(p.lrs, 3),
             time=loss_list(p.times, 2),
-            evals=evals_in(data.evals, start, stop, points),
+            evals=[eval_row(*e) for e in evals_in(data.evals, start, stop, points)],  # as the channel's
             changes=data.changes,
             start=start,
             end=stop,
@@ -115,21 +115,21 @@ class RunPoints:
         return POINTS_JSON.dump_json(answer)
 
 
-def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[list[float | None]]:
+def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[Eval]:
     """The evaluations in [start, stop] (`evals` in step order), as lists: every one while they are
     no more than `limit`, else the lowest and the highest dev loss of each of (limit - 1) / 2 equal
     groups of them, and the last (a run evaluated every 1,000 steps for hours has thousands: a dev
     line the chart cannot show, which each open of the compare view validated and sent). The best
-    survives. Only the evaluations kept are copied: a live run's are read where they are."""
+    survives. Only the evaluations kept are taken: a live run's are read where they are."""
     lo, hi = bisect_left(evals, start, key=STEP), bisect_right(evals, stop, key=STEP)
     n = hi - lo
     if n <= limit:
-        return [list(e) for e in evals[lo:hi]]
+        return list(evals[lo:hi])
     dev = np.array([e[2] for e in evals[lo:hi]], dtype=np.float64)  # (n,) None -> NaN
     groups = max((limit - 1) // 2, 1)
     extremes = group_extremes(np.nan_to_num(dev, nan=np.inf), np.nan_to_num(dev, nan=-np.inf), groups)
     keep = np.union1d(extremes, [n - 1])  # sorted: in step order
-    return [list(evals[lo + i]) for i in keep.tolist()]
+    return [evals[lo + i] for i in keep.tolist()]
 
 
 def _points(data: HistoryData, start: int, stop: int, points: int) -> Points:

@@ -32,7 +32,7 @@ from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
 from backend.server.history import LossHistory
-from backend.server.messages import embeddings_message, event_message, finite, hparams_public, lrfind_message
+from backend.server.messages import embeddings_message, eval_row, event_message, finite, hparams_public, lrfind_message
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
 from backend.store.records import CheckpointRecord, Eval, RunRecord, SweepRecord
@@ -238,7 +238,7 @@ class RunRegistry:
         if ch.history.n_steps < record.step:  # past the steps stored one by one: the saved buckets
             ch.history = self._saved_history(record, ch.history)
         h = self.store.history(record.id)
-        ch.evals = [[s, finite(t, 4), finite(d, 4), finite(b, 1)] for s, t, d, b in h.evals]
+        ch.evals = [eval_row(*e) for e in h.evals]
         ch.timeline.changes = h.changes
         if h.lrfind is not None:
             ch.lrfind = {k: v for k, v in h.lrfind.items() if k not in ("lr", "loss", "smoothed")}
