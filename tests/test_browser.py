@@ -1169,6 +1169,39 @@ def labels(page: Any) -> dict[str, list[dict[str, Any]]]:
     return result
 
 
+@pytest.mark.timeout(60)
+def test_counts_read_as_intl_writes_them(server: Server, context: tuple[Any, Watch]) -> None:
+    """format.js's int() groups digits by hand (a page's first Intl formatter loads the locale's
+    data before the compare view's first picture) and writes what Intl.NumberFormat("en-US",
+    { maximumFractionDigits: 0 }) writes: halves away from zero, "-0", huge numbers."""
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.goto(server.base + "/")
+    result = page.evaluate(
+        """async () => {
+            const { int } = await import('/static/js/format.js');
+            const intl = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+            const xs = [0, -0, 0.5, -0.5, 1.5, 2.5, -2.5, -0.3, 999, 999.5, 1000, 1234567, -1234567.5,
+                        2 ** 53, 1e20, 1e21, 1.5e300, -1e25];
+            let seed = 7;
+            const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+            for (let i = 0; i < 20000; i++) {
+                const e = Math.floor(random() * 23);
+                xs.push((random() - 0.5) * 10 ** e, Math.round(random() * 10 ** e) + 0.5);
+            }
+            return {
+                n: xs.length,
+                wrong: xs.filter((x) => int(x) !== intl.format(x)).slice(0, 5).map((x) => [x, int(x), intl.format(x)]),
+                some: [int(1234567), int(-0.3), int(999.5), int(null), int(NaN), int(-Infinity)],
+            };
+        }"""
+    )
+    assert result["n"] == 40_018
+    assert result["wrong"] == []
+    assert result["some"] == ["1,234,567", "-0", "1,000", "—", "—", "—"]
+    watch.check()
+
+
 @pytest.mark.timeout(120)
 def test_many_changes_make_one_mark(server: Server, context: tuple[Any, Watch]) -> None:
     """300 arrow-key presses on the learning-rate slider (a change each, sent as it moves) over a
