@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -422,3 +423,40 @@ def test_compare_opens_in_the_page(server: Server, context: tuple[Any, Watch]) -
     page.wait_for_function("() => !window.samePage && document.getElementById('chart').data", timeout=WAIT_MS)
     expect(page.locator("#compare")).to_be_hidden()
     watch.check()
+
+
+FRAMES_JS = """() => {  // each compare-draw with the animation frame it was drawn in
+    window.frameNo = 0;
+    const tick = () => { window.frameNo++; requestAnimationFrame(tick); };
+    requestAnimationFrame(tick);
+    window.drawFrames = [];
+    const measure = performance.measure.bind(performance);
+    performance.measure = (name, options) => {
+        if (name === 'compare-draw') window.drawFrames.push([window.frameNo, options.detail.traces]);
+        return measure(name, options);
+    };
+}"""
+
+
+def test_first_picture_in_one_frame(server: Server, context: tuple[Any, Watch]) -> None:
+    """The first picture is every run, in one frame: the runs that train (their own plot, over
+    the other) are drawn with the stored ones, not a frame after them; later redraws are one plot
+    a frame."""
+    stored = finished(server, small_run(server, 0.1)["id"])["id"]
+    live = small_run(server, 0.05, steps=10**7)["id"]
+    try:
+        wait_for(lambda: server.get(f"/api/runs/{live}")["step"] > 0, timeout=60, what="the run trains")
+        ctx, watch = context
+        page = watch.attach(ctx.new_page())
+        page.add_init_script(f"({FRAMES_JS})()")
+        page.goto(f"{server.base}/?compare={stored},{live}")
+        page.wait_for_function(PREVIEWED_JS, arg=[stored, live], timeout=WAIT_MS)
+        page.wait_for_function("() => window.drawFrames.length >= 3", timeout=WAIT_MS)  # the live run redrawn
+        frames = page.evaluate("() => window.drawFrames")
+        (first, still), (second, moving) = frames[:2]
+        assert (still, moving) == (3, 3)  # the stored run's traces, then the live run's
+        assert first == second  # one frame
+        assert all(a[0] < b[0] for a, b in itertools.pairwise(frames[1:]))  # then a frame each
+        watch.check()
+    finally:
+        server.send("PATCH", f"/api/runs/{live}", {"status": "paused"})

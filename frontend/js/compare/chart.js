@@ -273,12 +273,16 @@ export function drawCompare() {
   const yRange = c.view.yRange || shared.y;
   const drawnKey = JSON.stringify([key, yRange]);
   if (last.still && last.still.key === drawnKey) return false;
+  const first = !last.still;
   last.still = { key: drawnKey };
   built ||= build(stillIds, range, width);
   react("compare-chart", built.traces, layout(range, yRange, built.shapes))?.then(hookZoom);
-  last.live = null; // the live plot follows at once
-  invalidate({ charts: ["compareLive"], urgent: true });
+  last.live = null;
   measure(t0, built.traces.length);
+  // the live plot follows at once: in this frame the first time (the first picture is every run,
+  // not the stored ones a frame before the others), else in the next (one plot per frame)
+  if (first) drawLive();
+  else invalidate({ charts: ["compareLive"], urgent: true });
   return true;
 }
 
