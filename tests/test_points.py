@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.api.pages import MAX_COMPARED
 from backend.core.data import Dataset
 from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.server.points import POINTS_JSON, evals_in
+from backend.server.registry import RECORDS_ON_LOOP
 from backend.server.schemas import PointsPublic, RunsPointsPublic
 from tests.conftest import wait_for
 
@@ -121,6 +123,19 @@ def test_several_runs_read_in_one_go(two_stored: tuple[TestClient, str, str], mo
     hops.clear()
     assert client.get("/api/runs/points", params=params).json() == first
     assert hops == [] and read == [[a, b]]  # the records again, no hop; the points were kept
+
+
+def test_at_most_the_compare_views_runs(two_stored: tuple[TestClient, str, str]) -> None:
+    """GET /api/runs/points takes as many runs as the compare view shows (pages.MAX_COMPARED),
+    all read on the event loop (registry.RECORDS_ON_LOOP), and says no to one more."""
+    client, a, b = two_stored
+    assert MAX_COMPARED <= RECORDS_ON_LOOP
+    others = [f"{i:012x}" for i in range(MAX_COMPARED - 2)]
+    full = client.get("/api/runs/points", params={"ids": ",".join([a, b, *others]), "points": 20})
+    assert full.status_code == 200
+    assert [r["run"]["id"] for r in full.json()["runs"]] == [a, b] and full.json()["missing"] == others
+    more = client.get("/api/runs/points", params={"ids": ",".join([a, b, *others, "f" * 12]), "points": 20})
+    assert more.status_code == 422
 
 
 def test_kept_points_sent_as_written(two_stored: tuple[TestClient, str, str], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 
 from backend.api.deps import PointsDep, RegistryDep, check_batch_size
+from backend.api.pages import MAX_COMPARED
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.server import export
 from backend.server.points import runs_points_json
@@ -79,7 +80,11 @@ async def runs_points(
     registry: RegistryDep,
     stored: PointsDep,
     ids: Annotated[
-        str, Query(pattern=r"^[0-9a-f]{12}(,[0-9a-f]{12}){0,19}$", description="run ids, comma-separated (at most 20)")
+        str,
+        Query(
+            pattern=rf"^[0-9a-f]{{12}}(,[0-9a-f]{{12}}){{0,{MAX_COMPARED - 1}}}$",
+            description=f"run ids, comma-separated (at most {MAX_COMPARED})",
+        ),
     ],
     points: Annotated[int, Query(ge=10, le=10_000)] = 2000,
 ) -> Response:

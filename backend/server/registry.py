@@ -67,7 +67,8 @@ CACHED_MODELS = 4  # runs without a worker whose weights stay loaded for reads
 # at most this often while it trains, and with the checkpoint it stops at: a dying worker's run
 # loses at most this long of its chart (a gap)
 HISTORY_SAVE_SECONDS = 10.0
-RECORDS_ON_LOOP = 20  # records read at once on the event loop: the compare view's runs (api/pages.MAX_COMPARED)
+# records read at once on the event loop: no fewer than the compare view's runs (api/pages.MAX_COMPARED)
+RECORDS_ON_LOOP = 20
 
 
 @dataclass
