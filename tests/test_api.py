@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.api.pages import MAX_COMPARED
 from backend.core.data import Dataset
 from tests.conftest import wait_for
 
@@ -267,6 +268,9 @@ def test_page_lists_every_module_it_imports(
     compare = view == "compare/view.js"
     assert ('<main class="layout" hidden>' in page) == compare and ('<body data-view="compare">' in page) == compare
     assert ('<section id="compare" class="compare" aria-label="compare runs" hidden>' in page) != compare
+    # the server's bound, not the page's own copy: how many runs the compare view takes
+    assert f'<html lang="en" data-max-compared="{MAX_COMPARED}">' in page
+    assert "dataset.maxCompared" in client.get("/static/js/compare/address.js").text
 
 
 def test_openapi_documents_the_api(client: TestClient) -> None:

@@ -88,7 +88,7 @@ VIEWS = {
     ),
 }
 RUN_ID = re.compile(r"^[0-9a-f]{12}$")
-MAX_COMPARED = 20  # runs in the compare view (js/compare/address.js MAX_RUNS)
+MAX_COMPARED = 20  # runs in the compare view (the page reads it: js/compare/address.js MAX_RUNS)
 # the compare chart's plot width in its widest layout (js/compare/prefetch.js: MAX_WIDTH - FRAME_X
 # - MARGIN_X), for points_preload: the server does not know the window's
 WIDEST_PLOT_PX = 1600 - 74 - 74
@@ -140,18 +140,20 @@ def points_preload(query: Mapping[str, str]) -> str:
 
 @functools.cache
 def page_html(view: str) -> str:
-    """index.html as written for `view` (a key of VIEWS): its markup, plotly.js's preload, and a
+    """index.html as written for `view` (a key of VIEWS): its markup and bounds, plotly.js's preload, and a
     `modulepreload` link for each module the page imports for it. Without them the
     browser finds the modules one level of imports at a time (five round trips before the last
     one is asked for, on a busy machine 0.5-1 s); with them it asks for all at once. Made once
     per process (~5 ms: every module read), so an edit of index.html shows after a restart; a
     module imported since is still loaded, by its importer, only not ahead."""
     v = VIEWS[view]
+    # the page's bounds that are the server's: the runs the compare view takes (js/compare/address.js)
+    bounds = (('<html lang="en">', f'<html lang="en" data-max-compared="{MAX_COMPARED}">'),)
     links = "\n".join(f'  <link rel="modulepreload" href="/static/{m}">' for m in module_graph(v.modules))
     page = (FRONTEND / "index.html").read_text(encoding="utf-8")
-    for was, shown in v.shown:
+    for was, shown in bounds + v.shown:
         if page.count(was) != 1:
-            raise RuntimeError(f"index.html: {was!r} is not there once, to show the {view} view")
+            raise RuntimeError(f"index.html: {was!r} is not there once, to write the {view} view")
         page = page.replace(was, shown)
     return page.replace(PRELOAD_MARK, links.lstrip(), 1).replace(PLOTLY_MARK, v.plotly, 1)
 

@@ -1,5 +1,6 @@
 // The page's one state object. Modules read it and change it; render.js redraws from it.
 
+import { MAX_RUNS } from "./compare/address.js";
 import { EvalSeries, LossSeries, MinMaxSeries } from "./downsample.js";
 import { StepTimes } from "./xaxis.js";
 
@@ -11,7 +12,7 @@ export const RECENT_EVALS = 2000; // the last evaluations kept as they came
 export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
 export const MARK_MERGE_S = 2; // changes less than this many seconds of training apart are one mark
 export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
-export const MAX_SELECTED = 20; // runs chosen for comparison at most
+export const MAX_SELECTED = MAX_RUNS; // runs chosen for comparison at most: the compare view's
 
 export const state = {
   connection: "connecting", // "connecting" | "open" | "closed" | "refused"

@@ -1,7 +1,9 @@
 // The address carries the view: /?compare=ID1,ID2,... (up to MAX_RUNS runs) or /?sweep=ID.
 // A link or a reload opens the same comparison.
 
-export const MAX_RUNS = 20;
+/** The most runs the compare view shows: the server's, written on the page (api/pages.py). */
+export const MAX_RUNS = Number(document.documentElement.dataset.maxCompared);
+if (!(MAX_RUNS > 0)) throw new Error("the page says no data-max-compared (api/pages.py writes it)");
 const ID = /^[0-9a-f]{12}$/; // a run's or a sweep's id, as the server makes them
 
 /** {mode: "compare" | "sweep" | null, ids: [...], sweep: id | null} from the address. */
