@@ -116,7 +116,7 @@ class RunPoints:
 
 
 def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[Eval]:
-    """The evaluations in [start, stop] (`evals` in step order), as lists: every one while they are
+    """The evaluations in [start, stop] (`evals` in step order): every one while they are
     no more than `limit`, else the lowest and the highest dev loss of each of (limit - 1) / 2 equal
     groups of them, and the last (a run evaluated every 1,000 steps for hours has thousands: a dev
     line the chart cannot show, which each open of the compare view validated and sent). The best
