@@ -1,7 +1,18 @@
 import asyncio
 import json
+import math
 
-from backend.server.channel import MERGE_SECONDS, Channel, Subscriber, Timeline
+import numpy as np
+
+from backend.server.channel import (
+    MERGE_SECONDS,
+    SNAPSHOT_EVAL_GROUPS,
+    SNAPSHOT_EVALS,
+    SNAPSHOT_RECENT_EVALS,
+    Channel,
+    Subscriber,
+    Timeline,
+)
 from backend.server.messages import event_message
 from backend.training.protocol import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
 
@@ -102,6 +113,37 @@ def test_noise_estimates_fill_in_their_evaluations() -> None:
     ch.publish(NoiseEstimate(3000, 300.0))
     evals = json.loads(ch.snapshot("connect"))["evals"]
     assert evals == [[1000, 2.5, 2.6, 250.0], [2000, 2.4, 2.5, None], [3000, 2.3, 2.4, 300.0]]
+
+
+def test_a_snapshot_of_many_evaluations_keeps_what_the_chart_shows() -> None:
+    """Past SNAPSHOT_EVALS a snapshot carries the latest evaluations as they came and, of those
+    before, each group's lowest and highest train and dev loss: bounded however long the run
+    (30,000 evaluations: 30 M steps at the defaults), and no extreme lost."""
+    ch = make_channel()
+    rng = np.random.default_rng(1)
+    n = 30_000
+    train, dev = rng.normal(2.2, 0.1, n).tolist(), rng.normal(2.3, 0.1, n).tolist()
+    for i in range(n):
+        ch.publish(EvalResult(i * 1000, train[i], dev[i], 5.0))
+    text = ch.snapshot("connect")
+    evals = json.loads(text)["evals"]
+    assert len(evals) <= SNAPSHOT_EVALS and len(text) < 250_000  # every one: ~1 MB
+    assert evals[-SNAPSHOT_RECENT_EVALS:] == ch.evals[-SNAPSHOT_RECENT_EVALS:]  # the latest as they came
+    steps = [e[0] for e in evals]
+    assert steps == sorted(set(steps))
+    kept = {e[0]: e for e in evals}
+    older = ch.evals[: n - SNAPSHOT_RECENT_EVALS]
+    width = math.ceil(len(older) / SNAPSHOT_EVAL_GROUPS)
+    for g in range(0, len(older), width):
+        group = older[g : g + width]
+        for col in (1, 2):
+            for pick in (min, max):  # the group's first lowest (highest), as it was sent live
+                extreme = next(e for e in group if e[col] == pick(x[col] for x in group))
+                assert kept.get(extreme[0]) == extreme
+    few = make_channel()
+    for i in range(100):
+        few.publish(EvalResult(i, train[i], dev[i], 5.0))
+    assert json.loads(few.snapshot("connect"))["evals"] == few.evals  # all of them while they fit
 
 
 def test_timeline_skips_confirmations_and_merges_quick_changes() -> None:

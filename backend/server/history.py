@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,6 +250,17 @@ def group_extremes(lows: np.ndarray, highs: np.ndarray, groups: int) -> np.ndarr
     at_low = _group_arg(lows, n, groups, np.argmin, np.inf)
     at_high = _group_arg(highs, n, groups, np.argmax, -np.inf)
     return np.unique(np.concatenate([at_low, at_high]))
+
+
+def eval_extremes(evals: Sequence[Sequence[float | None]], groups: int, columns: tuple[int, ...]) -> np.ndarray:
+    """Sorted indices of each group's first lowest and highest value in each of `columns` of the
+    evaluations ([step, train loss, dev loss, b_noise] rows), a None passed over: what a chart
+    that keeps a minimum and a maximum per bucket needs of them."""
+    picks = []
+    for col in columns:
+        vals = np.array([e[col] for e in evals], dtype=np.float64)  # (n,) None -> NaN
+        picks.append(group_extremes(np.nan_to_num(vals, nan=np.inf), np.nan_to_num(vals, nan=-np.inf), groups))
+    return np.unique(np.concatenate(picks))
 
 
 def _group_arg(vals: np.ndarray, n: int, groups: int, arg: Any, pad: float) -> np.ndarray:

@@ -22,7 +22,7 @@ import numpy as np
 from pydantic import TypeAdapter
 
 from backend.server.export import HistoryData
-from backend.server.history import Points, group_extremes, range_points
+from backend.server.history import Points, eval_extremes, range_points
 from backend.server.messages import eval_row, loss_list, sig_list
 from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
@@ -125,10 +125,7 @@ def evals_in(evals: Sequence[Eval], start: int, stop: int, limit: int) -> list[E
     n = hi - lo
     if n <= limit:
         return list(evals[lo:hi])
-    dev = np.array([e[2] for e in evals[lo:hi]], dtype=np.float64)  # (n,) None -> NaN
-    groups = max((limit - 1) // 2, 1)
-    extremes = group_extremes(np.nan_to_num(dev, nan=np.inf), np.nan_to_num(dev, nan=-np.inf), groups)
-    keep = np.union1d(extremes, [n - 1])  # sorted: in step order
+    keep = np.union1d(eval_extremes(evals[lo:hi], max((limit - 1) // 2, 1), (2,)), [n - 1])  # in step order
     return [evals[lo + i] for i in keep.tolist()]
 
 
