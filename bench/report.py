@@ -113,6 +113,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         steps = r["reached"]["step"]
         for what, measured, limit, ok in long_run.verdicts(r):
             add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
+    out += hours_rows(results)
     out += toolbox_rows(results)
     out += optimizer_rows(results)
     if "startup" in results:
@@ -125,6 +126,25 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     out += issue11_rows(results)
     out += compare_rows(results)
     return out
+
+
+def hours_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """A run of hours in the store (bench/hours.py): its snapshot."""
+    if "hours" not in results:
+        return []
+    r = results["hours"]["result"]
+    lim = r["limits"]
+    ok = r["snapshot_bytes"] <= lim["snapshot_bytes"] and r["again_ms"]["median"] <= lim["snapshot_ms"]
+    return [
+        (
+            f"6. a run of {r['steps']:,} steps in the store (hours of training): its snapshot",
+            f"{r['snapshot_bytes']:,} B, {r['snapshot_evals']:,} of its {r['evaluations']:,} evaluations; built from"
+            f" the store {_fig(r['again_ms'], 0, ' ms')} (the first after a start {r['first_ms']:.0f} ms);"
+            f" server RSS {r['server_rss_mb']:.0f} MB",
+            f"≤ {lim['snapshot_bytes']:,} B, ≤ {lim['snapshot_ms']:.0f} ms",
+            "pass" if ok else "**FAIL**",
+        )
+    ]
 
 
 def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
