@@ -68,7 +68,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "toolbox": lambda: toolbox.toolbox(1 if quick else 3),
         "optimizers": lambda: optimizers.optimizers([32, 512], 2 * s, 1 if quick else 8),
         "long_run": lambda: long_run.run(100_000 if quick else 2_000_000, 1 if quick else 10, 10 if quick else 60),
-        "hours": lambda: hours.hours(2_000_000 if quick else 12_000_000, 3 if quick else 10),
+        "hours": lambda: hours.hours(2_000_000 if quick else 12_000_000, 1 if quick else 3, 2 if quick else 5),
         # issue 8: runs in worker processes, side by side, in a store
         "worker": lambda: worker.worker_vs_thread(32, 10 * s, pairs),
         "two_runs": lambda: parallel.two_runs(10 * s, pairs),

@@ -134,14 +134,14 @@ def hours_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         return []
     r = results["hours"]["result"]
     lim = r["limits"]
-    ok = r["snapshot_bytes"] <= lim["snapshot_bytes"] and r["again_ms"]["median"] <= lim["snapshot_ms"]
+    ok = r["snapshot_bytes"] <= lim["snapshot_bytes"] and r["built_ms"]["median"] <= lim["snapshot_ms"]
     return [
         (
             f"6. a run of {r['steps']:,} steps in the store (hours of training): its snapshot",
             f"{r['snapshot_bytes']:,} B, {r['snapshot_evals']:,} of its {r['evaluations']:,} evaluations; built from"
-            f" the store {_fig(r['again_ms'], 0, ' ms')} (the first after a start {r['first_ms']:.0f} ms);"
-            f" server RSS {r['server_rss_mb']:.0f} MB",
-            f"≤ {lim['snapshot_bytes']:,} B, ≤ {lim['snapshot_ms']:.0f} ms",
+            f" the store {_fig(r['built_ms'], 0, ' ms')}, again {_fig(r['again_ms'], 0, ' ms')};"
+            f" server RSS {_fig(r['server_rss_mb'], 0, ' MB')}",
+            f"≤ {lim['snapshot_bytes']:,} B, built ≤ {lim['snapshot_ms']:.0f} ms",
             "pass" if ok else "**FAIL**",
         )
     ]
