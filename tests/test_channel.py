@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 
+from backend.server import channel
 from backend.server.channel import (
     MERGE_SECONDS,
     SNAPSHOT_EVAL_GROUPS,
@@ -163,3 +164,27 @@ def test_timeline_skips_confirmations_and_merges_quick_changes() -> None:
     fresh = Timeline()
     fresh.add(change(0, 0.1), now=0.0)
     assert fresh.add(change(1, 0.5), now=0.01) == "new"
+
+
+def test_unwatched_steps_are_kept_not_encoded(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With no viewer a run's steps (most of what a worker sends) go into the history without
+    being made a message; the first viewer's snapshot has them, and the next steps reach it."""
+    made: list[str] = []
+    monkeypatch.setattr(channel, "event_message", lambda e: made.append(type(e).__name__) or event_message(e))
+    encoded = []
+    monkeypatch.setattr(channel, "encode", lambda m: encoded.append(m["type"]) or json.dumps(m))
+    ch = make_channel()
+    ch.publish(Steps(0, [3.0, 2.5], [0.1, 0.1], 1.0, 100.0, 3200.0))
+    ch.publish(EvalResult(2, 2.4, 2.5, 3.0))  # kept for the snapshot: still made a message, not encoded
+    assert made == ["EvalResult"] and encoded == []
+    assert ch.history.n_steps == 2 and ch.evals == [[2, 2.4, 2.5, None]]
+
+    async def watch() -> None:
+        sub = Subscriber(ch, False)
+        snap = json.loads((await sub.next_batch())[0])
+        assert snap["history"]["loss"] == [3.0, 2.5]
+        ch.publish(Steps(2, [2.0], [0.1], 1.5, 100.0, 3200.0))
+        assert json.loads((await sub.next_batch())[0])["step"] == [2]
+
+    run(watch())
+    assert made == ["EvalResult", "Steps"] and encoded == ["snapshot", "steps"]

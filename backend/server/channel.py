@@ -78,6 +78,11 @@ class Channel:
     def publish(self, event: Event) -> None:
         """Record an event and fan it out. Runs on the event loop, in event order. (A change goes
         into the timeline through `timeline.add`, by the registry, which also stores it.)"""
+        if isinstance(event, Steps) and not self.subscribers:
+            # ~10 a second per run, at hundreds of losses each: with nobody watching (a sweep's
+            # runs, any run while the page shows another) they are only kept, not made a message
+            self.history.extend(event.first, event.losses, event.lrs, event.time)
+            return
         self.send(event_message(event), event)
 
     def send(self, msg: Message, event: Event | None = None) -> None:
@@ -95,9 +100,10 @@ class Channel:
             self.embeddings = msg
         elif kind == "lrfind_done":  # its points can be many: GET /api/runs/{id}/lr-find has them
             self.lrfind = {k: v for k, v in msg.items() if k not in ("lr", "loss", "smoothed")}
-        text = encode(msg)
-        for sub in list(self.subscribers):
-            sub.put(text)
+        if self.subscribers:
+            text = encode(msg)
+            for sub in list(self.subscribers):
+                sub.put(text)
 
     def resync(self, reason: str) -> None:
         """Every viewer gets a fresh snapshot next (the history was rewritten)."""
