@@ -26,11 +26,12 @@ pytestmark = pytest.mark.slow
 class Server:
     """`python -m backend` on a home of the test's own, that the test may kill."""
 
-    def __init__(self, home: Path, log: Path) -> None:
+    def __init__(self, home: Path, log: Path, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MAKEMORE_")}
         env["MAKEMORE_HOME"] = str(home)
+        env |= {f"MAKEMORE_{k.upper()}": v for k, v in settings.items()}
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "backend", "--port", str(self.port)], cwd=ROOT, env=env, stdout=out, stderr=out
@@ -132,3 +133,20 @@ def test_sigterm_checkpoints_pauses_and_exits_within_5_s(tmp_path: Path) -> None
             assert again.call("GET", f"/api/runs/{r['id']}/history")["steps"]["step"] == list(range(run["step"]))
     finally:
         again.stop()
+
+
+@pytest.mark.timeout(120)
+def test_workers_train_behind_the_server(tmp_path: Path) -> None:
+    """Every thread of a run's worker (trainer, OpenMP, pipe) runs at the server's niceness plus
+    MAKEMORE_WORKER_NICE; the server's own threads keep theirs."""
+    server = Server(tmp_path / "home", tmp_path / "server.log", worker_nice="7")
+    try:
+        run = training(server)
+        worker = psutil.Process(worker_pids(server, run["id"]))
+        base = os.getpriority(os.PRIO_PROCESS, server.proc.pid)
+        threads = [t.id for t in worker.threads()]
+        assert len(threads) >= 3  # the trainer's, the pipe's sender, the main thread at least
+        assert {os.getpriority(os.PRIO_PROCESS, t) for t in threads} == {min(19, base + 7)}
+        assert {os.getpriority(os.PRIO_PROCESS, t.id) for t in psutil.Process(server.proc.pid).threads()} == {base}
+    finally:
+        server.stop()

@@ -31,6 +31,7 @@ class WorkerInit:
     max_steps: int
     threads: int
     running: bool
+    nice: int = 0  # added to the worker's niceness: it trains on what the server leaves idle (priority.py)
 
 
 # ---- reads of the model: answered between two steps, by the worker or from a checkpoint ----------

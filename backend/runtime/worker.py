@@ -26,6 +26,7 @@ from backend.core.data import Dataset
 from backend.core.model import MLP
 from backend.runtime.cores import CoreWatch, ThreadPolicy
 from backend.runtime.pacing import Pacer
+from backend.runtime.priority import lower_priority
 from backend.runtime.reads import Reader
 from backend.runtime.wire import (
     CancelSweep,
@@ -48,6 +49,7 @@ DONE = None  # put in the outbox after the last message
 
 class WorkerCore:
     def __init__(self, init: WorkerInit) -> None:
+        lower_priority(init.nice)  # first: the threads started below inherit it
         self.init = init
         self.outbox: queue.SimpleQueue[WorkerMessage | None] = queue.SimpleQueue()
         self.dataset = Dataset(init.dataset_name, init.words)

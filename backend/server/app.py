@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
             runtime,
             max_running=settings.max_running or cpus,
             threads=settings.torch_threads,
+            nice=settings.worker_nice,
             max_sweeps=settings.max_sweeps,
         )
         app.state.settings = settings

@@ -100,6 +100,7 @@ class RunRegistry:
         max_running: int,
         threads: int | None = None,
         max_sweeps: int = 2,
+        nice: int = 0,
     ) -> None:
         self.store = store
         self.datasets = datasets
@@ -107,6 +108,7 @@ class RunRegistry:
         self.max_running = max_running
         self.threads = threads  # torch threads all training workers together may use (None: the runtime's)
         self.max_sweeps = max_sweeps  # learning-rate sweeps at once
+        self.nice = nice  # added to each worker's niceness
         self._live: dict[str, LiveRun] = {}
         self._went_live = 0  # runs made live so far: a run's stored history changes only while it is live
         self._loading: dict[str, asyncio.Future[LiveRun]] = {}
@@ -496,6 +498,7 @@ class RunRegistry:
             max_steps=r.max_steps,
             threads=self._threads_for(live),
             running=running,
+            nice=self.nice,
         )
         worker = self.runtime.worker(lambda msg: self._received(live, worker, msg))
         live.worker = worker
