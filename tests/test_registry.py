@@ -148,7 +148,13 @@ def test_past_the_stored_steps_the_history_lasts(
     again = make_client(home=tmp_path)
     read = overlay(again, run["id"])  # not in memory: its stored steps, then its saved buckets
     assert (min(read["loss"]), max(read["loss"])) == (min(drawn["loss"]), max(drawn["loss"]))
+    steps_read = []
+    steps = again.app.state.registry.store.steps
+    monkeypatch.setattr(
+        again.app.state.registry.store, "steps", lambda *a, **kw: steps_read.append(a) or steps(*a, **kw)
+    )
     assert snapshot_history(again, run["id"]) == before
+    assert steps_read == []  # its channel: the saved buckets alone, no stored step read to be dropped
     m = k + 1500
     assert again.patch(f"/api/runs/{run['id']}", json={"status": "running", "max_steps": m}).status_code == 200
     finished(again, run["id"], m)
