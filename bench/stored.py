@@ -7,7 +7,8 @@ store is written the way the server writes it, with the data such a run leaves:
   lr x 0.1 at the half-way step, which stores every step's rate in the chunks that straddle it);
 - its step-0 change, every step's loss and rate (a decaying noisy loss), handed to the store
   1,500 steps per commit (what a commit holds at ~3,000 steps/s: the store commits every 0.5 s),
-  which merges them into its chunks as it does a training run's;
+  which merges them into its chunks as it does a training run's; past the steps the store keeps
+  one by one (2,000,000), the run's bucketed history as the server saves it;
 - an evaluation every 1,000 steps (with a noise-scale estimate every third one);
 - its checkpoints: one per evaluation, thinned as the store thins them (the latest and 50
   earlier ones kept), each the real bytes of `checkpoint.encode` of a real trainer's state (a
@@ -29,6 +30,7 @@ import numpy as np
 from backend.core.data import Dataset
 from backend.server.config import DEFAULT_DATA
 from backend.server.datasets import DatasetRegistry
+from backend.server.history import LossHistory
 from backend.store import files
 from backend.store.records import RunRecord
 from backend.store.store import KEEP_CHECKPOINTS, Store
@@ -129,8 +131,12 @@ class StoredRuns:
         st.put_run(record)
         change = {"step": 0, "lr": hp.lr, "batch_size": hp.batch_size, "eval_every": eval_every}
         st.add_change(record.id, {**change, "schedule": hp.schedule.public(), "max_steps": steps}, replace_last=False)
+        # past the steps the store keeps one by one, the server saves the run's buckets as its channel has them
+        history = LossHistory() if steps > st.max_stored_steps else None
         for first in range(0, steps, CHUNK):
             end = min(steps, first + CHUNK)
+            if history is not None:
+                history.extend(first, losses[first:end], rates[first:end], end / STEPS_PER_S)
             st.add_steps(
                 record.id,
                 first,
@@ -140,6 +146,8 @@ class StoredRuns:
                 end / STEPS_PER_S,
             )
             st.flush()  # a commit, as the server's store commits every 0.5 s
+        if history is not None:
+            st.put_history_blob(record.id, history.to_bytes())
         for e, (train, dev) in evals.items():
             st.add_eval(record.id, e, train, dev)
             if e % (3 * eval_every) == 0:
