@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -9,6 +10,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -57,6 +59,18 @@ def test_health_and_page_answer_while_the_application_loads_then_it_takes_over()
         assert client.get("/api/thing").status_code == 200
         assert client.get("/api/nothing").status_code == 404  # the application's own 404
     assert events == ["loaded", "startup", "shutdown"]
+
+
+def test_start_up_objects_are_frozen_once_the_application_has_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the application's lifespan has started (and before its first request is answered),
+    the objects of start-up leave the garbage collector's walks (gc.freeze): once."""
+    release, events = threading.Event(), []
+    monkeypatch.setattr(gc, "freeze", lambda: events.append("frozen"))
+    with TestClient(Boot(slow_app(release, events))) as client:
+        release.set()
+        assert client.get("/api/thing").json() == {"events": ["loaded", "startup", "frozen"]}
+        client.get("/api/thing")
+    assert events == ["loaded", "startup", "frozen", "shutdown"]
 
 
 def test_a_failed_load_gives_503_with_the_reason_and_health_says_so() -> None:

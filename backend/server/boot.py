@@ -15,6 +15,7 @@ import is a third of what the server imports before it can listen: Starlette ser
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,20 @@ def front_app() -> Starlette:
         routes=[*meta.front_routes, *pages.page_routes()],
         middleware=[Middleware(pages.gzipped)],
     )
+
+
+def freeze_startup_objects() -> None:
+    """Leave what start-up made (~210,000 objects the collector tracks: the modules of torch,
+    numpy, FastAPI, pydantic, and their classes and functions) out of every later collection.
+
+    They live as long as the process, yet each full collection walked them all: the first burst
+    of allocations after start-up (the 12,001 evaluations of an hours-long run, opened) triggered
+    one, and that open took 0.19-0.26 s instead of 0.08 s. `gc.freeze` moves them to a generation
+    the collector never visits; it does not collect first (a start-up's cyclic garbage is small,
+    and a full collection would hold the event loop ~0.1 s just when the first requests come).
+    """
+    gc.freeze()
+    log.info("start-up objects left out of garbage collection: %d", gc.get_freeze_count())
 
 
 class _Lifespan:
@@ -131,6 +146,7 @@ class Boot:
             self._error = f"the server failed to start: {e}"
         else:
             self._lifespan, self._app = lifespan, app
+            freeze_startup_objects()
         finally:
             self._ready.set()
 
