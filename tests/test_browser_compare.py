@@ -460,3 +460,41 @@ def test_first_picture_in_one_frame(server: Server, context: tuple[Any, Watch]) 
         watch.check()
     finally:
         server.send("PATCH", f"/api/runs/{live}", {"status": "paused"})
+
+
+LOCALE_JS = """() => {  // each call of ours (a module under /static/js/) that formats by locale
+    window.localeCalls = [];
+    const ours = () => /\\/static\\/js\\//.test(new Error().stack);
+    const NumberFormat = Intl.NumberFormat;
+    Intl.NumberFormat = function (...args) {
+        if (ours()) window.localeCalls.push('Intl.NumberFormat');
+        return new NumberFormat(...args);
+    };
+    for (const [proto, name] of [[Number.prototype, 'Number'], [Date.prototype, 'Date']]) {
+        for (const m of ['toLocaleString', 'toLocaleDateString', 'toLocaleTimeString']) {
+            const f = proto[m];
+            if (!f) continue;
+            proto[m] = function (...args) {
+                if (ours()) window.localeCalls.push(`${name}.${m}`);
+                return f.apply(this, args);
+            };
+        }
+    }
+}"""
+
+
+def test_no_locale_data_while_the_compare_view_opens(server: Server, context: tuple[Any, Watch]) -> None:
+    """In a new page the first formatter by locale loads the locale's data (~30-40 ms of the main
+    thread in a JS profile of a first visit): the compare view's picture, table and picker of
+    runs are written without one (format.js groups digits itself)."""
+    ids = [finished(server, small_run(server, lr)["id"])["id"] for lr in (0.05, 0.3)]
+    other = small_run(server, 0.1)["id"]  # a choice for the picker
+    ctx, watch = context
+    page = watch.attach(ctx.new_page())
+    page.add_init_script(f"({LOCALE_JS})()")
+    page.goto(f"{server.base}/?compare={','.join(ids)}")
+    wait_runs_drawn(page, ids)
+    expect(page.locator(f"#compare-add-select option[value='{other}']")).to_contain_text("step ", timeout=WAIT_MS)
+    expect(page.locator("#compare-table tbody tr")).to_have_count(2)
+    assert page.evaluate("() => window.localeCalls") == []
+    watch.check()

@@ -4,6 +4,7 @@
 
 import { request } from "../api.js";
 import { bucketMean } from "../downsample.js";
+import { int } from "../format.js";
 import { notify } from "../notify.js";
 import { invalidate } from "../render.js";
 import { Ema } from "../smoothing.js";
@@ -34,7 +35,7 @@ async function refreshChoices() {
   const keep = g.id;
   select.replaceChildren(
     Object.assign(document.createElement("option"), { value: "", textContent: "none" }),
-    ...g.choices.map((r) => Object.assign(document.createElement("option"), { value: r.id, textContent: `${r.name} · ${r.step.toLocaleString("en-US")} steps` })),
+    ...g.choices.map((r) => Object.assign(document.createElement("option"), { value: r.id, textContent: `${r.name} · ${int(r.step)} steps` })),
   );
   select.value = g.choices.some((r) => r.id === keep) ? keep : "";
 }

@@ -3,6 +3,7 @@
 // range on screen (series.js); everything live from one overview socket (overview.js).
 
 import { request } from "../api.js";
+import { int } from "../format.js";
 import { notify } from "../notify.js";
 import { invalidate, setRenderers } from "../render.js";
 import { state } from "../state.js";
@@ -239,7 +240,7 @@ function renderPicker() {
   pickerShown = sig;
   const keep = select.value;
   select.replaceChildren(
-    ...choices.map((r) => Object.assign(document.createElement("option"), { value: r.id, textContent: `${r.name} · ${r.status} · step ${r.step.toLocaleString("en-US")}` })),
+    ...choices.map((r) => Object.assign(document.createElement("option"), { value: r.id, textContent: `${r.name} · ${r.status} · step ${int(r.step)}` })),
   );
   if (choices.some((r) => r.id === keep)) select.value = keep;
   const full = c.ids.length >= MAX_RUNS;
