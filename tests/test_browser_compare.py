@@ -62,8 +62,11 @@ def finished(server: Server, run_id: str) -> dict[str, Any]:
     return run
 
 
+SMALL = {"eval_every": 200, "n_hidden": 20}
+
+
 def small_run(server: Server, lr: float, steps: int = 600) -> dict[str, Any]:
-    spec = {"max_steps": steps, "eval_every": 200, "n_hidden": 20, "lr": lr, "name": f"small lr {lr}"}
+    spec = {**SMALL, "max_steps": steps, "lr": lr, "name": f"small lr {lr}"}
     run: dict[str, Any] = server.send("POST", "/api/runs", spec)
     return run
 
@@ -498,3 +501,65 @@ def test_no_locale_data_while_the_compare_view_opens(server: Server, context: tu
     expect(page.locator("#compare-table tbody tr")).to_have_count(2)
     assert page.evaluate("() => window.localeCalls") == []
     watch.check()
+
+
+POINT_JS = """([id, x]) => {  // where on the page run id's smoothed line is, at its point nearest x
+    const gd = document.getElementById('compare-chart');
+    const t = [...gd.data, ...document.getElementById('compare-live').data].find(t => t.meta === id);
+    let i = 0;
+    for (let j = 1; j < t.x.length; j++) if (Math.abs(t.x[j] - x) < Math.abs(t.x[i] - x)) i = j;
+    const full = gd._fullLayout, r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    return [r.left + full.xaxis.d2p(t.x[i]), r.top + full.yaxis.d2p(t.y[i])];
+}"""
+HOVERED_JS = """() => {  // once both plots have taken the mouse's place (each labels its own points)
+    const still = document.getElementById('compare-chart')._hoverdata || [];
+    const live = document.getElementById('compare-live')._hoverdata || [];
+    return [still.length, live.length];
+}"""
+LABELS_JS = """() => [...document.querySelectorAll('#compare-chart .hovertext, #compare-live .hovertext')]
+    .filter(g => getComputedStyle(g).visibility !== 'hidden').map(g => g.textContent)"""
+
+
+def test_live_and_stored_runs_share_the_axes_and_one_hover_label(server: Server, context: tuple[Any, Watch]) -> None:
+    """A run that trains and one that does not are on two plots, one over the other: they have
+    one plot area at any window height (the live one took .chart's height, 570 px in this window,
+    and its lines were drawn 10% taller than the axes), and each labels its own point nearest the
+    mouse: where their lines meet only the nearer label shows; where only the live one is, its."""
+    stored = finished(server, small_run(server, 0.05)["id"])
+    twin = server.send("POST", "/api/runs", {**SMALL, "lr": 0.05, "max_steps": 10**7, "name": "its twin, training"})
+    try:
+        wait_for(lambda: server.get(f"/api/runs/{twin['id']}")["step"] > 2000, timeout=60, what="the twin trains")
+        ctx, watch = context
+        page = watch.attach(ctx.new_page())
+        page.set_viewport_size({"width": 1400, "height": 900})
+        page.goto(f"{server.base}/?compare={stored['id']},{twin['id']}")
+        wait_runs_drawn(page, [stored["id"]])
+        page.wait_for_function(
+            "id => (document.getElementById('compare-live').data || []).some(t => t.meta === id)",
+            arg=twin["id"],
+            timeout=WAIT_MS,
+        )
+        boxes = page.evaluate(
+            """() => ['compare-chart', 'compare-live'].map(id => { const el = document.getElementById(id);
+                const r = el.getBoundingClientRect(); return [r.top, r.height, el._fullLayout._size]; })"""
+        )
+        assert boxes[0] == boxes[1]
+        # the first 1,200 steps: the stored run's 600 (the same seed and settings: the same line), the twin's on
+        page.evaluate("() => Plotly.relayout('compare-chart', {'xaxis.range': [0, 1200]})")
+        page.wait_for_function(
+            """() => { const r = document.getElementById('compare-live')._fullLayout.xaxis.range;
+                       return r[0] === 0 && r[1] === 1200; }""",
+            timeout=WAIT_MS,
+        )
+        for step, both, name in ((300, True, None), (900, False, "its twin, training")):
+            page.mouse.move(*page.evaluate(POINT_JS, [stored["id"] if both else twin["id"], step]), steps=5)
+            page.wait_for_function(
+                f"() => {{ const [s, l] = ({HOVERED_JS})(); return l > 0 && (s > 0) === {str(both).lower()}; }}",
+                timeout=WAIT_MS,
+            )
+            labels = page.evaluate(LABELS_JS)
+            assert len(labels) == 1, (step, labels)
+            assert name is None or name in labels[0]
+        watch.check()
+    finally:
+        server.send("PATCH", f"/api/runs/{twin['id']}", {"status": "paused"})

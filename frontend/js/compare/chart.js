@@ -109,14 +109,14 @@ function runTraces(id, X, range, width) {
     {
       type: "scatter", mode: "lines", name, legendgroup: group, x: smooth.x, y: smooth.y, customdata: custom,
       line: { color, width: 2 }, meta: id,
-      hovertemplate: `<b>${escapeHtml(name)}</b><br>step %{customdata[0]:,}<br>loss %{y:.4f} (smoothed)` +
+      hovertemplate: `${escapeHtml(name)}<br>step %{customdata[0]:,}<br>loss %{y:.4f} (smoothed)` +
         "<br>lr %{customdata[1]} · batch %{customdata[2]}<extra></extra>",
     },
     {
       type: "scatter", mode: ex.length <= MARKERS_MAX ? "lines+markers" : "lines", name: `${name} (dev)`,
       legendgroup: group, showlegend: false, x: ex, y: ey, customdata: es,
       line: { color, width: 1.5, dash: "dash" }, marker: { color, size: 6, symbol: "diamond" },
-      hovertemplate: `<b>${escapeHtml(name)}</b><br>dev loss %{y:.4f}<br>step %{customdata:,}<extra></extra>`,
+      hovertemplate: `${escapeHtml(name)}<br>dev loss %{y:.4f}<br>step %{customdata:,}<extra></extra>`,
     },
   ];
   if (hidden) for (const t of traces) t.visible = false;
@@ -312,7 +312,7 @@ export function drawLive() {
   const lay = layout(range, yRange, shapes);
   // the axes, their ticks and grid are drawn once, by the plot behind: here only the ranges
   for (const a of [lay.xaxis, lay.yaxis]) Object.assign(a, { visible: false, title: { text: "" } });
-  react("compare-live", traces, lay, { displayModeBar: false, responsive: true });
+  react("compare-live", traces, lay, { displayModeBar: false, responsive: true })?.then(() => hookHover("compare-live"));
   measure(t0, traces.length);
   for (const resolve of liveDrawn.splice(0)) resolve();
   return true;
@@ -365,6 +365,7 @@ function hookZoom() {
     el.addEventListener("mouseleave", unhoverLive);
     el.dataset.zoomHooked = "1";
   }
+  hookHover("compare-chart");
 }
 
 /** The mouse is on the plot behind (it takes the zoom): the live plot over it shows the hover
@@ -372,16 +373,54 @@ function hookZoom() {
 function hoverLive(event) {
   const live = document.getElementById("compare-live");
   const area = document.querySelector("#compare-chart .nsewdrag");
-  if (!window.Plotly?.Fx || !live || !live.data || !live.data.length || !area) return;
+  if (!window.Plotly?.Fx || !area) return;
   const r = area.getBoundingClientRect();
   const [xpx, ypx] = [event.clientX - r.left, event.clientY - r.top];
-  if (xpx < 0 || ypx < 0 || xpx > r.width || ypx > r.height) unhoverLive();
-  else window.Plotly.Fx.hover(live, { xpx, ypx });
+  const inside = xpx >= 0 && ypx >= 0 && xpx <= r.width && ypx <= r.height;
+  mouseAt = inside ? [xpx, ypx] : null;
+  if (live && live.data && live.data.length) {
+    if (inside) window.Plotly.Fx.hover(live, { xpx, ypx });
+    else window.Plotly.Fx.unhover(live);
+  }
+  oneLabel();
 }
 
 function unhoverLive() {
   const live = document.getElementById("compare-live");
+  mouseAt = null;
   if (window.Plotly?.Fx && live && live.data) window.Plotly.Fx.unhover(live);
+}
+
+// Each plot labels its own point nearest the mouse (hovermode "closest"), so where a run that
+// trains meets one that does not (a branch at its parent's step, a sweep's runs as they start)
+// two labels showed at once. Only the plot whose point is nearer keeps its label; it is decided
+// again whenever either plot's labels change (plotly.js hovers the live plot a moment later, and
+// emits no event for it).
+let mouseAt = null; // the mouse, px in the plot area (null: not on it)
+
+function hookHover(id) {
+  const layer = document.querySelector(`#${id} .hoverlayer`);
+  if (!layer || layer.dataset.watched) return;
+  new MutationObserver(oneLabel).observe(layer, { childList: true });
+  layer.dataset.watched = "1";
+}
+
+/** How far plot `id`'s labelled point nearest the mouse is from it, in pixels (the plots share
+ *  their axes); Infinity when it labels none. */
+function distance(id) {
+  const points = document.getElementById(id)?._hoverdata;
+  const full = document.getElementById("compare-chart")?._fullLayout;
+  if (!points || !points.length || !mouseAt || !full) return Infinity;
+  const [mx, my] = mouseAt;
+  return Math.min(...points.map((p) => Math.hypot(full.xaxis.d2p(p.x) - mx, full.yaxis.d2p(p.y) - my)));
+}
+
+function oneLabel() {
+  const still = distance("compare-chart"), live = distance("compare-live");
+  for (const [id, shown] of [["compare-chart", still <= live], ["compare-live", live < still]]) {
+    const layer = document.querySelector(`#${id} .hoverlayer`);
+    if (layer) layer.style.visibility = shown ? "" : "hidden";
+  }
 }
 
 /** The legend: a button per run, in its colour, that shows or hides it. */
