@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     # Torch threads that the training runs share for big batches (batches under 256 use one
     # each: per-op overhead, not arithmetic, sets their pace). Default: the cores.
     torch_threads: int | None = Field(default=None, ge=1, le=1024)
-    # Niceness added to each run's worker (0-19): training takes what the server and the page
-    # leave idle, so that they answer at once while runs train on every core (runtime/priority.py).
+    # Niceness added to each run's worker (0-19): training takes what the server leaves idle, so
+    # that it answers at once while runs train on every core (runtime/priority.py).
     worker_nice: int = Field(default=10, ge=0, le=19)
     # Where runs last: the database and checkpoint files.
     home: Path = Field(default_factory=default_home)
