@@ -16,18 +16,30 @@ def _fig(d: dict[str, Any], digits: int = 0, unit: str = "") -> str:
     return Figure(d["samples"]).fmt(digits, unit)
 
 
-def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
-    """(target, measured: median (min–max), limit, verdict)."""
-    out: list[tuple[str, str, str, str]] = []
+Row = tuple[str, str, str, str]  # (target, measured: median (min–max), limit, verdict)
 
-    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
-        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+
+def verdict(ok: bool | None) -> str:
+    """A row's last column: pass, FAIL, or nothing (a row without a target)."""
+    return "" if ok is None else "pass" if ok else "**FAIL**"
+
+
+class Rows(list[Row]):
+    """A table's rows, each added with whether it met its target."""
+
+    def add(self, target: str, measured: str, limit: str, ok: bool | None) -> None:
+        self.append((target, measured, limit, verdict(ok)))
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """(target, measured: median (min–max), limit, verdict)."""
+    out = Rows()
 
     if "throughput" in results:
         for batch, limit in (("32", 2.0), ("512", 1.0), ("4096", 1.0)):
             r = results["throughput"]["result"].get(batch)
             if r:
-                add(
+                out.add(
                     f"1. server / lecture loop, batch {batch}",
                     f"{_fig(r['ratio'], 2)}× ({_fig(r['server_steps_per_s'])} vs {_fig(r['lecture_steps_per_s'])}"
                     f" steps/s; viewer gaps {r['viewer_gaps']})",
@@ -37,7 +49,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "evaluation" in results:
         for block, limit in (("3", 50), ("8", 3)):
             r = results["evaluation"]["result"][f"block_size_{block}"]
-            add(
+            out.add(
                 f"2. exact train+dev evaluation vs naive, block_size {block}",
                 f"{_fig(r['speedup'], 1)}× faster ({_fig(r['exact_ms'], 1, ' ms')} vs {_fig(r['naive_ms'], 0, ' ms')});"
                 f" rel. diff {r['max_relative_difference']:.0e}",
@@ -46,7 +58,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     if "viewers" in results:
         r = results["viewers"]["result"]
-        add(
+        out.add(
             f"3. throughput with {r['viewers']} viewers / 1 viewer ({r['seconds']:.0f} s windows)",
             f"{_fig(r['ratio'], 2)}× ({_fig(r['many_viewers_steps_per_s'])} vs {_fig(r['one_viewer_steps_per_s'])}"
             f" steps/s); viewers with gaps: {r['viewers_with_gaps']}",
@@ -55,14 +67,14 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     if "stalled_viewer" in results:
         r = results["stalled_viewer"]["result"]
-        add(
+        out.add(
             f"4. a viewer stalled {r['seconds']:.0f} s: server RSS growth",
             f"peak {_fig(r['rss_growth_mb'], 1, ' MB')}, at the end {_fig(r['rss_growth_at_end_mb'], 1, ' MB')}"
             f" (without it: peak {_fig(r['rss_growth_without_stalled_viewer_mb'], 1, ' MB')})",
             "< 20 MB",
             max(r["rss_growth_mb"]["samples"]) < 20,
         )
-        add(
+        out.add(
             "4. … trainer with / without the stalled viewer",
             f"{_fig(r['ratio'], 2)}×; other viewer's gaps: {r['other_viewer_gaps']};"
             f" lagged + fresh snapshot on reading again: {r['resynced']}/{r['stalls']}",
@@ -73,7 +85,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         r = results["latency"]["result"]
         for key, name, limit in (("health_ms", "GET /api/health", 20), ("set_round_trip_ms", "`set` → `hparams`", 50)):
             v = r[key]
-            add(
+            out.add(
                 f"5. {name} while training, p99 of {len(v['samples'])}",
                 f"{v['p99']:.1f} ms (median {v['p50']:.1f}, max {v['max']:.1f})",
                 f"< {limit} ms",
@@ -81,7 +93,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     if "latency_big" in results:
         v = results["latency_big"]["result"]["set_round_trip_ms"]
-        add(
+        out.add(
             f"issue 10.9: `set` → `hparams`, block 16, n_embd 64, n_hidden 1,024, p99 of {len(v['samples'])}",
             f"{v['p99']:.1f} ms (median {v['p50']:.1f}, max {v['max']:.1f})",
             "< 500 ms",
@@ -90,7 +102,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "busy" in results:
         r = results["busy"]["result"]
         for key, what, limit in (("busy", "one CPU-bound process beside", 0.8), ("idle", "nothing beside", None)):
-            add(
+            out.add(
                 f"issue 10.1: examples/s at batch 256 / 255, {what}",
                 f"{_fig(r[key]['ratio'], 2)}× ({_fig(r[key]['examples_per_s_256'])} vs"
                 f" {_fig(r[key]['examples_per_s_255'])} examples/s)",
@@ -101,7 +113,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         r = results["noise_scale"]["result"]
         for name in ("lecture", "adam"):
             run = r[name]["runs"][-1]
-            add(
+            out.add(
                 f"issue 10.10: noise-scale estimates, {name} run, {r['steps']:,} steps, eval every 1,000",
                 f"{run['with_estimate']} of {run['evaluations']} evaluations; longest stretch without:"
                 f" {r[name]['longest_gap']}",
@@ -112,23 +124,23 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         r = results["long_run"]["result"]
         steps = r["reached"]["step"]
         for what, measured, limit, ok in long_run.verdicts(r):
-            add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
+            out.add(f"6. after {steps:,} steps: {what}", measured, limit, ok and r["reached"]["finished"])
     out += hours_rows(results)
     out += toolbox_rows(results)
     out += optimizer_rows(results)
     if "startup" in results:
         r = results["startup"]["result"]["seconds"]
-        add("7. `python -m backend` → /api/health", _fig(r, 2, " s"), "≤ 4 s", max(r["samples"]) <= 4)
+        out.add("7. `python -m backend` → /api/health", _fig(r, 2, " s"), "≤ 4 s", max(r["samples"]) <= 4)
         if "api_seconds" in results["startup"]["result"]:
             a = results["startup"]["result"]["api_seconds"]
-            add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
+            out.add("7. … → the API ready (torch loaded, default run created)", _fig(a, 2, " s"), "", None)
     out += issue8_rows(results)
     out += issue11_rows(results)
     out += compare_rows(results)
     return out
 
 
-def hours_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def hours_rows(results: dict[str, Any]) -> list[Row]:
     """A run of hours in the store (bench/hours.py): its snapshot."""
     if "hours" not in results:
         return []
@@ -142,12 +154,12 @@ def hours_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f" the store {_fig(r['built_ms'], 0, ' ms')}, again {_fig(r['again_ms'], 0, ' ms')};"
             f" server RSS {_fig(r['server_rss_mb'], 0, ' MB')}",
             f"≤ {lim['snapshot_bytes']:,} B, built ≤ {lim['snapshot_ms']:.0f} ms",
-            "pass" if ok else "**FAIL**",
+            verdict(ok),
         )
     ]
 
 
-def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def compare_rows(results: dict[str, Any]) -> list[Row]:
     """Issue 11: the compare view of 20 runs of 200,000 steps, two of them training."""
     if "compare" not in results:
         return []
@@ -172,7 +184,7 @@ def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"11. compare view, {n} runs ({steps:,} steps, 2 training), opened {how} → {what}",
                     f"{_fig(f[key], 2, ' s')}; load average {_fig(f['load_average'], 1)}",
                     f"≤ {lim['open_s']:.0f} s",
-                    "pass" if f[key]["median"] <= lim["open_s"] else "**FAIL**",
+                    verdict(f[key]["median"] <= lim["open_s"]),
                 )
             )
     return [
@@ -181,28 +193,25 @@ def compare_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "11. … a redraw while 2 train (traces built + Plotly.react)",
             f"median {r['redraw_ms']['median']:.1f} ms, p95 {r['redraw_ms']['p95']:.1f} ms, {r['redraws_per_s']:.1f}/s",
             f"≤ {lim['redraw_ms']:.0f} ms",
-            "pass" if r["redraw_ms"]["median"] <= lim["redraw_ms"] else "**FAIL**",
+            verdict(r["redraw_ms"]["median"] <= lim["redraw_ms"]),
         ),
     ]
 
 
-def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def issue8_rows(results: dict[str, Any]) -> list[Row]:
     """Issue 8: runs in worker processes, side by side, in a store."""
-    out: list[tuple[str, str, str, str]] = []
-
-    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
-        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+    out = Rows()
 
     if "worker" in results:
         r = results["worker"]["result"]
-        add(
+        out.add(
             f"8.1 a run's worker / lecture loop, batch {r['batch']}",
             f"{_fig(r['worker_vs_lecture'], 2)}× ({_fig(r['worker_steps_per_s'])} vs {_fig(r['lecture_steps_per_s'])}"
             f" steps/s; vs the lecture loop on 1 thread {_fig(r['worker_vs_lecture_1_thread'], 2)}×)",
             "≥ 2.0×",
             r["worker_vs_lecture"]["median"] >= 2.0,
         )
-        add(
+        out.add(
             f"8.1 a run's worker / the Trainer in a thread (before issue 8), batch {r['batch']}",
             f"{_fig(r['worker_vs_in_thread'], 2)}× ({_fig(r['worker_steps_per_s'])} vs"
             f" {_fig(r['in_thread_steps_per_s'])} steps/s; viewer gaps {r['viewer_gaps']})",
@@ -210,7 +219,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             r["worker_vs_in_thread"]["median"] >= 0.95 and r["viewer_gaps"] == 0,
         )
         if "worker_vs_in_thread_per_cpu_s" in r:
-            add(
+            out.add(
                 "8.1 … the same per CPU second (worker + server / the in-thread process)",
                 f"{_fig(r['worker_vs_in_thread_per_cpu_s'], 2)}× ({_fig(r['worker_steps_per_cpu_s'])} vs"
                 f" {_fig(r['in_thread_steps_per_cpu_s'])} steps per CPU second)",
@@ -219,7 +228,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             )
     if "two_runs" in results:
         r = results["two_runs"]["result"]
-        add(
+        out.add(
             f"8.2 two runs at once / one run ({r['cores']} cores)",
             f"{_fig(r['ratio'], 2)}× ({_fig(r['two_runs_steps_per_s'])} vs {_fig(r['one_run_steps_per_s'])} steps/s)"
             + (
@@ -233,7 +242,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
     if "store_cost" in results:
         r = results["store_cost"]["result"]
-        add(
+        out.add(
             "8.3 store on / store off (bench-only switch)",
             f"{_fig(r['ratio'], 2)}× ({_fig(r['store_on_steps_per_s'])} vs {_fig(r['store_off_steps_per_s'])} steps/s)",
             "≥ 0.95×",
@@ -246,7 +255,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             ("first_steps_ms", "… its first `steps`", 1000),
         ):
             v = r[key]
-            add(
+            out.add(
                 f"8.4 {what}, p95 of {r['samples']} (warm)",
                 f"{v['p95']:,.0f} ms (median {v['median']:,.0f}, max {v['max']:,.0f})",
                 f"≤ {limit:,} ms",
@@ -255,7 +264,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "disk" in results:
         r = results["disk"]["result"]
         full = r["steps"] == 200_000 and r["eval_every"] == 1000
-        add(
+        out.add(
             f"8.5 a {r['steps']:,}-step run on disk (eval every {r['eval_every']:,})",
             f"home grew {r['home_growth_bytes']:,} B; the store's account {r['run_bytes']:,} B, of which"
             f" {r['checkpoint_files']} checkpoint files {r['checkpoint_files_bytes']:,} B",
@@ -269,20 +278,20 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             m = r[part]
             n = f"{m['runs']:,} runs"
             one = m["one_run_home"]
-            add(
+            out.add(
                 f"8.6 restart, {n}: `/api/health` (a home with 1 run)",
                 f"{_fig(m['health_s'], 2, ' s')} ({_fig(one['health_s'], 2, ' s')})",
                 "≤ 1 s",
                 m["health_s"]["median"] <= lim["health_s"],
             )
-            add(
+            out.add(
                 f"8.6 … {n}: the API ready (a home with 1 run)",
                 f"{_fig(m['api_ready_s'], 2, ' s')} ({_fig(one['api_ready_s'], 2, ' s')}); the server's CPU by then"
                 f" {_fig(m['cpu_at_ready_s'], 2, ' s')} ({_fig(one['cpu_at_ready_s'], 2, ' s')})",
                 "≤ 4 s",
                 m["api_ready_s"]["median"] <= lim["api_ready_s"],
             )
-            add(
+            out.add(
                 f"8.6 … {n}: `GET /api/runs` (100 runs)",
                 f"{m['list_ms']['median']:.1f} ms (p95 {m['list_ms']['p95']:.1f}, max {m['list_ms']['max']:.1f});"
                 f" CPU {_fig(m['list_cpu_ms'], 1, ' ms')}; limit=1000: {m['list_1000_ms']['median']:.0f} ms",
@@ -290,7 +299,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 m["list_ms"]["median"] <= lim["list_ms"],
             )
             snap = m["snapshot_ms"]
-            add(
+            out.add(
                 f"8.6 … {n}: a stored run's snapshot (cold, {len(snap['samples'])} runs)",
                 f"{snap['median']:.0f} ms (p95 {snap['p95']:.0f}, max {snap['max']:.0f});"
                 f" CPU {_fig(m['snapshot_cpu_ms'], 0, ' ms')}",
@@ -298,7 +307,7 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 m["snapshot_ms"]["median"] <= lim["snapshot_ms"],
             )
             peak = max(m["server_peak_mb"]["samples"])
-            add(
+            out.add(
                 f"8.6 … {n}: server RSS (peak) after listing, snapshots, samples",
                 f"{peak:,.0f} MB (at the end {_fig(m['server_rss_mb'], 0, ' MB')})",
                 "< 400 MB" if part == "more" else "",
@@ -307,17 +316,14 @@ def issue8_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def issue11_rows(results: dict[str, Any]) -> list[Row]:
     """Issue 11: a sweep's runs side by side; the overview stream's cost to the trainers."""
-    out: list[tuple[str, str, str, str]] = []
-
-    def add(target: str, measured: str, limit: str, ok: bool | None) -> None:
-        out.append((target, measured, limit, "" if ok is None else "pass" if ok else "**FAIL**"))
+    out = Rows()
 
     if "sweep" in results:
         r = results["sweep"]["result"]
         full = r["runs"] == 6 and r["steps"] == 20_000
-        add(
+        out.add(
             f"11 a sweep of {r['runs']} lr × {r['steps']:,} steps: ideal / actual time ({r['cores']} cores)",
             f"{_fig(r['ratio'], 2)}× ({_fig(r['sweep_seconds'], 1, ' s')} vs ideal {_fig(r['ideal_seconds'], 1, ' s')};"
             f" one run alone {_fig(r['alone_steps_per_s'])} steps/s; slots full {_fig(r['slots_full'], 2)},"
@@ -331,7 +337,7 @@ def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         )
         found = ", ".join(f"{x['lr']:g}: {x['dev_loss']:.4f}" for x in r["results"] if x["dev_loss"] is not None)
         best = r["best"]
-        add(
+        out.add(
             "11 … what it finds: dev loss at the last step, by lr",
             f"{found}; best lr {best['lr']:g}, dev {best['dev_loss']:.4f}" if best else found,
             "",
@@ -340,7 +346,7 @@ def issue11_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     if "overview_cost" in results:
         r = results["overview_cost"]["result"]
         full = r["stored_runs"] >= 100
-        add(
+        out.add(
             f"11 2 runs training, {r['stored_runs']} stored: with / without {r['subscribers']} `/ws/runs` subscribers",
             f"{_fig(r['ratio'], 3)}× ({_fig(r['with_steps_per_s'])} vs {_fig(r['without_steps_per_s'])} steps/s;"
             f" cores used by the server's processes {_fig(r['server_cores_with'], 2)} vs"
@@ -369,9 +375,9 @@ def load_lines(results: dict[str, Any]) -> list[str]:
     )
 
 
-def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def toolbox_rows(results: dict[str, Any]) -> list[Row]:
     """The toolbox: LR finder, noise scale, init."""
-    out: list[tuple[str, str, str, str]] = []
+    out = Rows()
     if "toolbox" not in results:
         return out
     d, sc = results["toolbox"]["result"]["default"], results["toolbox"]["result"]["scaled"]
@@ -381,7 +387,7 @@ def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             "toolbox: LR finder suggestion, fresh default run",
             f"{_fig(d['fresh_suggestion'], 4)} in {_fig(d['fresh_seconds'], 2, ' s')}",
             "0.02–0.5",
-            "pass" if ok else "**FAIL**",
+            verdict(ok),
         )
     )
     out.append(
@@ -400,15 +406,15 @@ def toolbox_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"first-step loss {_fig(sc['first_step_loss'], 4)}; dev {_fig(sc['dev_loss'], 4)},"
             f" train {_fig(sc['train_loss'], 4)}",
             "first within 0.2 of ln 27",
-            "pass" if abs(sc["first_step_loss"]["median"] - 3.2958) < 0.2 else "**FAIL**",
+            verdict(abs(sc["first_step_loss"]["median"] - 3.2958) < 0.2),
         )
     )
     return out
 
 
-def optimizer_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+def optimizer_rows(results: dict[str, Any]) -> list[Row]:
     """Issue 11.5: the fused optimizers against plain SGD, in the trainer."""
-    out: list[tuple[str, str, str, str]] = []
+    out = Rows()
     if "optimizers" not in results:
         return out
     for batch, t in results["optimizers"]["result"]["trainer"].items():
@@ -422,7 +428,7 @@ def optimizer_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     f"{_fig(fused['wall_ratio_to_sgd'], 2)}× (per CPU second {_fig(fused['cpu_ratio_to_sgd'], 2)}×;"
                     f" through torch.optim, as before: {_fig(before['wall_ratio_to_sgd'], 2)}×)",
                     "≥ 0.8×" if target else "",
-                    ("pass" if ok else "**FAIL**") if target else "",
+                    verdict(ok if target else None),
                 )
             )
     return out
