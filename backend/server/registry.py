@@ -251,30 +251,24 @@ class RunRegistry:
 
     def _step_history(self, record: RunRecord) -> LossHistory:
         """The run's steps, bucketed as a channel keeps them: its stored steps, or past them its
-        saved buckets. Blocking (store reads)."""
-        if record.step > self.store.max_stored_steps:
-            # the stored steps cannot reach its step: the saved buckets are the history, and
-            # reading and folding 2,000,000 stored steps first, to drop them, took ~0.1 s of CPU
-            saved = self._saved_buckets(record)
-            if saved is not None:
-                return saved
+        saved buckets (_saved_buckets); without those (saved by a version that did not, or
+        damaged), the stored steps and a gap up to its step. Blocking (store reads)."""
+        past = record.step > self.store.max_stored_steps  # the stored steps cannot reach its step
+        # then the saved buckets are the history: reading and folding 2,000,000 stored steps
+        # first, to drop them, took ~0.1 s of CPU
+        saved = self._saved_buckets(record) if past else None
+        if saved is not None:
+            return saved
         history = LossHistory()
         for chunk in self.store.steps(record.id, upto=record.step):
             history.extend(chunk.first, chunk.losses, chunk.lrs, chunk.time_end)  # arrays: no list round trip
-        if history.n_steps < record.step:  # past the steps stored one by one: the saved buckets
-            history = self._saved_history(record, history)
+        if history.n_steps < record.step:  # short of its step: the saved buckets (unless just read)
+            saved = None if past else self._saved_buckets(record)
+            if saved is not None:
+                return saved
+            log.warning("run %s: no saved history past step %d; its chart has a gap", record.id, history.n_steps)
+            history.skip_to(record.step, record.train_seconds)
         return history
-
-    def _saved_history(self, record: RunRecord, stored: LossHistory) -> LossHistory:
-        """The run's bucketed history as saved, at the step it resumes from (_saved_buckets);
-        without one (saved by a version that did not), the stored steps and a gap up to it.
-        Blocking (a store read)."""
-        saved = self._saved_buckets(record)
-        if saved is not None:
-            return saved
-        log.warning("run %s: no saved history past step %d; its chart has a gap", record.id, stored.n_steps)
-        stored.skip_to(record.step, record.train_seconds)
-        return stored
 
     def _release_if_unused(self, live: LiveRun) -> None:
         """A run with no worker, no viewers and no place in the queue leaves memory."""
