@@ -368,6 +368,13 @@ function hookZoom() {
   hookHover("compare-chart");
 }
 
+// Each plot labels its own point nearest the mouse (hovermode "closest"), so where a run that
+// trains meets one that does not (a branch at its parent's step, a sweep's runs as they start)
+// two labels showed at once. Only the plot whose point is nearer keeps its label; it is decided
+// again whenever either plot's labels change (plotly.js hovers the live plot a moment later, and
+// emits no event for it).
+let mouseAt = null; // the mouse, px in the plot area (null: not on it)
+
 /** The mouse is on the plot behind (it takes the zoom): the live plot over it shows the hover
  *  of its own runs at the same place. */
 function hoverLive(event) {
@@ -390,13 +397,6 @@ function unhoverLive() {
   mouseAt = null;
   if (window.Plotly?.Fx && live && live.data) window.Plotly.Fx.unhover(live);
 }
-
-// Each plot labels its own point nearest the mouse (hovermode "closest"), so where a run that
-// trains meets one that does not (a branch at its parent's step, a sweep's runs as they start)
-// two labels showed at once. Only the plot whose point is nearer keeps its label; it is decided
-// again whenever either plot's labels change (plotly.js hovers the live plot a moment later, and
-// emits no event for it).
-let mouseAt = null; // the mouse, px in the plot area (null: not on it)
 
 function hookHover(id) {
   const layer = document.querySelector(`#${id} .hoverlayer`);
