@@ -6,11 +6,12 @@
 import { deleteRun, updateRun } from "./api.js";
 import { showRun } from "./address.js";
 import { openBranch } from "./branch.js";
+import { MAX_RUNS } from "./compare/address.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { LiveSocket, retryNow } from "./socket.js";
-import { MAX_SELECTED, state } from "./state.js";
+import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["running", "queued"]); // these pause; the others resume
@@ -115,7 +116,7 @@ function saveSelected() {
 function loadSelected() {
   try {
     const saved = JSON.parse(sessionStorage.getItem(SELECTED_KEY) || "[]");
-    if (Array.isArray(saved)) state.selected = saved.filter((id) => typeof id === "string").slice(0, MAX_SELECTED);
+    if (Array.isArray(saved)) state.selected = saved.filter((id) => typeof id === "string").slice(0, MAX_RUNS);
   } catch {
     // no storage, or junk in it
   }
@@ -124,8 +125,8 @@ function loadSelected() {
 function select(id, on) {
   const chosen = state.selected.filter((s) => s !== id);
   if (on) {
-    if (chosen.length >= MAX_SELECTED) {
-      notify(`at most ${MAX_SELECTED} runs can be compared`);
+    if (chosen.length >= MAX_RUNS) {
+      notify(`at most ${MAX_RUNS} runs can be compared`);
     } else {
       chosen.push(id);
     }
@@ -181,7 +182,7 @@ function fillRow(li, r, shownId, full) {
   check.checked = chosen;
   check.disabled = !chosen && full;
   setAttr(check, "aria-label", `choose ${r.name} to compare`);
-  check.title = !chosen && full ? `at most ${MAX_SELECTED} runs can be compared` : "choose it to compare";
+  check.title = !chosen && full ? `at most ${MAX_RUNS} runs can be compared` : "choose it to compare";
   const active = ACTIVE.has(r.status);
   const toggle = q(".run-toggle");
   setText(toggle, active ? "pause" : "resume");
@@ -218,7 +219,7 @@ export function renderRuns() {
   drawn = key;
   const ul = $("runs");
   const rows = new Map([...ul.children].map((li) => [li.dataset.id, li]));
-  const full = state.selected.length >= MAX_SELECTED;
+  const full = state.selected.length >= MAX_RUNS;
   let before = ul.firstElementChild;
   for (const r of state.runs.list) {
     let li = rows.get(r.id);

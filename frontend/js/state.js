@@ -1,6 +1,5 @@
 // The page's one state object. Modules read it and change it; render.js redraws from it.
 
-import { MAX_RUNS } from "./compare/address.js";
 import { EvalSeries, LossSeries, MinMaxSeries } from "./downsample.js";
 import { StepTimes } from "./xaxis.js";
 
@@ -12,7 +11,6 @@ export const RECENT_EVALS = 2000; // the last evaluations kept as they came
 export const NOISE_KEPT = 1000; // noise-scale estimates kept (thinned likewise)
 export const MARK_MERGE_S = 2; // changes less than this many seconds of training apart are one mark
 export const TIME_KNOTS = 4000; // step -> training time knots kept (thinned likewise)
-export const MAX_SELECTED = MAX_RUNS; // runs chosen for comparison at most: the compare view's
 
 export const state = {
   connection: "connecting", // "connecting" | "open" | "closed" | "refused"
@@ -26,7 +24,7 @@ export const state = {
 
   // The runs list (WS /ws/runs): the newest runs' summaries, newest first; version bumps on change.
   runs: { list: [], connection: "connecting", version: 0, busy: {} }, // busy: {id: what is under way}
-  selected: [], // ids of the runs chosen for comparison, in the order chosen (at most MAX_SELECTED)
+  selected: [], // ids of the runs chosen for comparison, in the order chosen (at most compare/address.js MAX_RUNS)
 
   // The run, as the server last described it (the snapshot's RunPublic).
   run: null,
