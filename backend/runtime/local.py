@@ -8,6 +8,10 @@ its event loop and the other workers' pipes.
 
 A worker talks to the server over one pipe. It exits when the server asks it to (Shutdown), or
 when the pipe reaches end-of-file: the server is gone (kill -9 included), and no worker outlives it.
+It ignores SIGINT: a terminal's Ctrl-C goes to its whole foreground process group, the forkserver's
+children included, and the server, which gets it too, pauses every run through its worker (a
+checkpoint at the exact step). A worker that died of it would leave its run `interrupted` at its
+last checkpoint instead.
 On the server's side, one thread per worker reads the pipe and hands each message to the event
 loop (`loop.call_soon_threadsafe`): the one place where a worker's messages cross into asyncio.
 """
@@ -20,6 +24,7 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import signal
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -51,6 +56,7 @@ def warm_up() -> None:
 # ---- in the worker process ---------------------------------------------------------------------------
 def worker_main(conn: Connection, init: WorkerInit, server_pid: int) -> None:
     """The worker process: build the run, then read Requests until Shutdown or end-of-file."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when it stops (see the module's docstring)
     import torch  # noqa: PLC0415 (already imported by the forkserver: free)
 
     from backend.runtime.worker import DONE, WorkerCore  # noqa: PLC0415
