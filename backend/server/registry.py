@@ -33,8 +33,10 @@ from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
 from backend.server.history import LossHistory
 from backend.server.messages import embeddings_message, eval_row, event_message, finite, hparams_public, lrfind_message
+from backend.server.openmp import run_in_own_thread
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
+from backend.server.starts import StartPool, first_evaluation
 from backend.store.records import CheckpointRecord, Eval, RunRecord, SweepRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
@@ -120,6 +122,8 @@ class RunRegistry:
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.overview = Overview()
+        self._starts = StartPool(runtime.cpus())  # workers starting at once, at most
+        self._evaluating = asyncio.Lock()  # new runs' step-0 evaluations here: one at a time
 
     # ---- start-up and shutdown -----------------------------------------------------------------------
     async def open(self, default: RunSpec | None) -> None:
@@ -353,8 +357,8 @@ class RunRegistry:
         max_steps: int | None = None,
     ) -> RunRecord:
         """A new run (or a branch: `parent` and the `checkpoint` it starts from). It trains at once
-        if `start` (queued while every slot is taken); otherwise its worker evaluates step 0 and
-        waits. KeyError: no such dataset."""
+        if `start` (queued while every slot is taken); otherwise it waits without a worker (a new
+        run gets its step-0 evaluation here, in the background). KeyError: no such dataset."""
         ds = self.datasets.record(spec.dataset)
         if ds is None:
             raise KeyError(spec.dataset)
@@ -397,12 +401,40 @@ class RunRegistry:
         for sub in self._followers:
             sub.switch(live.channel)
         log.info("run %s created (%s)", record.id, spec.model_dump_json())
-        async with live.lock:
-            if start:
+        if start:
+            async with live.lock:
                 await self._run(live)
-            else:
-                await self._spawn(live, running=False)
+        elif checkpoint is None:
+            self._spawn_task(self._first_evaluation(live))
+        else:  # a branch that waits: its history and checkpoint are stored; nothing to compute
+            self._release_if_unused(live)
         return record
+
+    async def _first_evaluation(self, live: LiveRun) -> None:
+        """A new run's step-0 evaluation and checkpoint, as its worker would send them (see
+        starts.py), unless it got a worker meanwhile (it evaluates itself) or was deleted."""
+        r = live.record
+
+        def wanted() -> bool:  # still here, new, and without a worker
+            return not self._closing and self._live.get(r.id) is live and live.worker is None and not live.checkpoint
+
+        async with self._evaluating, live.lock:
+            if not wanted():
+                return
+            dataset = await self.datasets.dataset(r.spec.dataset)
+            try:
+                said = await run_in_own_thread(first_evaluation, r.spec, dataset, r.hparams, r.max_steps)
+            except Exception as e:
+                log.exception("run %s: its step-0 evaluation failed", r.id)
+                self._set_status(live, Status.PAUSED, f"its step-0 evaluation failed: {e}")
+                return
+            if not wanted():  # the server is closing
+                return
+            for msg in said:
+                self._message(live, msg)
+        # like a worker that has been let go: the run leaves memory unless someone uses it. Soon
+        # rather than now: a task that waited for the lock takes it first, and keeps the run here
+        asyncio.get_running_loop().call_soon(self._release_if_unused, live)
 
     def _spawn_task(self, work: Coroutine[Any, Any, None]) -> None:
         """Background work of the registry's own, kept referenced until it ends."""
@@ -493,7 +525,7 @@ class RunRegistry:
         self._cancel_idle(live)
         dataset = await self.datasets.dataset(r.spec.dataset)
         checkpoint = live.checkpoint
-        if checkpoint is None and (r.step > 0 or r.parent_id is not None):
+        if checkpoint is None and (r.step > 0 or r.parent_id is not None or r.last_eval is not None):
             checkpoint = await asyncio.to_thread(self.store.load_checkpoint, r.id)
         init = WorkerInit(
             run_id=r.id,
@@ -507,13 +539,22 @@ class RunRegistry:
             running=running,
             nice=self.nice,
         )
-        worker = self.runtime.worker(lambda msg: self._received(live, worker, msg))
+        slot = await self._starts.slot()  # a burst of starts takes turns (starts.py)
+
+        def deliver(msg: WorkerMessage) -> None:
+            slot.seen(msg)
+            self._received(live, worker, msg)
+
+        worker = self.runtime.worker(deliver)
         live.worker = worker
         if running:
             self._set_status(live, Status.RUNNING, "starting")
         try:
             await worker.start(init)
-        except Exception as e:
+        except BaseException as e:
+            slot.release()
+            if not isinstance(e, Exception):
+                raise
             live.worker, live.training = None, False
             log.exception("run %s: the worker did not start", r.id)
             self._set_status(live, Status.PAUSED, f"could not start a worker: {e}")
@@ -526,6 +567,9 @@ class RunRegistry:
         """Everything a worker sends, on the loop, in order."""
         if live.worker is not worker:
             return  # an old worker's last words
+        self._message(live, msg)
+
+    def _message(self, live: LiveRun, msg: WorkerMessage) -> None:
         r, ch = live.record, live.channel
         match msg:
             case Steps():
