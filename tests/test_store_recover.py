@@ -1,6 +1,7 @@
 """At start-up the store squares its checkpoint files with its rows (backend/store/store.py,
-`recover`): a file without a row (written just before a crash, or a temporary file left half
-written) is removed, a row whose file is gone is dropped, and everything else stays as it was."""
+`recover`): a file without a row (written just before a crash) is moved to lost+found, a
+temporary file left half written is removed, a row whose file is gone (not a run's latest: see
+test_store_damage.py) is dropped, and everything else stays as it was."""
 
 from __future__ import annotations
 
@@ -21,15 +22,16 @@ def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_datase
     s.put_dataset(record_of(small_dataset, 1.0), "\n".join(small_dataset.words))
     spec = RunSpec(dataset=s.datasets()[0].id)
     now = time.time()
-    for rid in ("r1", "r2"):
-        s.put_run(RunRecord(rid, rid, spec, Status.PAUSED, "", 100, HParams(), 1000, now, now), wait=True)
+    for rid, step in (("r1", 100), ("r2", 0)):
+        s.put_run(RunRecord(rid, rid, spec, Status.PAUSED, "", step, HParams(), 1000, now, now), wait=True)
         s.put_checkpoint(rid, 0, f"{rid} at 0".encode(), None, None)
+    s.put_checkpoint("r1", 50, b"r1 at 50", None, None)
     s.put_checkpoint("r1", 100, b"r1 at 100", None, None)
     s.flush()
     s.close()
     files = {(c.run_id, c.step): s.home / c.file for rid in ("r1", "r2") for c in s.checkpoints(rid)}
-    assert set(files) == {("r1", 0), ("r1", 100), ("r2", 0)}
-    files[("r1", 100)].unlink()  # a row whose file is gone (a disk error, a hand that cleaned up)
+    assert set(files) == {("r1", 0), ("r1", 50), ("r1", 100), ("r2", 0)}
+    files[("r1", 50)].unlink()  # a row whose file is gone (a disk error, a hand that cleaned up)
     orphan = s.checkpoint_dir / "r1" / "000000000150.safetensors"  # written, never recorded
     orphan.write_bytes(b"half")
     temporary = s.checkpoint_dir / "r2" / ".000000000010.safetensors.123.tmp"  # left half written
@@ -40,7 +42,7 @@ def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_datase
     s = Store(tmp_path / "h")
     s.open()
     assert s.recover() == []  # nothing was training or queued
-    assert [c.step for c in s.checkpoints("r1")] == [0] and [c.step for c in s.checkpoints("r2")] == [0]
+    assert [c.step for c in s.checkpoints("r1")] == [0, 100] and [c.step for c in s.checkpoints("r2")] == [0]
     assert not orphan.exists() and not temporary.exists() and stray.read_text() == "mine"
     assert files[("r1", 0)].read_bytes() == b"r1 at 0" and files[("r2", 0)].read_bytes() == b"r2 at 0"
     s.close()

@@ -39,7 +39,7 @@ async def _sample(registry: RegistryDep, run_id: str, q: SampleQuery) -> SampleP
 async def sample_run(registry: RegistryDep, run_id: str, q: Annotated[SampleQuery, Query()]) -> SamplePublic:
     """Names drawn from the run's weights as they are now, each with the split it is a word of
     (`split`), or marked new if it is not in the dataset at all. The same seed gives the same
-    names from the same weights."""
+    names from the same weights; `step` is theirs (a run without a worker: its checkpoint's)."""
     return await _sample(registry, run_id, q)
 
 
@@ -95,20 +95,24 @@ async def embeddings(registry: RegistryDep, run_id: str) -> EmbeddingsPublic:
     m = live.channel.embeddings
     if m is not None:
         return EmbeddingsPublic.model_validate({k: v for k, v in m.items() if k != "type"})
-    model, reader = await registry.stored_model(live.record)
+    model, reader, step = await registry.stored_model(live.record)
     e = embedding_map(model.C)
-    return EmbeddingsPublic(
-        step=live.record.step, chars=list(reader.dataset.vocab.chars), x=e.x, y=e.y, method=e.method
-    )
+    return EmbeddingsPublic(step=step, chars=list(reader.dataset.vocab.chars), x=e.x, y=e.y, method=e.method)
 
 
-@router.get(
-    "/runs/{run_id}/weights",
-    responses=NOT_FOUND | {200: {"content": {"application/octet-stream": {}}, "description": "a safetensors file"}},
-)
+_SAFETENSORS = {
+    "content": {"application/octet-stream": {}},
+    "description": "a safetensors file",
+    "headers": {"X-Step": {"description": "the step of these weights", "schema": {"type": "integer"}}},
+}
+
+
+@router.get("/runs/{run_id}/weights", responses=NOT_FOUND | {200: _SAFETENSORS})
 async def weights(registry: RegistryDep, run_id: str) -> Response:
     """The model's parameters (C, W1, b1, W2, b2) as a safetensors file, with the run's settings,
-    step and vocabulary in its metadata; `safetensors.torch.load_file` reads it."""
+    step and vocabulary in its metadata; `safetensors.torch.load_file` reads it. The step of
+    these weights is in its name and in `X-Step` too: that of the checkpoint read, when the run
+    has no worker (not the run's own step, if its checkpoint there was damaged)."""
     answer = await registry.read(run_id, WeightsRead())
     assert isinstance(answer, WeightsAnswer)
     record = await registry.record(run_id)
@@ -116,5 +120,5 @@ async def weights(registry: RegistryDep, run_id: str) -> Response:
     return Response(
         answer.data,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "X-Step": str(answer.step)},
     )

@@ -3,7 +3,8 @@
 A write goes to a temporary file in the same directory, is flushed to disk (fsync), renamed over
 its final name (atomic on POSIX), and the directory is fsynced so the rename itself survives a
 crash. The database records each file's sha256 only after the file is in place; a file without
-a row (the process died in between) is removed at start-up.
+a row (the process died in between, or the row was lost) is moved to lost+found at start-up
+(lostfound.py), never removed: it may be the only copy of a run's weights.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from pathlib import Path
 
 class CorruptCheckpointError(ValueError):
     pass
+
+
+class MissingCheckpointError(CorruptCheckpointError):
+    """The file is not there (or cannot be read at all)."""
 
 
 def write_atomic(path: Path, data: bytes) -> str:
@@ -43,10 +48,19 @@ def read_verified(path: Path, sha256: str) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise CorruptCheckpointError(f"{path}: cannot read ({e.strerror})") from None
+        raise MissingCheckpointError(f"{path}: cannot read ({e.strerror})") from None
     if hashlib.sha256(data).hexdigest() != sha256:
         raise CorruptCheckpointError(f"{path}: checksum mismatch (a damaged or half-written file)")
     return data
+
+
+def sound(path: Path, sha256: str) -> bool:
+    """Whether the file is there and its checksum holds."""
+    try:
+        read_verified(path, sha256)
+    except CorruptCheckpointError:
+        return False
+    return True
 
 
 def remove(path: Path) -> None:
