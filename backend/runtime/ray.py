@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import queue
 import threading
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 
 PACKAGE = Path(__file__).resolve().parents[1]  # backend/
 DRAIN_SECONDS = 0.5  # an actor's long poll: how long it waits for a message before answering none
+
+# Each actor's name ends with the number of its start in this server: a run's new worker is often
+# started while its last actor (idle and shutting down, or killed a moment ago: Ray frees a name
+# only once the actor is dead) still holds the name, and a name taken is ActorAlreadyExistsError.
+_starts = itertools.count(1)
 
 
 # Ray's stubs do not know concurrency_groups (documented in "Limiting Concurrency Per-Method")
@@ -91,7 +97,7 @@ class RayWorker(WorkerHandle):
 
     async def start(self, init: WorkerInit) -> None:
         self._actor = TrainerActor.options(  # type: ignore[attr-defined]
-            scheduling_strategy="SPREAD", name=f"makemore-run-{init.run_id}"
+            scheduling_strategy="SPREAD", name=f"makemore-run-{init.run_id}-{next(_starts)}"
         ).remote(init)
         self._pump = asyncio.create_task(self._pull())
         early, self._early = self._early, []
