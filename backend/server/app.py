@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api import datasets, docs, lrfind, meta, model, pages, runs, sweeps, ws
+from backend.api import datasets, docs, lostfound, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
 from backend.api.responses import document_unreadable_bodies
 from backend.core.data import Dataset
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.include_router(lrfind.router)
     app.include_router(sweeps.router)
     app.include_router(datasets.router)
+    app.include_router(lostfound.router)
     app.include_router(ws.router)
     pages.add_page(app)
     docs.add_docs(app)
