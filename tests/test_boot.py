@@ -73,13 +73,13 @@ def test_start_up_objects_are_frozen_once_the_application_has_started(monkeypatc
     assert events == ["loaded", "startup", "frozen", "shutdown"]
 
 
-def test_a_failed_load_gives_503_with_the_reason_and_health_says_so() -> None:
+def test_a_failed_load_gives_503_and_health_says_so() -> None:
     def load() -> FastAPI:
         raise RuntimeError("no torch here")
 
     with TestClient(Boot(load)) as client:
         answer = client.get("/api/runs")  # waits for the load, which fails
-        assert answer.status_code == 503 and "no torch here" in answer.json()["detail"]
+        assert answer.status_code == 503 and "error_id" in answer.json()  # the reason: in the log
         assert client.get("/api/health").status_code == 503
 
 

@@ -20,6 +20,7 @@ from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
+from backend.server.failures import internal_error
 from backend.server.points import RunPoints
 from backend.server.registry import RunNotFoundError, RunRegistry
 from backend.store.store import NoHistoryStore, Store
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.add_exception_handler(RunNotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
     app.add_exception_handler(WorkerError, worker_error)
+    app.add_exception_handler(Exception, internal_error)  # 500: an error id, the traceback in the log
     app.include_router(meta.router())
     app.include_router(runs.router)
     app.include_router(model.router)

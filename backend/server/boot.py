@@ -18,15 +18,14 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api import meta, pages
+from backend.server.failures import failure, logged, new_error_id
 from backend.server.openmp import run_in_own_thread
 
 log = logging.getLogger(__name__)
@@ -63,6 +62,9 @@ class _Lifespan:
         loop = asyncio.get_running_loop()
         self._started: asyncio.Future[None] = loop.create_future()
         self._stopped: asyncio.Future[None] = loop.create_future()
+        # after a failed startup nothing awaits it: its error counts as seen (asyncio would log
+        # "Future exception was never retrieved", a second traceback at exit)
+        self._stopped.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._task: asyncio.Task[None] | None = None
 
     async def _send(self, message: Message) -> None:
@@ -93,13 +95,19 @@ class _Lifespan:
 
 
 class Boot:
-    """The ASGI application `python -m backend` serves; see the module's docstring."""
+    """The ASGI application `python -m backend` serves; see the module's docstring.
 
-    def __init__(self, load: Callable[[], ASGIApp]) -> None:
+    If the application fails to load or start, `on_failure` is called (`python -m backend` stops
+    the server: a supervisor sees a process that exits, not one that answers 503 for ever), and
+    until then every request but the page's gets 503 with the failure's id, never its traceback.
+    """
+
+    def __init__(self, load: Callable[[], ASGIApp], on_failure: Callable[[], None] | None = None) -> None:
         self._load = load
+        self._on_failure = on_failure
         self._front = front_app()
         self._app: ASGIApp | None = None
-        self._error: str | None = None
+        self.error_id: str | None = None  # the failure's, once the application failed to start
         self._ready: asyncio.Event | None = None
         self._lifespan: _Lifespan | None = None
 
@@ -107,7 +115,7 @@ class Boot:
         if scope["type"] == "lifespan":
             await self._serve_lifespan(receive, send)
             return
-        if self._app is None and self._error is None:
+        if self._app is None and self.error_id is None:
             if self._front_serves(scope):
                 await self._front(scope, receive, send)
                 return
@@ -116,7 +124,11 @@ class Boot:
         if self._app is None:
             await self._unavailable(scope, receive, send)
             return
-        await self._app(scope, receive, send)
+        try:
+            await self._app(scope, receive, send)
+        except Exception as e:
+            if not logged(e):
+                raise
 
     def _front_serves(self, scope: Scope) -> bool:
         return any(route.matches(scope)[0] is Match.FULL for route in self._front.router.routes)
@@ -141,9 +153,12 @@ class Boot:
             app = await run_in_own_thread(self._load)
             lifespan = _Lifespan(app)
             await lifespan.startup()
-        except Exception as e:
-            log.exception("the application failed to start")
-            self._error = f"the server failed to start: {e}"
+        except Exception:
+            self.error_id = new_error_id()
+            # a lifespan's failure carries the traceback as its message: it goes to the log only
+            log.exception("the application failed to start (error %s)", self.error_id)
+            if self._on_failure is not None:
+                self._on_failure()
         else:
             self._lifespan, self._app = lifespan, app
             freeze_startup_objects()
@@ -151,8 +166,9 @@ class Boot:
             self._ready.set()
 
     async def _unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail: dict[str, Any] = {"detail": self._error}
+        assert self.error_id is not None
         if scope["type"] == "websocket":
-            await send({"type": "websocket.close", "code": 1011, "reason": str(self._error)[:120]})
+            reason = f"the server failed to start (error {self.error_id})"
+            await send({"type": "websocket.close", "code": 1011, "reason": reason})
         elif scope["type"] == "http":
-            await JSONResponse(detail, status_code=503)(scope, receive, send)
+            await failure("the server failed to start", self.error_id, 503)(scope, receive, send)
