@@ -18,6 +18,7 @@ from backend.edge.stack import guarded
 from backend.edge.token import token_in_force
 from backend.server.boot import Boot
 from backend.server.config import Settings
+from backend.store.preflight import StartError, prepare_home
 
 SEND_BUFFER = 64 * 1024  # bytes of kernel send buffer per connection (Linux doubles it)
 
@@ -36,6 +37,22 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.bind((host, port))
     sock.set_inheritable(True)
     return sock
+
+
+def address(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def serve(server: uvicorn.Server, sock: socket.socket) -> int:
+    """Run until a signal stops the server; 130 after Ctrl-C (as a shell reports a process that
+    SIGINT ended), without the KeyboardInterrupt traceback. uvicorn shuts down gracefully on
+    SIGINT, then raises the signal again for the default handler, which Python turns into a
+    KeyboardInterrupt out of `run`: a clean stop that looked like a crash."""
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def describe_settings_error(e: ValidationError) -> str:
@@ -67,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"makemore live: cannot start: {e}\n")
         return 2
 
+    try:
+        # before the port and torch: a second server on this home stops here, at once
+        home_lock = prepare_home(settings.home, address(settings.host, settings.port))
+    except StartError as e:
+        sys.stderr.write(f"makemore live: cannot start: {e}\n")
+        return 2
+
     def load() -> ASGIApp:
         """On Boot's worker thread: torch loads only now, while the server already answers."""
         from backend.core.data import Dataset  # noqa: PLC0415
@@ -74,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return create_app(settings, Dataset(settings.data.name, words))
 
+    def give_up() -> None:
+        """The application failed to start (Boot logged why): stop serving, exit non-zero."""
+        server.should_exit = True
+
+    boot = Boot(load, on_failure=give_up)
     config = uvicorn.Config(
-        guarded(Boot(load), settings, token_in_force(settings)),
+        guarded(boot, settings, token_in_force(settings)),
         host=settings.host,
         port=settings.port,
         # slowloris, unread answers (edge/protocols.py); pongs with flow control, dead peers dropped
@@ -97,8 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         sys.stderr.write(f"makemore live: cannot listen on {settings.host}:{settings.port}: {e.strerror}\n")
         return 2
-    uvicorn.Server(config).run(sockets=[sock])
-    return 0
+    home_lock.describe(address(settings.host, sock.getsockname()[1]))  # the port, if 0 chose one
+    server = uvicorn.Server(config)
+    code = serve(server, sock)
+    if boot.error_id is not None:
+        sys.stderr.write(f"makemore live: cannot start: the application failed (error {boot.error_id}, logged above)\n")
+        return 1
+    return code  # the home stays locked until the process has ended
 
 
 if __name__ == "__main__":
