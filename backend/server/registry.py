@@ -117,7 +117,8 @@ class RunRegistry:
         self._queue: deque[str] = deque()
         self._followers: set[Subscriber] = set()  # viewers of /ws/runs/current
         self._newest: str | None = None
-        self._models: OrderedDict[str, tuple[int, Any, Reader]] = OrderedDict()  # reads from checkpoints
+        # reads from checkpoints: run id -> (its record's step, model, reader, the step of the weights)
+        self._models: OrderedDict[str, tuple[int, Any, Reader, int]] = OrderedDict()
         self._default: asyncio.Task[RunRecord] | None = None
         self._closing = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -523,10 +524,23 @@ class RunRegistry:
         """Start a worker for the run, from its latest checkpoint. The caller holds live.lock."""
         r = live.record
         self._cancel_idle(live)
-        dataset = await self.datasets.dataset(r.spec.dataset)
-        checkpoint = live.checkpoint
-        if checkpoint is None and (r.step > 0 or r.parent_id is not None or r.last_eval is not None):
-            checkpoint = await asyncio.to_thread(self.store.load_checkpoint, r.id)
+        try:
+            dataset = await self.datasets.dataset(r.spec.dataset)
+            checkpoint = live.checkpoint
+            if checkpoint is None and (r.step > 0 or r.parent_id is not None or r.last_eval is not None):
+                checkpoint = await asyncio.to_thread(self.store.load_checkpoint, r.id)
+                if (checkpoint[0] if checkpoint is not None else 0) != r.step:
+                    # its checkpoint at its step was damaged (or lost) since it stopped: training on
+                    # from an older one over the history to its step would break that history
+                    live.training = False
+                    await self._restore(live)
+                    raise ConflictError(f"{live.record.detail}; resume it again to train on from there")
+        except (KeyError, ConflictError) as e:
+            live.training = False  # it never started
+            self._fill_slots()
+            if isinstance(e, KeyError):
+                raise ConflictError(f"its dataset {r.spec.dataset} is not stored any more") from None
+            raise
         init = WorkerInit(
             run_id=r.id,
             spec=r.spec,
@@ -731,19 +745,25 @@ class RunRegistry:
         """Its worker died: the run stands at its last checkpoint, `interrupted`, its history cut."""
         async with live.lock:
             detail = f"interrupted at step {{step:,}}: its worker stopped ({reason}); resume it from there"
-            record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, Status.INTERRUPTED, detail)
-            if record is None:
-                return
-            live.record = record
-            live.checkpoint = None
-            channel = await asyncio.to_thread(self._stored_channel, record)
-            channel.describe = lambda: self.public(live)
-            for sub in list(live.channel.subscribers):
-                sub.switch(channel)
-                sub.resync("interrupted")
-            live.channel = channel
-            channel.publish(StatusChanged(record.status, record.step, record.detail))
-            self._show(live)
+            await self._restore(live, Status.INTERRUPTED, detail)
+
+    async def _restore(self, live: LiveRun, status: Status | None = None, detail: str | None = None) -> None:
+        """The run cut back to its newest sound checkpoint (Store.cut_to_checkpoint; by default it
+        keeps its status and the store says what was lost), its viewers switched to its history as
+        stored. The caller holds live.lock."""
+        record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, status, detail)
+        if record is None:
+            return
+        live.record = record
+        live.checkpoint = None
+        channel = await asyncio.to_thread(self._stored_channel, record)
+        channel.describe = lambda: self.public(live)
+        for sub in list(live.channel.subscribers):
+            sub.switch(channel)
+            sub.resync("interrupted")
+        live.channel = channel
+        channel.publish(StatusChanged(record.status, record.step, record.detail))
+        self._show(live)
 
     # ---- steering ------------------------------------------------------------------------------------
     async def update(self, run_id: str, update: Update, name: str | None = None) -> RunRecord:
@@ -814,16 +834,17 @@ class RunRegistry:
                 answer: Answer = await live.worker.ask(read)
                 return answer
         record = await self.record(run_id)
-        model, reader = await self.stored_model(record)
-        return await asyncio.to_thread(reader.answer, read, model, record.step)
+        model, reader, step = await self.stored_model(record)
+        return await asyncio.to_thread(reader.answer, read, model, step)
 
-    async def stored_model(self, record: RunRecord) -> tuple[Any, Reader]:
+    async def stored_model(self, record: RunRecord) -> tuple[Any, Reader, int]:
         """The run's latest weights from its checkpoint (or its initial ones when it has none yet),
-        with a reader; a few are kept loaded."""
+        with a reader and the step of those weights (the checkpoint's, which an answer names: it
+        is not the record's when that checkpoint was damaged); a few are kept loaded."""
         cached = self._models.get(record.id)
         if cached is not None and cached[0] == record.step:
             self._models.move_to_end(record.id)
-            return cached[1], cached[2]
+            return cached[1], cached[2], cached[3]
         dataset = await self.datasets.dataset(record.spec.dataset)
         live = self._live.get(record.id)
         found = live.checkpoint if live is not None and live.checkpoint is not None else None
@@ -834,10 +855,11 @@ class RunRegistry:
         else:
             model = await asyncio.to_thread(record.spec.init_model, dataset.vocab.size)
         reader = cached[2] if cached is not None else Reader(record.spec, dataset)
-        self._models[record.id] = (record.step, model, reader)
+        step = found[0] if found is not None else 0
+        self._models[record.id] = (record.step, model, reader, step)
         while len(self._models) > CACHED_MODELS:
             self._models.popitem(last=False)
-        return model, reader
+        return model, reader, step
 
     async def set_test(self, run_id: str, test: dict[str, Any]) -> None:
         live = self._live.get(await self.resolve(run_id))
