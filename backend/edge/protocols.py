@@ -6,7 +6,8 @@ uvicorn bounds none of these on its own (0.54):
 - a client that does not read an HTTP answer holds it for ever once the buffers are full;
 - websockets-sansio (the implementation uvicorn picks when `websockets` is installed) answers
   every ping with a pong written without flow control: a client that sends pings and reads
-  nothing grows the server's write buffer without limit (~30 MB/s measured);
+  nothing grows the server's write buffer without limit (~30 MB/s measured), and one that reads
+  its pongs takes as much of the CPU as it likes (pings.py);
 - a websocket closed on a peer that reads nothing waits for ever to flush its write buffer.
 """
 
@@ -18,6 +19,9 @@ from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import CloseCode, Frame, Opcode
+
+from backend.edge.pings import PingBudget
 
 log = logging.getLogger(__name__)
 
@@ -136,15 +140,56 @@ class HttpProtocol(HttpToolsProtocol):
         return f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
 
 
+class PingFloodError(Exception):
+    pass
+
+
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol that stops reading from a peer while the peer is not
-    reading what it is sent (so its pings pile up in its own socket, not in our memory), and that
+    reading what it is sent (so its pings pile up in its own socket, not in our memory), that
+    answers a peer's pings at a bounded rate and closes a peer that floods them (1008), and that
     drops (aborts) a peer that fails the keepalive or does not finish a close, instead of waiting
     for ever to flush what it will never read."""
+
+    ping_rate: ClassVar[float] = 10.0  # a client's pings (and pongs) answered a second
+    ping_burst: ClassVar[float] = 20.0  # and at once
+    ping_flood_seconds: ClassVar[float] = 5.0  # its allowance it may run behind, unanswered, before it is closed
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._writes_paused = False
+        self._pings = PingBudget(self.ping_rate, self.ping_burst, self.ping_flood_seconds)
+        self._abort_timer: asyncio.TimerHandle | None = None
+        # websockets' parser hands every frame to conn.recv_frame, which queues a pong for each ping:
+        # the pings past the budget must not get that far (set as websockets sets its own hooks)
+        self._conn_recv_frame = self.conn.recv_frame
+        setattr(self.conn, "recv_frame", self._recv_frame)  # noqa: B010
+
+    def _recv_frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.PING or frame.opcode is Opcode.PONG:
+            verdict = self._pings.take()
+            if verdict == "drop":
+                return  # no pong, no event
+            if verdict == "flood":
+                log.info("%s: pings past %g a second: closed", self._peer(), self.ping_rate)
+                self.conn.fail(CloseCode.POLICY_VIOLATION, "policy violation: ping flood")
+                # uvicorn's data_received then tells the application, sends the close frame and
+                # closes (handle_parser_exception); websockets discards the rest of what was read
+                self.conn.parser_exc = PingFloodError()
+                return
+        self._conn_recv_frame(frame)
+
+    def handle_parser_exception(self) -> None:
+        super().handle_parser_exception()
+        # the close waits to flush what was written, for ever if the peer reads nothing
+        if self._abort_timer is None:
+            self._abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        super().connection_lost(exc)
 
     def pause_writing(self) -> None:
         super().pause_writing()
