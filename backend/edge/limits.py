@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.edge.refuse import refuse
@@ -158,6 +160,7 @@ class WebSocketLimits:
 
 SAMPLE_PATH = re.compile(r"^/api/(?:runs/[^/]+/)?sample$")
 DEFAULT_N = 20  # SampleQuery's default
+_INT = TypeAdapter(int)  # the validation SampleQuery.n gets (lax: " 7", "1_000" and "7.0" are ints too)
 
 
 class SampleBudget:
@@ -176,10 +179,18 @@ class SampleBudget:
         self.in_flight = 0
         self._queue: list[tuple[int, asyncio.Future[None]]] = []  # (cost, admitted), oldest first
 
-    @staticmethod
-    def _names(query_string: bytes) -> int:
-        match = re.search(rb"(?:^|&)n=(\d{1,7})(?:&|$)", query_string)
-        return int(match[1]) if match else DEFAULT_N  # a bad n gets the application's 422
+    def _names(self, query_string: bytes) -> int:
+        """The names the request will draw, read as the application reads them: Starlette's
+        parser (percent-decoded keys and values, the last of repeated keys) and pydantic's int.
+        Anything else could be outcounted: `?n=1&n=1000` or `?%6E=1000` drew 1,000 names while
+        a pattern on the raw query counted 1 or 20."""
+        value = QueryParams(query_string).get("n")
+        if value is None:
+            return DEFAULT_N
+        try:
+            return _INT.validate_python(value)
+        except ValidationError:
+            return self.budget  # the application answers 422; were it ever to differ, never count low
 
     def _fits(self, cost: int) -> bool:
         return not self.in_flight or self.in_flight + cost <= self.budget

@@ -1,0 +1,47 @@
+"""The smaller holes at the edges: each test shows one and that it is closed."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated
+
+import pytest
+from fastapi import FastAPI, Query
+from fastapi.testclient import TestClient
+
+from backend.edge.limits import SampleBudget
+from backend.server.schemas import SampleQuery
+from tests.conftest import wait_for
+from tests.edge_app import Gate, edge_app
+
+
+# ---- the sampling budget counts the n the application uses ---------------------------------------
+@pytest.mark.parametrize("query", ["n=1&n=1000", "%6E=1000", "n=5&%6E=1000", "n=+1000", "n=1_000"])
+def test_the_budget_counts_the_n_that_is_drawn(query: str) -> None:
+    gate = Gate()
+    budget = SampleBudget(edge_app(gate), budget=2000, wait=0)
+    with TestClient(budget) as client, ThreadPoolExecutor(1) as pool:
+        held = pool.submit(client.get, f"/api/runs/current/sample?{query}")
+        wait_for(lambda: gate.waiting == 1, what="the request in flight")
+        counted = budget.in_flight
+        client.portal.call(gate.release.set)
+        assert held.result(30).status_code == 200 and budget.in_flight == 0
+    assert counted == 1000
+
+
+def test_the_budget_reads_n_as_the_sample_routes_do() -> None:
+    """One source of truth: for every spelling, what the budget counts is what SampleQuery gets."""
+    app = FastAPI()
+
+    @app.get("/q")
+    def parsed(q: Annotated[SampleQuery, Query()]) -> SampleQuery:
+        return q
+
+    budget = SampleBudget(edge_app(), budget=5000)
+    client = TestClient(app)
+    spellings = ["", "n=7", "n=1&n=1000", "%6E=1000", "n=1000&%6e=3", "n=%20900", "n=1_000", "n=800.0", "seed=2&n=4"]
+    for query in spellings:
+        r = client.get(f"/q?{query}")
+        assert r.status_code == 200, query
+        assert budget._names(query.encode()) == r.json()["n"], query
+    assert client.get("/q?n=2&n=x").status_code == 422  # the last one counts; a bad one is refused
