@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
@@ -45,3 +48,20 @@ def test_the_budget_reads_n_as_the_sample_routes_do() -> None:
         assert r.status_code == 200, query
         assert budget._names(query.encode()) == r.json()["n"], query
     assert client.get("/q?n=2&n=x").status_code == 422  # the last one counts; a bad one is refused
+
+
+# ---- a CSV export a spreadsheet opens without running anything -----------------------------------
+def test_names_that_start_like_formulas_are_quoted_in_the_csv(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    names = ['=HYPERLINK("x")', "+1+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3", "plain -1"]
+    runs = [client.post("/api/runs", json={"name": name, "max_steps": 30, "eval_every": 10}).json() for name in names]
+    for run in runs:
+        wait_for(lambda run=run: client.get(f"/api/runs/{run['id']}").json()["status"] == "finished", timeout=60)
+    r = client.get("/api/runs/export", params={"ids": ",".join(run["id"] for run in runs), "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    shown = {row["run_id"]: row["run_name"] for row in rows}
+    expected = ["'" + name for name in names[:4]] + ["plain -1"]  # text only where a formula could start
+    assert [shown[run["id"]] for run in runs] == expected
+    steps = [row for row in rows if row["kind"] == "step"]
+    assert len(steps) == 5 * 30 and all(float(row["loss"]) > 0 and float(row["lr"]) > 0 for row in steps)
+    assert not any(cell.startswith("'") for row in rows for key, cell in row.items() if key != "run_name")

@@ -96,16 +96,34 @@ def _num(v: float | None) -> str:
     return "null" if v is None else repr(v)
 
 
+TEXT_COLUMNS = 3  # run_id, run_name, kind: the rest are numbers
+
+
 def long_csv(runs: list[tuple[str, str, HistoryData]]) -> Iterator[str]:
     yield ",".join(LONG_COLUMNS) + "\n"
     for rows in _long_rows(runs):
-        yield "".join(",".join(_csv_cell(x) for x in row) + "\n" for row in rows)
+        yield "".join(
+            ",".join([*map(_text_cell, row[:TEXT_COLUMNS]), *map(_csv_cell, row[TEXT_COLUMNS:])]) + "\n" for row in rows
+        )
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(x: str) -> str:
+    """Text as a spreadsheet will show it, never run it: one that starts like a formula (a run
+    named `=HYPERLINK(...)`) gets a leading single quote, as OWASP advises against CSV injection.
+    Numbers never pass here: a quoted number would be text to the spreadsheet."""
+    return _quoted("'" + x if x.startswith(FORMULA_START) else x)
 
 
 def _csv_cell(x: str) -> str:
-    if x == "null":
-        return ""
-    if any(ch in x for ch in ',"\n'):
+    """A number's cell: null (NaN, none) is empty."""
+    return "" if x == "null" else _quoted(x)
+
+
+def _quoted(x: str) -> str:
+    if any(ch in x for ch in ',"\n\r'):
         return '"' + x.replace('"', '""') + '"'
     return x
 
