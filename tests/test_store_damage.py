@@ -20,6 +20,7 @@ from backend.core.data import Dataset
 from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.server.datasets import record_of
+from backend.store.lostfound import REASONS, LostFound
 from backend.store.records import CheckpointRecord
 from backend.store.store import Store
 from backend.training.checkpoint import encode
@@ -290,3 +291,25 @@ def test_files_without_rows_are_moved_to_lost_found_never_deleted(tmp_path: Path
         assert not (home / i["file"]).exists()
     assert not tmp.exists()
     assert (home / "lost+found" / "README").is_file()
+
+
+def test_a_write_run_again_after_its_transaction_failed_moves_and_records_once(tmp_path: Path) -> None:
+    """The writer runs a failed transaction's writes again (the disk full): the rows are back,
+    the files are moved already. The second pass answers what the first did, and the index has
+    each item once."""
+    lf = LostFound(tmp_path)
+    (tmp_path / "checkpoints" / "r1").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "r1" / "000000000300.safetensors").write_bytes(b"bad")
+    first = lf.move("checkpoints/r1/000000000300.safetensors", "r1", 300, REASONS["damaged"])
+    gone = lf.record("checkpoints/r1/000000000200.safetensors", "r1", 200, 99, REASONS["missing"])
+    again = lf.move("checkpoints/r1/000000000300.safetensors", "r1", 300, REASONS["damaged"])
+    assert (
+        again == first and again.why == "damaged" and first.path == "lost+found/checkpoints/r1/000000000300.safetensors"
+    )
+    assert lf.record("checkpoints/r1/000000000200.safetensors", "r1", 200, 99, REASONS["missing"]) == gone
+    assert lf.items() == [first, gone]
+    # a new file at a name moved before is moved too, beside the first
+    (tmp_path / "checkpoints" / "r1" / "000000000300.safetensors").write_bytes(b"bad again")
+    later = lf.move("checkpoints/r1/000000000300.safetensors", "r1", 300, REASONS["damaged"])
+    assert later.path == "lost+found/checkpoints/r1/000000000300.safetensors.1"
+    assert (tmp_path / later.path).read_bytes() == b"bad again" and len(lf.items()) == 3

@@ -42,8 +42,21 @@ class LostItem:
     run_id: str
     step: int | None  # None: a file whose name is not a step's
     bytes: int | None
-    reason: str
+    reason: str  # its first word says what was wrong: damaged, missing, unreadable, no (checkpoint row)
     when: float
+
+    @property
+    def why(self) -> str:
+        return self.reason.split(":", 1)[0]
+
+
+# why a checkpoint could not be used (the first word is the `why` of a run's timeline entry)
+REASONS = {
+    "damaged": "damaged: its sha256 is not its row's (a damaged or half-written file)",
+    "missing": "missing: its file was gone; its row is dropped",
+    "unreadable": "unreadable: its sha256 holds, but it is not a checkpoint this server reads",
+}
+NO_ROW = "no checkpoint row"
 
 
 def step_of(name: str) -> int | None:
@@ -53,18 +66,24 @@ def step_of(name: str) -> int | None:
 
 
 class LostFound:
+    """Called by the store's writer, inside the transaction that drops the rows: a transaction
+    that fails is run again (writer.py), and finds the rows as they were but the files moved; what
+    this process moved or recorded is answered as it was then, once."""
+
     def __init__(self, home: Path) -> None:
         self.home = home
         self.dir = home / DIR
+        self._done: dict[str, LostItem] = {}  # by the file's old path
+        self._indexed: set[LostItem] = set()
 
     def move(self, rel: str, run_id: str, step: int | None, reason: str) -> LostItem:
         """Move the file at `rel` (relative to the home) here, keeping its relative path, and
-        record it. A file that is not there is recorded as gone."""
+        record it. A file that is not there is recorded as gone (unless this process moved it)."""
         src = self.home / rel
         try:
-            size: int | None = src.stat().st_size
+            size = src.stat().st_size
         except FileNotFoundError:
-            return self.record(rel, run_id, step, None, reason)
+            return self.record(rel, run_id, step, None, REASONS["missing"])
         dest_rel = self._free(f"{DIR}/{rel}")
         dest = self.home / dest_rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -72,12 +91,16 @@ class LostFound:
         files.fsync_dir(dest.parent)
         files.fsync_dir(src.parent)
         log.warning("moved %s to %s: %s", rel, dest_rel, reason)
-        return self._add(LostItem(dest_rel, rel, run_id, step, size, reason, time.time()))
+        item = self._done[rel] = LostItem(dest_rel, rel, run_id, step, size, reason, time.time())
+        return self._add(item)
 
     def record(self, rel: str, run_id: str, step: int | None, size: int | None, reason: str) -> LostItem:
         """A checkpoint whose file is gone: only its record is kept."""
-        log.warning("%s is gone (%s); its row is dropped", rel, reason)
-        return self._add(LostItem(None, rel, run_id, step, size, reason, time.time()))
+        item = self._done.get(rel)
+        if item is None:
+            log.warning("%s is gone: %s", rel, reason)
+            item = self._done[rel] = LostItem(None, rel, run_id, step, size, reason, time.time())
+        return self._add(item)
 
     def items(self) -> list[LostItem]:
         """Everything recorded, oldest first (a line a crash cut short is skipped)."""
@@ -102,6 +125,8 @@ class LostFound:
         return candidate
 
     def _add(self, item: LostItem) -> LostItem:
+        if item in self._indexed:
+            return item
         self.dir.mkdir(parents=True, exist_ok=True)
         readme = self.dir / "README"
         if not readme.exists():
@@ -110,6 +135,7 @@ class LostFound:
             f.write(json.dumps(asdict(item)) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        self._indexed.add(item)
         return item
 
 

@@ -570,10 +570,10 @@ class Store:
                 found = read_metadata(files.read_verified(self.home / ck.file, ck.sha256))
                 break
             except ValueError as e:  # CorruptCheckpointError, or not a checkpoint's metadata
-                why = lostfound.why(e)
-                lost.append((ck.step, why))
+                log.warning("run %s: checkpoint at step %d not used: %s", run_id, ck.step, e)
                 c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, ck.step))
-                self.lost_found.move(ck.file, run_id, ck.step, f"{why}: {e}")
+                item = self.lost_found.move(ck.file, run_id, ck.step, lostfound.REASONS[lostfound.why(e)])
+                lost.append((ck.step, item.why))
         if found is not None:
             k = found["step"]
             record.hparams = hparams_of(json.dumps(found["hparams"]))
@@ -702,11 +702,11 @@ class Store:
                             files.remove(Path(entry.path))
                         elif entry.is_file():
                             step = lostfound.step_of(entry.name)
-                            self.lost_found.move(rel, run_dir.name, step, "no checkpoint row")
+                            self.lost_found.move(rel, run_dir.name, step, lostfound.NO_ROW)
         for rel in rows.keys() - present:
             run_id, step, size = rows[rel]
             c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, step))
-            self.lost_found.record(rel, run_id, step, size, "its file was missing")
+            self.lost_found.record(rel, run_id, step, size, lostfound.REASONS["missing"])
 
     # ---- datasets ------------------------------------------------------------------------------------
     def put_dataset(self, d: DatasetRecord, text: str) -> None:
