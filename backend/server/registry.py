@@ -62,6 +62,7 @@ from backend.training.spec import RunSpec, schedule_of
 log = logging.getLogger(__name__)
 
 IDLE_WORKERS = 4  # at most this many workers wait without training; the oldest go first
+HELD_NOTE = "; its checkpoint is not yet written"  # a stopped run's detail while the store holds it
 SHUTDOWN_SECONDS = 3.0  # at shutdown, workers get this long to checkpoint and go
 RUN_DELETED = 4410  # websocket close code: the run was deleted
 CACHED_MODELS = 4  # runs without a worker whose weights stay loaded for reads
@@ -130,6 +131,8 @@ class RunRegistry:
     async def open(self, default: RunSpec | None) -> None:
         """Recover from a crash (runs that were training are `interrupted`), find the newest run,
         and, when there is none at all, create `default` (in the background)."""
+        loop = asyncio.get_running_loop()
+        self.store.on_checkpoint = lambda *a: loop.call_soon_threadsafe(self._checkpoint_stored, *a)
         changed = await asyncio.to_thread(self.store.recover)
         for r in changed:
             log.info("run %s: %s", r.id, r.detail)
@@ -692,6 +695,17 @@ class RunRegistry:
         self.store.put_run(r)
         live.channel.publish(StatusChanged(status, r.step, detail))
         self._show(live)
+
+    def _checkpoint_stored(self, rid: str, step: int, written: bool) -> None:
+        """The store holds a checkpoint it could not write (the disk full), or wrote it at last:
+        a run stopped at it says so, or no longer."""
+        live = self._live.get(rid)
+        if self._closing or live is None or live.record.status is Status.RUNNING or live.record.step != step:
+            return
+        base = live.record.detail.split(HELD_NOTE)[0]
+        reason = self.store.health.state().get("reason", "the disk refuses it")
+        note = f" at step {step:,}{HELD_NOTE} ({reason}): it is kept in memory and written when space returns"
+        self._set_status(live, live.record.status, base.removesuffix(f" at step {step:,}") + ("" if written else note))
 
     # ---- idle workers --------------------------------------------------------------------------------
     def _idle(self, live: LiveRun) -> None:

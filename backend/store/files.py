@@ -24,16 +24,33 @@ class MissingCheckpointError(CorruptCheckpointError):
 
 
 def write_atomic(path: Path, data: bytes) -> str:
-    """Write `data` to `path` durably and atomically; return its sha256 (hex)."""
+    """Write `data` to `path` durably and atomically; return its sha256 (hex).
+
+    A write that fails (the disk full) leaves nothing behind: its temporary file would hold on to
+    what space is left. A file already there with these very bytes (written before the
+    transaction of its row failed, and written again when that is retried) is kept as it is:
+    writing it anew would need its size in free space once more."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    if not _holds(path, data):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            remove(tmp)
+            raise
     fsync_dir(path.parent)
     return hashlib.sha256(data).hexdigest()
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def fsync_dir(directory: Path) -> None:

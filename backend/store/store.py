@@ -1,13 +1,15 @@
 """The store: one SQLite database (WAL) and checkpoint files under the home directory.
 
-The server process is its only writer, through one writer thread: writes are queued (they return
-at once, off the training and event-loop paths) and committed in batches, one transaction every
-COMMIT_SECONDS, with each run's steps merged into chunks. A chunk grows over several commits (its
-row rewritten with more steps each time) until it holds CHUNK_STEPS: `steps` is a WITHOUT ROWID
-table, where a row of more than ~1 KB spills into overflow pages of its own, so one chunk per
-commit (a few hundred to a few thousand steps) took 1.5 to 4 times its payload on disk. Reads
-run on any thread, each with a connection of its own (WAL: readers never block the writer).
-Trackio does the same with one SQLite file per project (WAL, synchronous=NORMAL, batched writes).
+The server process is its only writer, through one writer thread (writer.py): writes are queued
+(they return at once, off the training and event-loop paths) and committed in batches, one
+transaction every COMMIT_SECONDS, with each run's steps merged into chunks; while the disk
+refuses them (full), they are held in memory and tried again, and `health` says so. A chunk
+grows over several commits (its row rewritten with more steps each time) until it holds
+CHUNK_STEPS: `steps` is a WITHOUT ROWID table, where a row of more than ~1 KB spills into
+overflow pages of its own, so one chunk per commit (a few hundred to a few thousand steps) took
+1.5 to 4 times its payload on disk. Reads run on any thread, each with a connection of its own
+(WAL: readers never block the writer). Trackio does the same with one SQLite file per project
+(WAL, synchronous=NORMAL, batched writes).
 
 Consistency across a crash: everything a checkpoint covers (its steps, evaluations, changes) is
 queued before it and committed in the same or an earlier transaction, and a checkpoint's row is
@@ -25,18 +27,15 @@ import json
 import logging
 import math
 import os
-import queue
 import shutil
 import sqlite3
 import threading
 import time
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -44,19 +43,17 @@ from backend.core.schedule import Schedule
 from backend.store import files, lostfound
 from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk, SweepRecord
 from backend.store.schema import migrate
+from backend.store.writer import Pending as _Pending
+from backend.store.writer import Writer
 from backend.training.checkpoint import read_metadata
 from backend.training.protocol import HParams, Status
 from backend.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
-COMMIT_SECONDS = 0.5  # writes wait at most this long for their transaction
 MAX_STORED_STEPS = 2_000_000  # every step up to here; past it, the bucketed history only
 CHUNK_STEPS = 8_192  # steps per stored chunk at most (32 KB of losses): rewritten at most this big
 KEEP_CHECKPOINTS = 50  # earlier checkpoints kept per run besides the latest (thinned evenly)
-
-T = TypeVar("T")
-Op = Callable[[sqlite3.Connection], Any]
 
 
 def hparams_json(h: HParams) -> str:
@@ -81,44 +78,15 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-@dataclass(frozen=True)
-class _Write:
-    op: Op
-    done: Future[Any] | None  # someone waits for its commit
-
-
-@dataclass(frozen=True)
-class _Flush:
-    done: Future[None]  # answered once everything queued before it is committed
-
-
-_COMMIT = object()  # the writer's own marker: commit the open transaction now
-
-
-@dataclass
-class _Pending:
-    """A run's chunk that still grows: its steps so far, merged. Each commit (re)writes its row
-    while it has new steps; it is let go once full, cut off (a new batch size, a gap), or not
-    grown since the last commit (the run stopped training): the row stays as written."""
-
-    first: int
-    losses: array[float]  # float32, as stored
-    lrs: array[float]
-    batch_size: int
-    time_end: float
-    dirty: bool = True  # steps not yet in its row
-
-
-class Store:
+class Store(Writer):
     def __init__(self, home: Path) -> None:
         self.home = home
         self.path = home / "makemore.db"
         self.checkpoint_dir = home / "checkpoints"
         self.lost_found = lostfound.LostFound(home)
-        self._ops: queue.SimpleQueue[_Write | _Flush | object | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._writer: threading.Thread | None = None
-        self._pending: dict[str, _Pending] = {}  # the writer thread's own
+        super().__init__()
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -157,87 +125,6 @@ class Store:
             self._local.conn = conn
         return conn
 
-    # ---- the writer thread ---------------------------------------------------------------------------
-    def _write_loop(self) -> None:
-        conn = self._connect()
-        started: float | None = None  # when the open transaction began
-        waiting: list[tuple[Future[Any], Any]] = []  # answered once their transaction commits
-        while True:
-            timeout = None if started is None else max(0.0, started + COMMIT_SECONDS - time.monotonic())
-            try:
-                item = self._ops.get(timeout=timeout)
-            except queue.Empty:
-                item = _COMMIT
-            if item is _COMMIT or item is None:
-                if started is not None:
-                    self._commit(conn, waiting)
-                    started = None
-                if item is None:  # close()
-                    conn.close()
-                    return
-                continue
-            if isinstance(item, _Flush):
-                # no transaction open and no step unwritten: what was queued before is committed
-                # already (a commit of nothing costs a sync of the disk: tens of ms, per read that
-                # asks for it); chunks not grown since the last commit are let go, as a commit would
-                if started is None and not any(p.dirty for p in self._pending.values()):
-                    self._flush_steps(conn)  # writes nothing: nothing is dirty
-                    item.done.set_result(None)
-                else:
-                    waiting.append((item.done, None))
-                    self._commit(conn, waiting)
-                    started = None
-                continue
-            assert isinstance(item, _Write)
-            if started is None:
-                conn.execute("BEGIN IMMEDIATE")
-                started = time.monotonic()
-            try:
-                result = item.op(conn)
-            except Exception as e:
-                log.exception("store write failed")
-                if item.done is not None:
-                    item.done.set_exception(e)
-            else:
-                if item.done is not None:
-                    waiting.append((item.done, result))
-            if item.done is not None or time.monotonic() - started >= COMMIT_SECONDS:
-                self._commit(conn, waiting)  # someone waits for this one: commit now
-                started = None
-
-    def _commit(self, conn: sqlite3.Connection, waiting: list[tuple[Future[Any], Any]]) -> None:
-        try:
-            self._flush_steps(conn)
-            conn.execute("COMMIT")
-        except Exception as e:
-            log.exception("store commit failed")
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for p in self._pending.values():  # their rows were rolled back with the rest
-                p.dirty = True
-            for done, _ in waiting:
-                done.set_exception(e)
-        else:
-            for done, result in waiting:
-                done.set_result(result)
-        waiting.clear()
-
-    def _queue(self, op: Op) -> None:
-        """Queue a write; it is committed within COMMIT_SECONDS."""
-        self._ops.put(_Write(op, None))
-
-    def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
-        """Queue a write, commit it now, and wait; its result (blocking: not on the event loop)."""
-        done: Future[T] = Future()
-        self._ops.put(_Write(op, done))
-        return done.result(60)
-
-    def flush(self) -> None:
-        """Wait until everything queued so far is committed (blocking)."""
-        done: Future[None] = Future()
-        self._ops.put(_Flush(done))
-        done.result(60)
-
     # ---- steps ---------------------------------------------------------------------------------------
     def add_steps(
         self, run_id: str, first: int, losses: list[float], lrs: list[float], batch_size: int, time_end: float
@@ -262,7 +149,7 @@ class Store:
             return
         if keep < len(losses):
             losses, lrs = losses[:keep], lrs[:keep]
-        self._queue(op)
+        self._queue(op, steps=len(losses))
 
     def _flush_steps(self, conn: sqlite3.Connection) -> None:
         """At a commit: every chunk's new steps into its row; chunks that may still grow are kept."""
@@ -513,7 +400,7 @@ class Store:
                 c.execute("DELETE FROM checkpoints WHERE run_id = ? AND step = ?", (run_id, old))
                 files.remove(self.home / old_file)
 
-        self._queue(op)
+        self._queue(op, checkpoint=(run_id, step, len(data)))
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         rows = self._reader().execute(
@@ -544,6 +431,7 @@ class Store:
         `_cut`). Waits until done (blocking)."""
 
         def op(c: sqlite3.Connection) -> RunRecord | None:
+            self._drop_deferred(run_id)
             self._flush_run(c, run_id)
             return self._cut(c, run_id, status, detail)
 
