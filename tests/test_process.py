@@ -1,6 +1,7 @@
 """The real server process (`python -m backend`) dying or asked to stop, and started again on
-the same home: kill -9 loses at most ~2 s of training and no worker outlives it; SIGTERM
-checkpoints every running run, marks it paused and exits within 5 s."""
+the same home: kill -9 loses at most ~2 s of training and no worker outlives it; SIGTERM, and a
+terminal's Ctrl-C (SIGINT to the whole process group), checkpoint every running run, mark it paused
+and exit within 5 s."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from tests import rawclient
 from tests.conftest import wait_for
 from tests.server import ROOT, free_port, wait_healthy
 
@@ -33,8 +35,15 @@ class Server:
         env["MAKEMORE_HOME"] = str(home)
         env |= {f"MAKEMORE_{k.upper()}": v for k, v in settings.items()}
         with open(log, "ab") as out:
+            # a process group of its own, as a terminal gives the command it runs: a test can signal
+            # the whole group (Ctrl-C) without signalling pytest
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "backend", "--port", str(self.port)], cwd=ROOT, env=env, stdout=out, stderr=out
+                [sys.executable, "-m", "backend", "--port", str(self.port)],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
             )
         wait_healthy(self.url, self.proc)
 
@@ -131,6 +140,83 @@ def test_sigterm_checkpoints_pauses_and_exits_within_5_s(tmp_path: Path) -> None
             assert run["status"] == "paused" and "the server shut down" in run["detail"]
             assert run["step"] == again.call("GET", f"/api/runs/{r['id']}/checkpoints")[-1]["step"]
             assert again.call("GET", f"/api/runs/{r['id']}/history")["steps"]["step"] == list(range(run["step"]))
+    finally:
+        again.stop()
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_to_the_process_group_pauses_every_run_at_its_step(tmp_path: Path) -> None:
+    """Ctrl-C in a terminal sends SIGINT to the server and its workers alike: the workers must not
+    die of it (their runs came back `interrupted` at an older checkpoint), the queued run must not
+    start as the others stop, and the server must end without a traceback."""
+    log = tmp_path / "server.log"
+    server = Server(tmp_path / "home", log, max_running="1")
+    try:
+        a = training(server)
+        queued = server.call("POST", "/api/runs", {"max_steps": 10**8, "eval_every": 10**6})
+        assert server.call("GET", f"/api/runs/{queued['id']}")["status"] == "queued"
+        pid = worker_pids(server, a["id"])
+        log_before = log.stat().st_size
+        t0 = time.monotonic()
+        os.killpg(server.proc.pid, signal.SIGINT)
+        code = server.proc.wait(10)
+        took = time.monotonic() - t0
+        assert took < 5, took
+        assert code in (0, 130, -signal.SIGINT), code
+        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=5)
+        said = log.read_bytes()[log_before:].decode(errors="replace")
+        assert "Traceback" not in said and "KeyboardInterrupt" not in said, said[-3000:]
+    finally:
+        server.stop()
+    again = Server(tmp_path / "home", log)
+    try:
+        run = again.call("GET", f"/api/runs/{a['id']}")
+        assert run["status"] == "paused" and "the server shut down" in run["detail"], run
+        assert run["step"] == again.call("GET", f"/api/runs/{a['id']}/checkpoints")[-1]["step"]
+        assert run["step"] > 20_000  # not cut back to an older checkpoint
+        assert again.call("GET", f"/api/runs/{a['id']}/history")["steps"]["step"] == list(range(run["step"]))
+        waiting = again.call("GET", f"/api/runs/{queued['id']}")
+        # never started: it was waiting in the queue when the server stopped
+        assert waiting["status"] == "paused" and waiting["step"] == 0 and "queue" in waiting["detail"], waiting
+    finally:
+        again.stop()
+
+
+@pytest.mark.timeout(240)
+def test_sigterm_with_stalled_viewers_and_slowloris_pauses_at_once_and_exits_within_5_s(tmp_path: Path) -> None:
+    """120 viewers that never read and 120 half-sent requests hold the server's graceful shutdown
+    for its whole deadline; the runs are paused at the signal, not after it, and it all ends in 5 s
+    (it took 5.35-5.48 s: the connections' deadline, then the runs' checkpoints)."""
+    log = tmp_path / "server.log"
+    server = Server(tmp_path / "home", log)
+    socks = []
+    try:
+        a = training(server)
+        for _ in range(120):
+            socks.append(rawclient.websocket(server.port, f"/ws/runs/{a['id']}", rcvbuf=4096))
+            slow = rawclient.connect(server.port)
+            # slowloris on the body: a request begun holds the graceful shutdown to its deadline
+            slow.sendall(b"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n{")
+            socks.append(slow)
+        at_signal = server.call("GET", f"/api/runs/{a['id']}")["step"]
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        code = server.proc.wait(15)
+        took = time.monotonic() - t0
+        assert code in (0, -signal.SIGTERM) and took <= 5, took
+        assert "timeout graceful shutdown exceeded" in log.read_text()  # the connections held it
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+    again = Server(tmp_path / "home", log)
+    try:
+        run = again.call("GET", f"/api/runs/{a['id']}")
+        assert run["status"] == "paused" and "the server shut down" in run["detail"], run
+        assert run["step"] == again.call("GET", f"/api/runs/{a['id']}/checkpoints")[-1]["step"]
+        # paused as the signal came: the steps of the seconds the connections were given are not trained
+        steps_per_s = run["step"] / run["train_seconds"]
+        assert (run["step"] - at_signal) / steps_per_s < 1.0, (run["step"], at_signal, steps_per_s)
     finally:
         again.stop()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     settings = settings or Settings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[Mapping[str, Callable[[], Awaitable[None]]]]:
         # The readers of worker pipes and the event loop share the GIL; handing it over every
         # 1 ms instead of 5 keeps the loop's bursts of websocket sends from delaying them.
         sys.setswitchinterval(0.001)
@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
             data.name, len(data.words), settings.host, settings.port, settings.home, registry.max_running, runtime.name,
         )  # fmt: skip
         try:
-            yield
+            # what the server calls the moment it is told to stop (boot.py), before its open
+            # connections have finished: the runs are paused meanwhile, not after
+            yield {"begin_shutdown": registry.stop_runs}
         finally:
             await registry.close()
             warm.cancel()

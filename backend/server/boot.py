@@ -18,6 +18,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -66,6 +67,7 @@ class _Lifespan:
         # "Future exception was never retrieved", a second traceback at exit)
         self._stopped.add_done_callback(lambda f: f.cancelled() or f.exception())
         self._task: asyncio.Task[None] | None = None
+        self.state: dict[str, Any] = {}  # what the application's lifespan yielded
 
     async def _send(self, message: Message) -> None:
         kind, text = message["type"], message.get("message", "")
@@ -74,7 +76,7 @@ class _Lifespan:
             fut.set_result(None) if kind.endswith(".complete") else fut.set_exception(RuntimeError(text))
 
     async def startup(self) -> None:
-        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
         self._task = asyncio.create_task(self._run(scope))
         self._task.add_done_callback(self._ended)
         await self._inbox.put({"type": "lifespan.startup"})
@@ -110,6 +112,7 @@ class Boot:
         self.error_id: str | None = None  # the failure's, once the application failed to start
         self._ready: asyncio.Event | None = None
         self._lifespan: _Lifespan | None = None
+        self._stopping: asyncio.Future[Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -129,6 +132,14 @@ class Boot:
         except Exception as e:
             if not logged(e):
                 raise
+
+    def begin_shutdown(self) -> None:
+        """The server was told to stop (from its signal handler, on the loop's thread): start the
+        application's `begin_shutdown` (app.py: the runs are paused) now, while the open
+        connections still get their seconds to finish; its lifespan's shutdown waits for it."""
+        begin = self._lifespan.state.get("begin_shutdown") if self._lifespan is not None else None
+        if begin is not None and self._stopping is None:
+            self._stopping = asyncio.ensure_future(begin())
 
     def _front_serves(self, scope: Scope) -> bool:
         return any(route.matches(scope)[0] is Match.FULL for route in self._front.router.routes)

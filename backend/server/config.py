@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     header_timeout: float = Field(default=10.0, gt=0, le=3600, allow_inf_nan=False)  # for a request's head
     body_timeout: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)  # silence within a body
     stall_timeout: float = Field(default=60.0, gt=0, le=3600, allow_inf_nan=False)  # an answer left unread
-    shutdown_timeout: int = Field(default=5, ge=1, le=3600)  # for open connections after SIGTERM
+    # Seconds open connections get to finish after SIGTERM or Ctrl-C. The runs are paused at the
+    # signal meanwhile (registry.stop_runs), so the whole shutdown stays within ~this + 1 s.
+    shutdown_timeout: int = Field(default=3, ge=1, le=3600)
     # Websocket keepalive. A viewer that stopped reading cannot answer a ping (it waits behind
     # what the viewer has not read): it is dropped after ws_ping_timeout, and its page reconnects.
     ws_ping_interval: float = Field(default=20.0, gt=0, le=3600, allow_inf_nan=False)

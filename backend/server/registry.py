@@ -121,7 +121,8 @@ class RunRegistry:
         # reads from checkpoints: run id -> (its record's step, model, reader, the step of the weights)
         self._models: OrderedDict[str, tuple[int, Any, Reader, int]] = OrderedDict()
         self._default: asyncio.Task[RunRecord] | None = None
-        self._closing = False
+        self._closing = False  # shutdown has begun: no run starts any more
+        self._stopping: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.overview = Overview()
         self._starts = StartPool(runtime.cpus())  # workers starting at once, at most
@@ -142,9 +143,23 @@ class RunRegistry:
         if self._newest is None and default is not None:
             self._default = asyncio.create_task(self.create(default, start=False))
 
+    async def stop_runs(self) -> None:
+        """Shutdown's first half, begun as soon as the server is told to stop (SIGTERM, Ctrl-C),
+        while it still lets its open connections finish: nothing starts from now on, every worker
+        checkpoints and goes (a running run is `paused`, saying why), queued runs are paused.
+        Bounded by SHUTDOWN_SECONDS; the same work however often it is asked for."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop_runs())
+        await asyncio.shield(self._stopping)
+
     async def close(self) -> None:
-        """Every worker checkpoints and goes (a running run is `paused`, saying why); queued runs
-        are paused; then the store commits. Bounded by SHUTDOWN_SECONDS."""
+        """Stop the runs (if that has not begun yet), then commit and close the store."""
+        await self.stop_runs()
+        for live in self._live.values():
+            self.store.put_run(live.record)
+        await asyncio.to_thread(self.store.close)
+
+    async def _stop_runs(self) -> None:
         self._closing = True
         self.overview.close()
         if self._default is not None:
@@ -164,9 +179,6 @@ class RunRegistry:
             if w.exited is None:
                 log.warning("a worker did not stop in time; killing it")
                 w.kill()
-        for live in self._live.values():
-            self.store.put_run(live.record)
-        await asyncio.to_thread(self.store.close)
 
     # ---- finding runs --------------------------------------------------------------------------------
     async def resolve(self, run_id: str) -> str:
@@ -456,6 +468,8 @@ class RunRegistry:
 
     async def _run(self, live: LiveRun) -> None:
         """Make the run train now, or queue it. The caller holds live.lock."""
+        if self._closing:
+            raise ConflictError("the server is shutting down: the run stays as it is")
         if live.training:
             return
         if self._training() >= self.max_running:
