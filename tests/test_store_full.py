@@ -4,8 +4,11 @@ writer.py, health.py; files.write_atomic; /api/health).
 On a real small filesystem (a 2 MB tmpfs, filled to its last block with a filler file): the
 store's health says `degraded` and why; the evaluations, changes, statuses, steps and checkpoints
 queued meanwhile are held, not dropped, and are written once space returns (found again after
-the store is reopened); a checkpoint that could not be written leaves no temporary file; reads
-never raise; the database is sound after. Mounting needs root: skipped without it."""
+the store is reopened); past the bound of held checkpoint bytes only each run's newest is kept,
+every evaluation still; closing on a full disk says what is lost; a checkpoint that could not be
+written leaves no temporary file; reads never raise; the database is sound after. Through the
+app: /api/runs answers, /api/health says degraded, and a pause whose checkpoint is not written
+says so. Mounting needs root: skipped without it."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
 from backend.server.datasets import record_of
-from backend.store import files
+from backend.store import files, writer
 from backend.store.store import Store
 from backend.training.protocol import Status
 from tests.conftest import wait_for
@@ -36,14 +39,15 @@ def disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MB tmpfs, unmounted and removed after the test, whatever happened in it."""
     where = tmp_path / "disk"
     where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)]
+    mounted = subprocess.run(mount, check=False, capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.decode().strip()}")
     try:
         yield where
     finally:
         # lazily if a connection is still open on it: the mount goes once that closes
-        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+        if subprocess.run(["umount", str(where)], check=False, capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(where)], check=True)
         where.rmdir()
 
@@ -153,6 +157,31 @@ def test_a_checkpoint_that_does_not_fit_waits_while_the_rest_is_committed(store:
     wait_for(lambda: store.checkpoints("r1"), timeout=10, what="the checkpoint written")
     assert store.health.state() == {"status": "ok"}
     assert store.load_checkpoint("r1") == (100, b"\1" * 1_000_000)
+
+
+def test_past_the_bound_only_the_newest_checkpoint_of_a_run_is_held(
+    store: Store, disk: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "MAX_HELD_CHECKPOINT_BYTES", 500_000)
+    filler = fill(disk)
+    for step in (100, 200, 300):  # 900 KB in all
+        store.add_eval("r1", step, 2.0, 2.1)
+        store.put_checkpoint("r1", step, bytes([step // 100]) * 300_000, None, None)
+    held = {"writes": 4, "steps": 0, "checkpoints": 1, "checkpoint_bytes": 300_000}  # every evaluation
+    wait_for(lambda: store.health.state().get("held") == held, timeout=10, what="the older checkpoints dropped")
+    filler.unlink()
+    wait_for(lambda: store.health.state() == {"status": "ok"}, timeout=10, what="health ok again")
+    assert [c.step for c in store.checkpoints("r1")] == [300]
+    assert [e[0] for e in store.history("r1").evals] == [100, 200, 300]
+
+
+def test_closing_on_a_full_disk_says_what_is_lost(store: Store, disk: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fill(disk)
+    store.add_eval("r1", 100, 2.0, 2.1)
+    wait_for(lambda: degraded(store), timeout=10, what="health to say degraded")
+    store.close()
+    [lost] = [r for r in caplog.records if "lost" in r.getMessage()]
+    assert lost.levelname == "ERROR" and "'writes': 1" in lost.getMessage()
 
 
 def test_a_failed_checkpoint_write_removes_its_temporary_file(disk: Path) -> None:
