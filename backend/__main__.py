@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from backend.core.words import DatasetError, read_words
 from backend.edge.protocols import WebSocketProtocol, http_protocol
+from backend.edge.redact import redact_tokens
 from backend.edge.stack import guarded
 from backend.edge.token import token_in_force
 from backend.server.boot import Boot
@@ -136,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_timeout=settings.ws_ping_timeout,
         log_level="info",
     )
+    redact_tokens()  # after the Config, which configures uvicorn's loggers: no ?token= in their lines
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as e:

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.client
 import io
+import os
+import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Annotated
 
 import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect as ws_connect
 
 from backend.edge.limits import SampleBudget
+from backend.edge.redact import redact
 from backend.server.schemas import SampleQuery
 from tests.conftest import wait_for
 from tests.edge_app import Gate, edge_app
+from tests.server import running_server
 
 
 # ---- the sampling budget counts the n the application uses ---------------------------------------
@@ -65,3 +74,43 @@ def test_names_that_start_like_formulas_are_quoted_in_the_csv(make_client: Calla
     steps = [row for row in rows if row["kind"] == "step"]
     assert len(steps) == 5 * 30 and all(float(row["loss"]) > 0 and float(row["lr"]) > 0 for row in steps)
     assert not any(cell.startswith("'") for row in rows for key, cell in row.items() if key != "run_name")
+
+
+# ---- no token in the log -------------------------------------------------------------------------
+def test_redact() -> None:
+    assert redact('1.2.3.4:5 - "GET /x?a=1&token=abc&b=2 HTTP/1.1" 200') == (
+        '1.2.3.4:5 - "GET /x?a=1&token=***&b=2 HTTP/1.1" 200'
+    )
+    assert redact("/ws/runs/current?%74oken=abc") == "/ws/runs/current?%74oken=***"  # read as token too
+    assert redact("/?token=") == "/?token=***"
+    for kept in ("/x?tokens=abc", "/x?mytoken=abc", "token=abc without a query", "/x?a=token=abc"):
+        assert redact(kept) == kept
+
+
+def test_a_token_in_a_url_never_reaches_the_log(tmp_path: Path) -> None:
+    secret = "SECRET" + secrets.token_hex(8)
+    log = tmp_path / "server.log"
+    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}
+    with running_server("--token", secret, env=env, log=log) as server:
+        port = server.url.rsplit(":", 1)[1]
+        paths = [f"/?token={secret}", f"/api/runs/current?a=1&token={secret}", f"/api/health?%74oken={secret}"]
+        for path in paths:  # whatever the answer (a redirect, 401, 200): each is logged
+            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=30)
+            conn.request("GET", path)
+            conn.getresponse().read()
+            conn.close()
+        with (
+            contextlib.suppress(InvalidStatus),
+            ws_connect(f"ws://127.0.0.1:{port}/ws/runs/current?token={secret}", proxy=None, open_timeout=30) as ws,
+        ):
+            ws.recv(30)
+
+        requests = ["GET /?token=", "GET /api/runs/current?a=1&token=", "GET /api/health?%74oken="]
+        requests.append("WebSocket /ws/runs/current?token=")
+
+        def logged() -> bool:
+            text = log.read_text()
+            return all(f'"{request}' in text for request in requests)
+
+        wait_for(logged, timeout=30, what="the four requests logged")
+    assert secret not in log.read_text()
