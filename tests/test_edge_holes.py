@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 from fastapi import FastAPI, Query
@@ -114,3 +114,53 @@ def test_a_token_in_a_url_never_reaches_the_log(tmp_path: Path) -> None:
 
         wait_for(logged, timeout=30, what="the four requests logged")
     assert secret not in log.read_text()
+
+
+# ---- deleting a dataset while a run is created with it -------------------------------------------
+WORDS = "\n".join(["pikachu", "bulbasaur", "charmander", "squirtle", "eevee", "mewtwo", "snorlax"] * 10)
+
+
+def uploaded(client: TestClient) -> str:
+    r = client.post("/api/datasets", files={"file": ("w.txt", WORDS.encode(), "text/plain")})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def dataset_ids(client: TestClient) -> list[str]:
+    return [d["id"] for d in client.get("/api/datasets").json()]
+
+
+def test_a_dataset_deleted_between_a_runs_lookup_and_its_insert(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    dataset = uploaded(client)
+    store = client.app.state.registry.store  # type: ignore[attr-defined]
+    put_run = store.put_run
+
+    def deleted_first(record: Any, wait: bool = False) -> None:
+        if record.spec.dataset == dataset:
+            store.delete_dataset(dataset)  # the DELETE's write lands after the run found its dataset
+        put_run(record, wait)
+
+    monkeypatch.setattr(store, "put_run", deleted_first)
+    runs = len(client.get("/api/runs").json())
+    r = client.post("/api/runs", json={"dataset": dataset, "batch_size": 8, "start": False})
+    assert r.status_code == 409 and "was deleted while the run was being created" in r.json()["detail"]
+    assert len(client.get("/api/runs").json()) == runs  # no half-made run
+    assert client.delete(f"/api/datasets/{dataset}").status_code == 204  # the DELETE ends as it would
+    assert dataset not in dataset_ids(client)
+
+
+def test_a_run_stored_between_a_deletes_count_and_its_delete(
+    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    dataset = uploaded(client)
+    run = client.post("/api/runs", json={"dataset": dataset, "batch_size": 8, "start": False}).json()
+    store = client.app.state.registry.datasets._store  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "dataset_users", lambda key: 0)  # counted before the run's insert landed
+    r = client.delete(f"/api/datasets/{dataset}")
+    assert r.status_code == 409 and "a run was just created with it" in r.json()["detail"]
+    assert dataset in dataset_ids(client)
+    assert client.get(f"/api/runs/{run['id']}").json()["config"]["dataset"] == dataset

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sqlite3
 import time
 from collections import OrderedDict
 
@@ -112,6 +113,11 @@ class DatasetRegistry:
             raise DatasetConflictError(
                 f"{users} stored run{'s' if users > 1 else ''} use{'s' if users == 1 else ''} it: delete them first"
             )
-        await asyncio.to_thread(self._store.delete_dataset, key)
+        try:
+            await asyncio.to_thread(self._store.delete_dataset, key)
+        except sqlite3.IntegrityError:
+            # a run created with it was stored after the count above (the store refuses to leave
+            # a run without its dataset): it is in use after all
+            raise DatasetConflictError("a run was just created with it: delete that run first") from None
         self._records.pop(key, None)
         self._cache.pop(key, None)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import secrets
+import sqlite3
 import time
 from collections import OrderedDict, deque
 from collections.abc import Coroutine
@@ -398,7 +399,10 @@ class RunRegistry:
         live = LiveRun(record, Channel(record.id))
         live.channel.describe = lambda: self.public(live)
         live.checkpoint = checkpoint
-        await asyncio.to_thread(self.store.put_run, record, True)
+        try:
+            await asyncio.to_thread(self.store.put_run, record, True)
+        except sqlite3.IntegrityError:  # the run's one reference: its dataset, deleted since the lookup above
+            raise ConflictError(f"dataset {spec.dataset!r} was deleted while the run was being created") from None
         if parent is not None and checkpoint is not None:
             await asyncio.to_thread(self.store.copy_history, parent[0], record.id, checkpoint[0])
             self.store.put_checkpoint(record.id, checkpoint[0], checkpoint[1], None, None)
