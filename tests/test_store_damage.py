@@ -313,3 +313,18 @@ def test_a_write_run_again_after_its_transaction_failed_moves_and_records_once(t
     later = lf.move("checkpoints/r1/000000000300.safetensors", "r1", 300, REASONS["damaged"])
     assert later.path == "lost+found/checkpoints/r1/000000000300.safetensors.1"
     assert (tmp_path / later.path).read_bytes() == b"bad again" and len(lf.items()) == 3
+
+
+def test_a_history_broken_by_an_older_version_is_a_409_not_a_500(tmp_path: Path, small_dataset: Dataset) -> None:
+    """Steps stored twice over (a version before this one resumed a run from an older checkpoint
+    than its history): changing or resuming the run says why it cannot, as a 409."""
+    s, _ = stored_run(tmp_path, small_dataset)
+    s.open()
+    s.add_steps("r1", 250, [1.0] * 50, [0.1] * 50, 32, 3.5)  # over steps 250-299, stored already
+    s.flush()
+    s.close()
+    with server(s.home, small_dataset) as client:
+        for body in ({"status": "running"}, {"lr": 0.05}):
+            answer = client.patch("/api/runs/r1", json=body)
+            assert answer.status_code == 409, answer.text
+            assert "steps must be contiguous" in answer.json()["detail"]

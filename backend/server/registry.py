@@ -802,7 +802,10 @@ class RunRegistry:
         """Change a run: its hyperparameters (applied by its worker between two steps, or to its
         record when it has none), pause or resume it, rename it. Answers once applied. Raises
         ConflictError (409) when its state does not allow the change."""
-        live = await self.live(run_id)
+        try:
+            live = await self.live(run_id)
+        except ValueError as e:  # its stored steps overlap: its history cannot be built to steer it
+            raise ConflictError(f"its stored history cannot be read ({e}); the run cannot be changed") from None
         async with live.lock:
             r = live.record
             check_update(r.status, r.step, r.max_steps, update)
