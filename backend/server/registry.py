@@ -17,8 +17,9 @@ import math
 import secrets
 import sqlite3
 import time
+import weakref
 from collections import OrderedDict, deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -397,7 +398,7 @@ class RunRegistry:
             sweep_id=sweep_id,
         )
         live = LiveRun(record, Channel(record.id))
-        live.channel.describe = lambda: self.public(live)
+        live.channel.describe = self._describe(live)
         live.checkpoint = checkpoint
         try:
             await asyncio.to_thread(self.store.put_run, record, True)
@@ -407,7 +408,7 @@ class RunRegistry:
             await asyncio.to_thread(self.store.copy_history, parent[0], record.id, checkpoint[0])
             self.store.put_checkpoint(record.id, checkpoint[0], checkpoint[1], None, None)
             live.channel = await asyncio.to_thread(self._stored_channel, record)
-            live.channel.describe = lambda: self.public(live)
+            live.channel.describe = self._describe(live)
             state = decode(checkpoint[1]).state
             live.record.train_seconds = state.train_seconds
             if (record.hparams, record.max_steps) != (state.hparams, state.max_steps):
@@ -455,6 +456,13 @@ class RunRegistry:
         # like a worker that has been let go: the run leaves memory unless someone uses it. Soon
         # rather than now: a task that waited for the lock takes it first, and keeps the run here
         asyncio.get_running_loop().call_soon(self._release_if_unused, live)
+
+    def _describe(self, live: LiveRun) -> Callable[[], dict[str, Any]]:
+        """The run's RunPublic, for its channel, which refers to the run weakly: a run that
+        leaves memory is freed at once, not at Python's next full collection (fifty runs of a
+        burst, each channel ~260 KB, waited for it)."""
+        ref, record = weakref.ref(live), live.record
+        return lambda: self.public(ref() or record)
 
     def _spawn_task(self, work: Coroutine[Any, Any, None]) -> None:
         """Background work of the registry's own, kept referenced until it ends."""
