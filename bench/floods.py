@@ -1,5 +1,6 @@
 """`python -m bench.floods [--root DIR]`: what the floods the edge guards against do to a real
-server: its RSS and the trainer's steps/s, each flood against the same server left alone.
+server: its RSS and the trainer's steps/s, each flood against the same server left alone; and a
+burst of 50 runs created at once (`--only burst`).
 
 --root runs `python -m backend` from another checkout (e.g. `git archive` of an older commit),
 to measure before and after side by side. Everything talks to 127.0.0.1 and stops by itself.
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -202,15 +204,90 @@ def set_flood(port: int, proc: psutil.Process) -> Callable[[threading.Event], di
     return run
 
 
+def workers(proc: psutil.Process) -> int:
+    """Its runs' worker processes: its forkserver's children (the forkserver and the resource
+    tracker are its own children)."""
+    return sum(1 for p in proc.children(recursive=True) if p.ppid() != proc.pid)
+
+
+def create_burst(url: str, proc: psutil.Process, n: int, seconds: float) -> dict[str, Any]:
+    """`n` runs created paused at once while one run trains: the trainer's steps/s alone and
+    from the first create until every new run has its step-0 evaluation (at least `seconds`),
+    the slowest /api/health meanwhile, the most worker processes at once, and the server's RSS
+    before, with the runs, and once they are deleted."""
+    trainer = json.loads(get(url, "/api/runs", "POST", {"max_steps": 100_000_000})[1])["id"]
+
+    def step() -> int:
+        return int(json.loads(get(url, f"/api/runs/{trainer}")[1])["step"])
+
+    deadline = time.monotonic() + 60
+    while step() == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)  # poll: its worker starts
+    s0, t0 = step(), time.monotonic()
+    time.sleep(seconds)  # a measurement window
+    alone = (step() - s0) / (time.monotonic() - t0)
+    rss0, peak, slowest = rss_mb(proc), [0], [0.0]
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], workers(proc))
+            t = time.monotonic()
+            get(url, "/api/health")
+            slowest[0] = max(slowest[0], time.monotonic() - t)
+            stop.wait(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    s0, t0 = step(), time.monotonic()
+    with ThreadPoolExecutor(n) as pool:
+        created = list(pool.map(lambda i: get(url, "/api/runs", "POST", {"start": False, "seed": i}), range(n)))
+    answered = time.monotonic() - t0
+    ids = [json.loads(body)["id"] for status, body in created if status == 201]
+    waiting = set(ids)
+    while waiting and time.monotonic() - t0 < 300:
+        waiting = {i for i in waiting if json.loads(get(url, f"/api/runs/{i}")[1])["last_eval"] is None}
+        time.sleep(0.1)  # poll: the step-0 evaluations
+    evaluated = time.monotonic() - t0
+    time.sleep(max(0.0, seconds - evaluated))  # a window of at least `seconds`
+    burst = (step() - s0) / (time.monotonic() - t0)
+    stop.set()
+    watcher.join(60)
+    rss1 = rss_mb(proc)
+    for i in ids:
+        get(url, f"/api/runs/{i}", "DELETE")
+    time.sleep(1.0)  # the deleted runs' workers (if any) are killed and reaped
+    get(url, f"/api/runs/{trainer}", "DELETE")
+    return {
+        "runs_created": len(ids),
+        "all_created_s": round(answered, 2),
+        "all_evaluated_s": round(evaluated, 2) if not waiting else None,
+        "steps_per_s_alone": round(alone),
+        "steps_per_s_burst": round(burst),
+        "ratio": round(burst / alone, 2),
+        "health_max_s": round(slowest[0], 3),
+        "worker_processes_max": peak[0],  # the trainer's included
+        "rss_before_mb": round(rss0),
+        "rss_with_runs_mb": round(rss1),
+        "rss_after_delete_mb": round(rss_mb(proc)),
+    }
+
+
 def main() -> None:
     logging.getLogger("websockets").setLevel(logging.CRITICAL)  # a cut flood connection is expected
     parser = argparse.ArgumentParser(prog="python -m bench.floods")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose server to measure")
     parser.add_argument("--seconds", type=float, default=5.0, help="each measurement window")
     parser.add_argument("--rounds", type=int, default=3, help="alone / flood windows in turn, per flood")
-    parser.add_argument("--only", choices=["ping", "training"], help="one part only")
+    parser.add_argument("--only", choices=["ping", "training", "burst"], help="one part only")
     args = parser.parse_args()
     results: dict[str, Any] = {"root": str(args.root)}
+    if args.only in (None, "burst"):
+        with server(args.root) as (url, port, proc):
+            results["create_burst_50"] = create_burst(url, proc, 50, args.seconds)
+    if args.only == "burst":
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return
     if args.only != "training":
         with server(args.root) as (url, port, proc):
             results["ping_flood"] = ping_flood(port, proc, args.seconds)

@@ -43,7 +43,7 @@ def test_the_step_0_evaluation_is_the_one_its_worker_makes(small_dataset: Datase
     """The same events, figures and checkpoint as a worker started paused (one thread, as the
     registry gives a worker that does not train) and stopped: only the timings differ."""
     spec = RunSpec(seed=7, n_embd=4, n_hidden=50)
-    hp = HParams(0.05, 64, 500, schedule_of("constant"))
+    hp = HParams(0.05, 64, 500, schedule_of(None))
     here = first_evaluation(spec, small_dataset, hp, 30_000)
     init = WorkerInit("w", spec, small_dataset.name, small_dataset.words, None, hp, 30_000, threads=1, running=False)
     core = WorkerCore(init)
