@@ -328,3 +328,17 @@ def test_a_history_broken_by_an_older_version_is_a_409_not_a_500(tmp_path: Path,
             answer = client.patch("/api/runs/r1", json=body)
             assert answer.status_code == 409, answer.text
             assert "steps must be contiguous" in answer.json()["detail"]
+
+
+def test_a_run_whose_dataset_is_gone_cannot_resume_and_says_so(tmp_path: Path, small_dataset: Dataset) -> None:
+    s, _ = stored_run(tmp_path, small_dataset)
+    gone = dataset_id(s)
+    conn = sqlite3.connect(s.path)  # foreign keys off, as a hand with the sqlite3 shell has them
+    with conn:
+        conn.execute("DELETE FROM datasets")
+    conn.close()
+    with server(s.home, Dataset("other", small_dataset.words[:1000])) as client:  # another built-in list
+        answer = client.patch("/api/runs/r1", json={"status": "running"})
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["detail"] == f"its dataset {gone} is not stored any more"
+        assert run_state(client, "r1")["status"] == "paused"
