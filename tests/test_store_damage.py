@@ -342,3 +342,13 @@ def test_a_run_whose_dataset_is_gone_cannot_resume_and_says_so(tmp_path: Path, s
         assert answer.status_code == 409, answer.text
         assert answer.json()["detail"] == f"its dataset {gone} is not stored any more"
         assert run_state(client, "r1")["status"] == "paused"
+
+
+def test_a_branch_from_a_damaged_checkpoint_is_a_409(tmp_path: Path, small_dataset: Dataset) -> None:
+    s, rows = stored_run(tmp_path, small_dataset)
+    with server(s.home, small_dataset) as client:
+        damage(s.home / rows[2].file, "flip")  # step 200, not the latest: nothing at start-up reads it
+        answer = client.post("/api/runs/r1/branch", json={"step": 200})
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["detail"] == "its checkpoint at step 200 is damaged; branch from another"
+        assert client.post("/api/runs/r1/branch", json={"step": 100}).status_code == 201

@@ -39,6 +39,7 @@ from backend.server.openmp import run_in_own_thread
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
 from backend.server.starts import StartPool, first_evaluation
+from backend.store.files import CorruptCheckpointError
 from backend.store.records import CheckpointRecord, Eval, RunRecord, SweepRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
@@ -920,7 +921,10 @@ class RunRegistry:
             found: tuple[int, bytes] | None = live.checkpoint
         else:
             await asyncio.to_thread(self.store.flush)
-            found = await asyncio.to_thread(self.store.load_checkpoint, parent.id, step)
+            try:
+                found = await asyncio.to_thread(self.store.load_checkpoint, parent.id, step)
+            except CorruptCheckpointError:
+                raise ConflictError(f"its checkpoint at step {step:,} is damaged; branch from another") from None
         if found is None:
             raise KeyError(step)
         state = (await asyncio.to_thread(decode, found[1])).state
