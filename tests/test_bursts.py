@@ -33,6 +33,7 @@ from backend.server.starts import StartPool, first_evaluation
 from backend.training.checkpoint import decode
 from backend.training.protocol import EvalResult, HParams
 from backend.training.spec import RunSpec, schedule_of
+from backend.training.trainer import Trainer
 from tests.conftest import wait_for
 from tests.server import running_server
 
@@ -77,6 +78,28 @@ def test_the_step_0_evaluation_is_the_one_its_worker_makes(small_dataset: Datase
             assert (u.train_loss, u.dev_loss) == (v.train_loss, v.dev_loss)
         elif f.name != "guard":  # its copy of the weights, compared above
             assert u == v, f.name
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="a niceness per thread is Linux's")
+def test_the_step_0_evaluation_runs_at_a_workers_niceness(
+    small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On its own thread, behind the server's, as a worker would (and that thread alone)."""
+    seen: list[int] = []
+
+    class Spy(Trainer):
+        def _evaluate(self) -> EvalResult:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super()._evaluate()
+
+    monkeypatch.setattr(starts, "Trainer", Spy)
+    spec = RunSpec()
+    hp = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(None))
+    here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(first_evaluation, spec, small_dataset, hp, 1000, 5).result()
+    assert seen == [min(19, here + 5)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
 
 
 def test_a_start_slot_is_held_until_ready_or_exited(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -445,7 +445,7 @@ class RunRegistry:
                 return
             dataset = await self.datasets.dataset(r.spec.dataset)
             try:
-                said = await run_in_own_thread(first_evaluation, r.spec, dataset, r.hparams, r.max_steps)
+                said = await run_in_own_thread(first_evaluation, r.spec, dataset, r.hparams, r.max_steps, self.nice)
             except Exception as e:
                 log.exception("run %s: its step-0 evaluation failed", r.id)
                 self._set_status(live, Status.PAUSED, f"its step-0 evaluation failed: {e}")

@@ -15,9 +15,12 @@ of its speed for half a minute. So:
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+from pathlib import Path
 
 from backend.core.data import Dataset
+from backend.runtime.priority import MAX_NICENESS
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
 from backend.training.checkpoint import encode
 from backend.training.protocol import CheckpointTaken, Event, HParams
@@ -67,11 +70,17 @@ class Slot:
             self._pool = None
 
 
-def first_evaluation(spec: RunSpec, dataset: Dataset, hparams: HParams, max_steps: int) -> list[Event | CheckpointData]:
+def first_evaluation(
+    spec: RunSpec, dataset: Dataset, hparams: HParams, max_steps: int, nice: int = 0
+) -> list[Event | CheckpointData]:
     """What a new run's worker says when it starts paused and is stopped: its starting settings,
     its step-0 evaluation (with the embedding map and the noise estimate), and its step-0
-    checkpoint, as it would cross to the server. Blocking (a Trainer on a thread of its own that
-    ends with it, as a worker's would evaluate: one torch thread)."""
+    checkpoint, as it would cross to the server. Blocking: on a thread of its own, that ends with
+    it (openmp.py), and whose niceness it raises by `nice`, as a worker's (priority.py): the
+    server's answers come first, and the runs that train share the cores with it fairly."""
+    if nice > 0 and hasattr(os, "setpriority") and Path("/proc/self/task").is_dir():  # Linux: per thread
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     events: list[Event] = []
     lock = threading.Lock()
 
@@ -88,7 +97,7 @@ def first_evaluation(spec: RunSpec, dataset: Dataset, hparams: HParams, max_step
         hparams=hparams,
         max_steps=max_steps,
     )
-    trainer.start(running=False)
+    trainer.start(running=False)  # its thread inherits this one's niceness
     trainer.stop("paused")
     with lock:
         checkpoints = [e for e in events if isinstance(e, CheckpointTaken)]
