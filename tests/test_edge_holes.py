@@ -164,3 +164,29 @@ def test_a_run_stored_between_a_deletes_count_and_its_delete(
     assert r.status_code == 409 and "a run was just created with it" in r.json()["detail"]
     assert dataset in dataset_ids(client)
     assert client.get(f"/api/runs/{run['id']}").json()["config"]["dataset"] == dataset
+
+
+# ---- names show what they are --------------------------------------------------------------------
+HIDDEN = ["rtl \u202egnp.exe", "zero\u200bwidth", "isolate \u2066x\u2069", "tag \U000e0041"]
+
+
+def refused_for_format_characters(r: Any, code: str) -> bool:
+    return r.status_code == 422 and f"invisible format characters are not allowed in a name ({code})" in r.text
+
+
+def test_names_with_format_characters_are_refused(make_client: Callable[..., TestClient]) -> None:
+    client = make_client()
+    run = client.post("/api/runs", json={"name": "plain", "start": False}).json()
+    for name, code in zip(HIDDEN, ["U+202E", "U+200B", "U+2066, U+2069", "U+E0041"], strict=True):
+        assert refused_for_format_characters(client.post("/api/runs", json={"name": name}), code)
+        assert refused_for_format_characters(client.patch(f"/api/runs/{run['id']}", json={"name": name}), code)
+        branch = client.post(f"/api/runs/{run['id']}/branch", json={"name": name})
+        assert refused_for_format_characters(branch, code)
+        sweep = client.post("/api/sweeps", json={"grid": {"lr": [0.1]}, "name": name})
+        assert refused_for_format_characters(sweep, code)
+        upload = client.post("/api/datasets", files={"file": (f"{name}.txt", WORDS.encode(), "text/plain")})
+        assert refused_for_format_characters(upload, code)
+    assert client.get(f"/api/runs/{run['id']}").json()["name"] == "plain"
+    assert client.get("/api/sweeps").json() == [] and len(dataset_ids(client)) == 1
+    renamed = client.patch(f"/api/runs/{run['id']}", json={"name": "rtl ok · ünïcode 名前 🙂"})
+    assert renamed.status_code == 200 and renamed.json()["name"] == "rtl ok · ünïcode 名前 🙂"

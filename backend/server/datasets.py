@@ -17,7 +17,8 @@ import time
 from collections import OrderedDict
 
 from backend.core.data import Dataset, split_words
-from backend.core.words import Limits, parse_words
+from backend.core.words import DatasetError, Limits, parse_words
+from backend.server.names import format_characters
 from backend.store.records import DatasetRecord
 from backend.store.store import Store
 
@@ -37,6 +38,9 @@ def dataset_id(words: list[str]) -> str:
 def parse_upload(raw: bytes, filename: str) -> Dataset:
     """A checked Dataset from an uploaded file; raises DatasetError naming the problem. Blocking."""
     name = filename.rsplit("/", 1)[-1][:100] or "upload.txt"
+    hidden = format_characters(name)
+    if hidden:  # the name the page shows for it: it must show what it is
+        raise DatasetError(f"{name!a}: invisible format characters are not allowed in a name ({', '.join(hidden)})")
     return Dataset(name, parse_words(raw, name, UPLOAD_LIMITS))
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from backend.server.names import DOCUMENTED_PATTERN, VALIDATED_PATTERN, visible
 from backend.training.protocol import Status, Update
 from backend.training.spec import (
     LR,
@@ -27,7 +28,11 @@ from backend.training.spec import (
     schedule_of,
 )
 
-RunName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")]
+RunName = Annotated[
+    str,
+    Field(min_length=1, max_length=100, pattern=VALIDATED_PATTERN, json_schema_extra={"pattern": DOCUMENTED_PATTERN}),
+    AfterValidator(visible),
+]
 
 
 # ---- runs ----------------------------------------------------------------------------------------
