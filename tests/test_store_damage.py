@@ -352,3 +352,26 @@ def test_a_branch_from_a_damaged_checkpoint_is_a_409(tmp_path: Path, small_datas
         assert answer.status_code == 409, answer.text
         assert answer.json()["detail"] == "its checkpoint at step 200 is damaged; branch from another"
         assert client.post("/api/runs/r1/branch", json={"step": 100}).status_code == 201
+
+
+def test_while_the_disk_refuses_writes_a_missing_checkpoint_is_not_cut_away(
+    tmp_path: Path, small_dataset: Dataset
+) -> None:
+    """While the store holds writes in memory (a full disk), a run's checkpoint at its step may be
+    held, not lost: resuming is refused, and nothing is cut until the store writes again."""
+    s, _ = stored_run(tmp_path, small_dataset)
+    with server(s.home, small_dataset) as client:
+        conn = sqlite3.connect(s.path)
+        with conn:
+            conn.execute("DELETE FROM checkpoints WHERE step = 300")  # not on disk (yet)
+        conn.close()
+        health = client.app.state.registry.store.health  # type: ignore[attr-defined]
+        health.failing("the disk is full", {})
+        answer = client.patch("/api/runs/r1", json={"status": "running"})
+        assert answer.status_code == 409
+        assert answer.json()["detail"] == "its checkpoint at step 300 is not written yet (the disk is full)"
+        assert run_state(client, "r1")["step"] == 300 and contiguous(s, "r1") == 300
+        health.ok()
+        answer = client.patch("/api/runs/r1", json={"status": "running"})
+        assert answer.status_code == 409 and "its checkpoint at step 300 was never saved" in answer.json()["detail"]
+        assert run_state(client, "r1")["step"] == 200 and contiguous(s, "r1") == 200

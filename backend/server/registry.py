@@ -562,6 +562,9 @@ class RunRegistry:
                 if (checkpoint[0] if checkpoint is not None else 0) != r.step:
                     # its checkpoint at its step was damaged (or lost) since it stopped: training on
                     # from an older one over the history to its step would break that history
+                    if self.store.health.failed:  # or it is held in memory, not lost: no cut
+                        why = self.store.health.state().get("reason", "the disk refuses writes")
+                        raise ConflictError(f"its checkpoint at step {r.step:,} is not written yet ({why})")
                     live.training = False
                     await self._restore(live)
                     raise ConflictError(f"{live.record.detail}; resume it again to train on from there")
