@@ -12,6 +12,7 @@ import numpy as np
 
 from backend.core.lrfind import LrFindResult
 from backend.training.protocol import (
+    Divergence,
     EmbeddingsChanged,
     EvalResult,
     Event,
@@ -53,6 +54,22 @@ def eval_row(step: int, train: float | None, dev: float | None, b_noise: float |
 
 def hparams_public(h: HParams) -> dict[str, Any]:
     return {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
+
+
+def divergence_public(d: Divergence | None) -> dict[str, Any] | None:
+    """Where a run diverged, as the page reads it (no number from its detail): losses that are not
+    finite (the step's, often) are null."""
+    if d is None:
+        return None
+    return {
+        "step": d.step,
+        "lr": d.lr,
+        "loss": finite(d.loss),
+        "smoothed": finite(d.smoothed),
+        "best_smoothed": finite(d.best_smoothed),
+        "restored_step": d.restored_step,
+        "restored_dev_loss": finite(d.restored_dev_loss),
+    }
 
 
 def lrfind_message(r: LrFindResult) -> Message:
@@ -111,7 +128,14 @@ def event_message(event: Event) -> Message:
                 "max_steps": event.max_steps,
             }
         case StatusChanged():
-            return {"type": "status", "status": event.status.value, "step": event.step, "detail": event.detail}
+            return {  # `cause` and `divergence` for programs, `detail` for people
+                "type": "status",
+                "status": event.status.value,
+                "step": event.step,
+                "detail": event.detail,
+                "cause": event.cause.value if event.cause is not None else None,
+                "divergence": divergence_public(event.divergence),
+            }
         case NoiseEstimate():
             return {"type": "noise", "step": event.step, "b_noise": finite(event.b_noise, 1)}
         case EmbeddingsChanged():

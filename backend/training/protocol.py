@@ -25,6 +25,20 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"  # its worker or the server died; resumable from its last checkpoint
 
 
+class Cause(StrEnum):
+    """Why a run came to its status, for programs (the page) to react to; the detail says it to
+    people and is never parsed. None: nothing to explain (running, queued)."""
+
+    USER = "user"  # a user paused it
+    MAX_STEPS = "max_steps"  # it finished: it reached max_steps
+    DIVERGED = "diverged"  # its loss diverged (the status's `divergence` says where)
+    LR_FIND = "lr_find"  # it waits while a learning-rate sweep runs on a copy of it
+    STOPPED = "stopped"  # its worker was asked to stop while it trained
+    SERVER_STOPPED = "server_stopped"  # the server stopped (or died) while it trained or waited to
+    WORKER_DIED = "worker_died"  # its worker died: it stands at its last checkpoint
+    ERROR = "error"  # its trainer failed (a bug, named in the detail)
+
+
 @dataclass(frozen=True)
 class HParams:
     lr: float = 0.1  # the base rate; the schedule gives each step's rate from it
@@ -66,10 +80,25 @@ class HParamsChanged:
 
 
 @dataclass(frozen=True)
+class Divergence:
+    """Where a run's loss diverged, and whose weights came back."""
+
+    step: int  # the step whose loss gave it away
+    lr: float  # the base rate it trained at
+    loss: float  # that step's loss (inf or nan when that gave it away)
+    smoothed: float  # the smoothed loss then, and the lowest before it (inf: none yet)
+    best_smoothed: float
+    restored_step: int | None  # the evaluation whose weights came back (None: there was none)
+    restored_dev_loss: float | None
+
+
+@dataclass(frozen=True)
 class StatusChanged:
     status: Status
     step: int
-    detail: str
+    detail: str  # for people: shown, never parsed
+    cause: Cause | None = None
+    divergence: Divergence | None = None  # with cause DIVERGED
 
 
 @dataclass(frozen=True)

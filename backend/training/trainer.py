@@ -44,9 +44,11 @@ from backend.core.optim import Optimizer
 from backend.training.checkpoint import GuardState, TrainerState
 from backend.training.noise_budget import NoiseBudget
 from backend.training.protocol import (
+    Cause,
     CheckpointTaken,
     Command,
     ConflictError,
+    Divergence,
     EmbeddingsChanged,
     EvalResult,
     Event,
@@ -122,7 +124,8 @@ class Minibatches:
 
 
 class Trainer:
-    _after_sweep: tuple[Status, str] | None  # the status the run takes when the sweep under way ends
+    cause: Cause | None  # why it has its status (the detail says it to people)
+    _after_sweep: tuple[Status, str, Cause | None] | None  # the status the run takes when the sweep under way ends
     _stop_request: tuple[str, Future[Any]] | None  # a Stop, taken between two pieces of long work
 
     def __init__(
@@ -160,7 +163,7 @@ class Trainer:
 
         # Public state: written by the trainer thread only, read by anyone.
         self.status = Status.PAUSED
-        self.detail = ""
+        self.detail, self.cause = "", None
         self.step = 0  # steps done so far = index of the next step
         self.hparams = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule))
         self.max_steps = spec.max_steps
@@ -280,7 +283,7 @@ class Trainer:
                 done.set_result(None)
         except Exception as e:  # a bug must not leave the page waiting forever
             log.exception("trainer failed")
-            self._set_status(Status.PAUSED, f"internal error: {e}")
+            self._set_status(Status.PAUSED, f"internal error: {e}", Cause.ERROR)
         finally:
             with self._submit_lock:
                 self._closed = True
@@ -316,7 +319,7 @@ class Trainer:
                 if self.status is not Status.RUNNING:
                     continue
             if self.step >= self.max_steps:
-                self._set_status(Status.FINISHED, f"reached max_steps ({self.max_steps:,})")
+                self._set_status(Status.FINISHED, f"reached max_steps ({self.max_steps:,})", Cause.MAX_STEPS)
                 continue
             next_eval = (self.step // self.hparams.eval_every + 1) * self.hparams.eval_every
             self._train_until(min(next_eval, self.max_steps))
@@ -431,13 +434,14 @@ class Trainer:
             self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
         if u.status is not None and self._sweeping:  # the run waits for its sweep: this is what it does after
             resume = u.status is Status.RUNNING
-            self._after_sweep = (Status.RUNNING, "") if resume else (Status.PAUSED, "paused by a user")
+            paused = (Status.PAUSED, "paused by a user", Cause.USER)
+            self._after_sweep = (Status.RUNNING, "", None) if resume else paused
         elif u.status is Status.RUNNING and self.status is not Status.RUNNING:
             if self.status is Status.DIVERGED:
                 self._guard.ema = self._guard.ema_weight = 0.0
             self._set_status(Status.RUNNING, "")
         elif u.status is Status.PAUSED and self.status is Status.RUNNING:
-            self._set_status(Status.PAUSED, "paused by a user")
+            self._set_status(Status.PAUSED, "paused by a user", Cause.USER)
         elif u.changes_hparams() and self.status is not Status.RUNNING:
             self._checkpoint()  # the latest checkpoint carries the values the run resumes with
 
@@ -512,7 +516,7 @@ class Trainer:
             else f"the smoothed loss reached {smoothed:.3g}, "
             f"over {DIVERGENCE_FACTOR:g}x its best ({g.best_smoothed:.3g})"
         )
-        restored = ""
+        restored, at = "", None
         if g.restore is not None:
             weights, opt_state, at = g.restore
             with self._lock:
@@ -521,24 +525,26 @@ class Trainer:
             restored = f"; weights restored from the evaluation at step {at.step:,} (dev loss {at.dev_loss:.4f})"
         g.ema = g.ema_weight = 0.0
         detail = f"diverged at lr {self.hparams.lr:g}: {what}{restored}. Lower the learning rate and resume."
+        back = (at.step, at.dev_loss) if at is not None else (None, None)
+        d = Divergence(step, self.hparams.lr, loss, smoothed, g.best_smoothed, *back)
         if g.restore is not None:
             try:
                 self._evaluate()  # show the restored weights' loss at the current step
             except _StopRequestedError:  # it stops diverged (the Stop checkpoints)
-                self._set_status(Status.DIVERGED, detail, checkpoint=False)
+                self._set_status(Status.DIVERGED, detail, Cause.DIVERGED, checkpoint=False, divergence=d)
                 raise
-        self._set_status(Status.DIVERGED, detail)
+        self._set_status(Status.DIVERGED, detail, Cause.DIVERGED, divergence=d)
 
     def _lr_find(self, spec: LrFindSpec) -> None:
         """Sweep on a copy of the weights (and of the optimizer's state); the run itself does not
         move, and its minibatch generator is not touched. The run pauses meanwhile."""
         try:
             was_running = self.status is Status.RUNNING
-            self._after_sweep = (Status.RUNNING, "") if was_running else None
+            self._after_sweep = (Status.RUNNING, "", None) if was_running else None
             B = spec.batch_size or self.hparams.batch_size
             self._emit(LrFindStarted(self.step, spec, B))
             if was_running:
-                self._set_status(Status.PAUSED, "finding the learning rate", checkpoint=False)
+                self._set_status(Status.PAUSED, "finding the learning rate", Cause.LR_FIND, checkpoint=False)
             copy = self.model.clone()
             opt = Optimizer(copy, self.spec.optimizer_spec())
             opt.load_state(self._opt.state())
@@ -571,10 +577,10 @@ class Trainer:
                 self._set_threads(self.hparams.batch_size)
             self.last_lrfind = result
             self._emit(LrFindDone(result))
-            after = self._after_sweep
+            after: tuple[Status, str, Cause | None] | None = self._after_sweep
             if self._interrupt.is_set() or self._stop_request is not None:
-                after = (Status.PAUSED, "paused") if was_running else None
-            if after is not None and after != (self.status, self.detail):
+                after = (Status.PAUSED, "paused", Cause.STOPPED) if was_running else None
+            if after is not None and after != (self.status, self.detail, self.cause):
                 self._set_status(*after)
         finally:
             self._after_sweep = None
@@ -586,19 +592,27 @@ class Trainer:
         """The last thing the thread does: a running run pauses (saying why), and its state goes
         out as a checkpoint."""
         if self.status is Status.RUNNING:
-            self._set_status(Status.PAUSED, detail)  # checkpoints
+            self._set_status(Status.PAUSED, detail, Cause.STOPPED)  # checkpoints
         else:
             self._checkpoint()
 
-    def _set_status(self, status: Status, detail: str, checkpoint: bool = True) -> None:
+    def _set_status(
+        self,
+        status: Status,
+        detail: str,
+        cause: Cause | None = None,
+        *,
+        checkpoint: bool = True,
+        divergence: Divergence | None = None,
+    ) -> None:
         now = time.perf_counter()
         if self._running_since is not None and status is not Status.RUNNING:
             self._trained_s += now - self._running_since
             self._running_since = None
         elif self._running_since is None and status is Status.RUNNING:
             self._running_since = now
-        self.status, self.detail = status, detail
-        self._emit(StatusChanged(status, self.step, detail))
+        self.status, self.detail, self.cause = status, detail, cause
+        self._emit(StatusChanged(status, self.step, detail, cause, divergence))
         if status is not Status.RUNNING and checkpoint:
             self._checkpoint()
 
