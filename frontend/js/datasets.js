@@ -1,22 +1,13 @@
-// Word lists: the list of datasets (GET /api/datasets, for the New-run form), and "your own
-// data": upload a file (POST /api/datasets), then the New-run form with it chosen.
+// "Your own data": upload a word list (POST /api/datasets), then the New-run form with it chosen.
 
-import { listDatasets, uploadDataset } from "./api.js";
+import { uploadDataset } from "./api.js";
+import { refreshDatasets } from "./datalist.js";
 import * as fmt from "./format.js";
 import { openNewRun } from "./newrun.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
-
-export async function refreshDatasets() {
-  try {
-    state.datasets = await listDatasets();
-  } catch (e) {
-    console.warn("datasets:", e.message);
-  }
-  invalidate();
-}
 
 function setUpload(text, error = false, busy = false) {
   state.upload = { text, error, busy };

@@ -4,7 +4,7 @@
 
 import { showRun } from "./address.js";
 import { createRun, deleteDataset } from "./api.js";
-import { refreshDatasets } from "./datasets.js";
+import { refreshDatasets } from "./datalist.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
