@@ -13,7 +13,7 @@ from backend.server.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
 from backend.training.protocol import HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.spec import CosineSchedule, RunSpec
 
 
 def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_dataset: Dataset) -> None:
@@ -45,4 +45,26 @@ def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_datase
     assert [c.step for c in s.checkpoints("r1")] == [0, 100] and [c.step for c in s.checkpoints("r2")] == [0]
     assert not orphan.exists() and not temporary.exists() and stray.read_text() == "mine"
     assert files[("r1", 0)].read_bytes() == b"r1 at 0" and files[("r2", 0)].read_bytes() == b"r2 at 0"
+    s.close()
+
+
+def test_a_run_killed_before_its_first_checkpoint_comes_back_with_its_schedule(
+    tmp_path: Path, small_dataset: Dataset
+) -> None:
+    """It starts again from its settings, all of them: its schedule was left out (a cosine run came
+    back constant)."""
+    s = Store(tmp_path / "h")
+    s.open()
+    s.put_dataset(record_of(small_dataset, 1.0), "\n".join(small_dataset.words))
+    spec = RunSpec(dataset=s.datasets()[0].id, lr=0.05, schedule=CosineSchedule(kind="cosine", min_lr=0.001))
+    now = time.time()
+    s.put_run(RunRecord("r", "r", spec, Status.RUNNING, "", 500, HParams(), 1000, now, now), wait=True)
+    s.close()
+    s = Store(tmp_path / "h")
+    s.open()
+    (back,) = s.recover()
+    assert back.status is Status.INTERRUPTED and back.step == 0
+    assert back.hparams.lr == 0.05 and back.hparams.schedule.public() == {"kind": "cosine", "min_lr": 0.001}
+    stored = s.run("r")
+    assert stored is not None and stored.hparams == back.hparams
     s.close()

@@ -47,7 +47,7 @@ from backend.store.writer import Pending as _Pending
 from backend.store.writer import Writer
 from backend.training.checkpoint import read_metadata
 from backend.training.protocol import HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.spec import RunSpec, schedule_of
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +470,14 @@ class Store(Writer):
         else:  # never checkpointed: it starts again from its settings
             k = 0
             record.hparams = hparams_of(
-                hparams_json(HParams(record.spec.lr, record.spec.batch_size, record.spec.eval_every))
+                hparams_json(
+                    HParams(
+                        record.spec.lr,
+                        record.spec.batch_size,
+                        record.spec.eval_every,
+                        schedule_of(record.spec.schedule),
+                    )
+                )
             )
             record.train_seconds = 0.0
         straddling = c.execute(
