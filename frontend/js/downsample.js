@@ -1,5 +1,4 @@
-// Every step's value in bounded memory, without losing spikes (as the server's history.py), and
-// what the charts draw of it: the points in view, at most a few per pixel.
+// Every step's value in bounded memory, without losing spikes (as the server's history.py).
 //
 // Step t falls into bucket floor(t / width). A bucket keeps the minimum and the maximum value it
 // saw, with their steps. When a step lands past the last bucket, neighbouring buckets merge
@@ -7,9 +6,14 @@
 // however long the run. MinMaxSeries is that alone (the per-step learning rate); LossSeries adds
 // the mean of the smoothed loss (EMA) over each bucket's steps, computed on every incoming loss
 // before the loss is folded into a bucket. RecentSeries keeps the last few thousand points as
-// they came (the "follow" view's detail); bucketMinMax and bucketMean thin what is in view.
+// they came (the "follow" view's detail). What is in view is thinned by chartkit/thin.js.
 
+import { clip } from "./chartkit/thin.js";
 import { Ema } from "./smoothing.js";
+
+// the thinning too, from here as well: the page's tests take a long run's series and what is
+// drawn of it from this one module
+export { bucketMean, bucketMinMax, clip } from "./chartkit/thin.js";
 
 export class MinMaxSeries {
   constructor(capacity) {
@@ -190,75 +194,6 @@ export class RecentSeries {
       this.values[f][i] = fn(this.steps[i], this.values.map((v) => v[i]));
     }
   }
-}
-
-/**
- * Points of a series (x increasing) with x in [a, b], and the last one before and the first one
- * after, so that a line reaches the edges of the view.
- */
-export function clip({ x, y }, a, b) {
-  let i = 0;
-  while (i < x.length && x[i] < a) i++;
-  let j = i;
-  while (j < x.length && x[j] <= b) j++;
-  const lo = Math.max(0, i - 1), hi = Math.min(x.length, j + 1);
-  return { x: x.slice(lo, hi), y: y.slice(lo, hi) };
-}
-
-/**
- * At most 2n + 1 points for x in [a, b]: of each of n equal buckets, the point with the smallest
- * y and the one with the largest, in x order (spikes survive), and the newest point in view (the
- * line reaches it). Points outside [a, b] are kept as they are (the neighbours clip() leaves).
- * Non-finite y are skipped.
- */
-export function bucketMinMax({ x, y }, a, b, n) {
-  if (x.length <= 2 * n) return { x, y };
-  const width = (b - a) / n || 1;
-  const key = (i) => (x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width)));
-  const ox = [], oy = [];
-  let i = 0;
-  while (i < x.length) {
-    const k = key(i);
-    let lo = -1, hi = -1, newest = -1;
-    let j = i;
-    for (; j < x.length && key(j) === k; j++) {
-      if (!Number.isFinite(y[j])) continue;
-      if (lo < 0 || y[j] < y[lo]) lo = j;
-      if (hi < 0 || y[j] > y[hi]) hi = j;
-      newest = j;
-    }
-    const keep = new Set([lo, hi]);
-    if (k < n && (j === x.length || key(j) === n)) keep.add(newest); // the last bucket in view
-    for (const p of [...keep].filter((p) => p >= 0).sort((p, q) => p - q)) {
-      ox.push(x[p]);
-      oy.push(y[p]);
-    }
-    i = j;
-  }
-  return { x: ox, y: oy };
-}
-
-/** At most n points for x in [a, b]: the mean x and y of each of n equal buckets (a line). */
-export function bucketMean({ x, y }, a, b, n) {
-  if (x.length <= n) return { x, y };
-  const width = (b - a) / n || 1;
-  const ox = [], oy = [];
-  let bucket = null, sx = 0, sy = 0, c = 0;
-  const flush = () => {
-    if (c) { ox.push(sx / c); oy.push(sy / c); }
-    sx = sy = c = 0;
-  };
-  for (let i = 0; i < x.length; i++) {
-    if (!Number.isFinite(y[i])) continue;
-    const k = x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width));
-    if (k !== bucket) {
-      flush();
-      bucket = k;
-    }
-    sx += x[i]; sy += y[i]; c++;
-  }
-  flush();
-  return { x: ox, y: oy };
 }
 
 /**
