@@ -8,6 +8,7 @@
 // gets only the points in view, thinned to a few per pixel (min and max per bucket: spikes
 // survive), and markers only where there are few points.
 
+import { LOSS_TICKS, plotWidth, xAxis } from "./chartkit/axes.js";
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { ghostKey, ghostTraces } from "./compare/ghost.js";
 import { examplesAt } from "./events.js";
@@ -22,9 +23,6 @@ const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretch
 const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
 const EVAL_BUCKETS = 300; // the evaluations' points in view: at most 2 per bucket
 const MARKERS_MAX = 60; // markers on the evaluations only when this few are in view (SVG markers are costly)
-
-// Log-scale ticks that read as losses (plotly's own are digits 2..9 between powers of ten).
-const LOG_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000];
 
 let revision = 0;
 
@@ -71,11 +69,6 @@ function xRange(X) {
   if (!(hi > lo)) hi = lo + 1;
   const pad = 0.015 * (hi - lo);
   return [lo - pad, hi + pad];
-}
-
-function xAxisLayout(X, range = xRange(X)) {
-  const spec = X_AXES[state.view.xAxis] || X_AXES.step;
-  return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format });
 }
 
 const hoverX = () => (X_AXES[state.view.xAxis] || X_AXES.step).hover;
@@ -208,11 +201,6 @@ export function renderLegend() {
 const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 };
 const LR_MARGIN = { l: 58, r: 16, t: 8, b: 36 };
 
-/** The width of a plot's drawing area, in pixels. */
-function plotWidth(id, margin) {
-  return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
-}
-
 /**
  * A y range when the losses in view barely differ (a run not started yet: its first evaluation,
  * train 26.08 and dev 26.14): plotly would stretch them over the whole height, with no tick
@@ -242,12 +230,12 @@ function lossLayout(X, range, marks, traces) {
     datarevision: ++revision,
     uirevision: runId, // keep the user's y zoom across redraws of one run
     margin: LOSS_MARGIN,
-    xaxis: xAxisLayout(X, range),
+    xaxis: xAxis(state.view.xAxis, range),
     yaxis: axis({
       title: { text: log ? "loss (log scale)" : "loss" },
       type: log ? "log" : "linear",
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
-      ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
+      ...(log ? { tickmode: "array", tickvals: LOSS_TICKS } : {}),
       ...(y ? { range: y, autorange: false } : { autorange: true }),
     }),
     yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles
@@ -367,7 +355,7 @@ export function drawLrChart() {
     datarevision: ++revision,
     uirevision: runId,
     margin: LR_MARGIN,
-    xaxis: xAxisLayout(X, range),
+    xaxis: xAxis(state.view.xAxis, range),
     yaxis: axis({
       title: { text: "lr (log)" },
       ...logAxis(logRange([...trace.y, ...(planned ? planned.y : [])], 0.12, 0.8), fmt.lr),

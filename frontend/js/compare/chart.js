@@ -5,6 +5,7 @@
 // rate and batch size at that step. The legend is HTML (as the single view's: plotly's costs a
 // fifth of each redraw).
 
+import { extent } from "../chartkit/axes.js";
 import { bucketMean, bucketMinMax } from "../downsample.js";
 import { axis, baseLayout, react } from "../plots.js";
 import { invalidate } from "../render.js";
@@ -148,20 +149,6 @@ let revision = 0;
 /** The points to ask the server for, per run: a minimum and a maximum per bucket on screen. */
 export function pointsWanted() {
   return pointsPerRun(plotWidth(), state.compare.ids.length);
-}
-
-/** The lowest and highest y of these traces (positive only on a log axis), or null. */
-function extent(traces, log) {
-  let lo = Infinity, hi = -Infinity;
-  for (const t of traces) {
-    if (t.visible === false) continue;
-    for (const y of t.y) {
-      if (!Number.isFinite(y) || (log && y <= 0)) continue;
-      if (y < lo) lo = y;
-      if (y > hi) hi = y;
-    }
-  }
-  return lo <= hi ? [lo, hi] : null;
 }
 
 /** The y range both plots share (in axis units: log10 on a log axis), padded by 5%. */

@@ -1,0 +1,34 @@
+// The axes of the loss charts, the single view's (chart.js) and the compare view's
+// (compare/chart.js): x in the unit chosen (xaxis.js) over the range shown, y in losses; what
+// the traces drawn span in y, and how wide the drawing area is.
+
+import { axis } from "../plots.js";
+import { X_AXES } from "../xaxis.js";
+
+// Log-scale ticks that read as losses (plotly's own are digits 2..9 between powers of ten).
+export const LOSS_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000];
+
+/** The x axis in unit `mode` (a key of X_AXES) over `range`: the chart's own, never plotly's autorange. */
+export function xAxis(mode, range) {
+  const spec = X_AXES[mode] || X_AXES.step;
+  return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format });
+}
+
+/** The width of a plot's drawing area, in pixels. */
+export function plotWidth(id, margin) {
+  return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
+}
+
+/** The lowest and highest y of these traces (positive only on a log axis), or null. */
+export function extent(traces, log) {
+  let lo = Infinity, hi = -Infinity;
+  for (const t of traces) {
+    if (t.visible === false) continue;
+    for (const y of t.y) {
+      if (!Number.isFinite(y) || (log && y <= 0)) continue;
+      if (y < lo) lo = y;
+      if (y > hi) hi = y;
+    }
+  }
+  return lo <= hi ? [lo, hi] : null;
+}
