@@ -23,6 +23,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+import backend.training.trainer as trainer_module
 from backend.core.data import Dataset
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerInit, WorkerMessage
@@ -49,8 +50,10 @@ def test_the_step_0_evaluation_is_the_one_its_worker_makes(small_dataset: Datase
     init = WorkerInit("w", spec, small_dataset.name, small_dataset.words, None, hp, 30_000, threads=1, running=False)
     core = WorkerCore(init)
     core.start()
-    core.stop("paused")
     worker: list[WorkerMessage] = []
+    while not worker or not isinstance(worker[-1], CheckpointData):  # it has evaluated, and waits
+        worker.append(core.next_message())  # type: ignore[arg-type]
+    core.stop("paused")
     while (msg := core.next_message()) is not DONE:
         assert msg is not None
         worker.append(msg)
@@ -78,6 +81,21 @@ def test_the_step_0_evaluation_is_the_one_its_worker_makes(small_dataset: Datase
             assert (u.train_loss, u.dev_loss) == (v.train_loss, v.dev_loss)
         elif f.name != "guard":  # its copy of the weights, compared above
             assert u == v, f.name
+
+
+def test_a_long_step_0_evaluation_is_not_cut_short(small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation in many pieces (a big model's) takes the trainer's commands between them; the
+    Stop that ends the trainer here comes only once it is over."""
+    monkeypatch.setattr(trainer_module, "chunk_rows", lambda shape: 64)  # ~30 pieces
+    spec = RunSpec()
+    said = first_evaluation(spec, small_dataset, HParams(spec.lr, 32, 1000, schedule_of(None)), 5000)
+    assert [type(e).__name__ for e in said] == [
+        "HParamsChanged",
+        "EvalResult",
+        "EmbeddingsChanged",
+        "NoiseEstimate",
+        "CheckpointData",
+    ]
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="a niceness per thread is Linux's")

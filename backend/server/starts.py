@@ -30,6 +30,9 @@ from backend.training.trainer import Trainer
 # a worker that says neither Ready nor goodbye within this long gives its place up anyway (a Ray
 # actor waiting for a node, say): the bound protects the machine, it must not wedge the server
 START_SECONDS = 60.0
+# a step-0 evaluation takes ~0.1 s for the lecture's model on names.txt, seconds for the biggest
+# models on the biggest word lists; one that takes longer than this is given up
+EVALUATION_SECONDS = 300.0
 
 
 class StartPool:
@@ -82,11 +85,13 @@ def first_evaluation(
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(MAX_NICENESS, os.getpriority(os.PRIO_PROCESS, tid) + nice))
     events: list[Event] = []
-    lock = threading.Lock()
+    lock, evaluated = threading.Lock(), threading.Event()
 
     def emit(event: Event) -> None:
         with lock:
             events.append(event)
+        if isinstance(event, CheckpointTaken):  # its first comes once the evaluation is over
+            evaluated.set()
 
     trainer = Trainer(
         spec,
@@ -98,6 +103,10 @@ def first_evaluation(
         max_steps=max_steps,
     )
     trainer.start(running=False)  # its thread inherits this one's niceness
+    # a Stop is taken between two pieces of an evaluation, and cuts it short: it waits until the
+    # evaluation is over (at most EVALUATION_SECONDS; past that the run gets none here, and its
+    # worker evaluates step 0 when it starts)
+    evaluated.wait(EVALUATION_SECONDS)
     trainer.stop("paused")
     with lock:
         checkpoints = [e for e in events if isinstance(e, CheckpointTaken)]
