@@ -9,6 +9,7 @@
 // survive), and markers only where there are few points.
 
 import { LOSS_TICKS, plotWidth, xAxis } from "./chartkit/axes.js";
+import { hookRelayout, relayoutRange, sameRange } from "./chartkit/zoom.js";
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { ghostKey, ghostTraces } from "./compare/ghost.js";
 import { examplesAt } from "./events.js";
@@ -372,23 +373,13 @@ export function drawLrChart() {
  * either way, back to the whole run.
  */
 function followZoom(event) {
-  let range;
-  if ("xaxis.range[0]" in event && "xaxis.range[1]" in event) range = [event["xaxis.range[0]"], event["xaxis.range[1]"]];
-  else if (event["xaxis.autorange"] || Array.isArray(event["xaxis.range"])) range = null;
-  else return;
-  const old = state.view.xRange;
-  if (range === null ? old === null : old && old[0] === range[0] && old[1] === range[1]) return;
+  const range = relayoutRange(event, "xaxis", { wholeIsReset: true });
+  if (range === undefined || sameRange(range, state.view.xRange)) return;
   state.view.xRange = range;
   invalidate({ chart: true, urgent: true });
 }
 
 /** After a draw: hook the zoom handler once plotly has made the div a plot. */
 function hookZoom() {
-  for (const id of ["chart", "lr-chart"]) {
-    const el = document.getElementById(id);
-    if (el && el.on && !el.dataset.zoomHooked) {
-      el.on("plotly_relayout", followZoom);
-      el.dataset.zoomHooked = "1";
-    }
-  }
+  for (const id of ["chart", "lr-chart"]) hookRelayout(id, followZoom);
 }
