@@ -9,6 +9,7 @@
 // survive), and markers only where there are few points.
 
 import { LOSS_TICKS, plotWidth, xAxis } from "./chartkit/axes.js";
+import { LastDraw } from "./chartkit/redraws.js";
 import { hookRelayout, relayoutRange, sameRange } from "./chartkit/zoom.js";
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { ghostKey, ghostTraces } from "./compare/ghost.js";
@@ -246,8 +247,7 @@ function lossLayout(X, range, marks, traces) {
 }
 
 // What each plot last drew: a redraw that would move nothing by a pixel is skipped.
-const STALE_MS = 2000; // but never show steps older than this
-const drawn = {};
+const drawn = { chart: new LastDraw(), "lr-chart": new LastDraw() };
 
 /** Everything a plot shows but the steps streaming in at its right edge. */
 function viewKey(id) {
@@ -261,16 +261,11 @@ function viewKey(id) {
 
 /**
  * Whether plot `id`, showing steps [s0, s1], would look the same as last time but for new steps
- * (and evaluations) at its right edge narrower than `px` pixels, drawn less than STALE_MS ago.
+ * (and evaluations) at its right edge narrower than `px` pixels, drawn a moment ago.
  */
 function unchanged(id, [s0, s1], px) {
-  const d = drawn[id];
-  const key = viewKey(id);
-  const now = performance.now();
   const stepsPerPx = (s1 - s0) / (buckets(id) * PX_PER_BUCKET);
-  if (d && d.key === key && state.step - d.step < px * stepsPerPx && now - d.at < STALE_MS) return true;
-  drawn[id] = { key, step: state.step, at: now };
-  return false;
+  return drawn[id].unchanged(viewKey(id), state.step, (step) => state.step - step < px * stepsPerPx);
 }
 
 /** Returns false when nothing visible changed and it drew nothing (render.js asks again later). */
