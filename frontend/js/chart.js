@@ -9,6 +9,7 @@
 // survive), and markers only where there are few points.
 
 import { LOSS_TICKS, plotWidth, xAxis } from "./chartkit/axes.js";
+import { legendButton, pressed } from "./chartkit/legend.js";
 import { LastDraw } from "./chartkit/redraws.js";
 import { hookRelayout, relayoutRange, sameRange } from "./chartkit/zoom.js";
 import { bucketMean, bucketMinMax, clip } from "./downsample.js";
@@ -150,8 +151,7 @@ function lossPoints([s0, s1]) {
   return { raw: bucketMinMax(raw, s0, s1, n), smooth: bucketMean(smooth, s0, s1, n) };
 }
 
-// The loss chart's traces, as the legend (HTML, over the chart: plotly's own legend costs a fifth
-// of each redraw, and its mode bar sat on top of it) names them.
+// The loss chart's traces, as the legend (chartkit/legend.js) names them.
 const LEGEND = [
   { key: "raw", name: "minibatch loss", color: COLORS.smooth, faint: true },
   { key: "smooth", name: "smoothed", color: COLORS.smooth },
@@ -177,27 +177,23 @@ function lossTraces(X, steps) {
 export function initLegend() {
   const box = document.getElementById("chart-legend");
   box.replaceChildren(
-    ...LEGEND.map(({ key, name, color, faint }) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.trace = key;
-      b.className = faint ? "faint" : "";
-      b.style.setProperty("--swatch", color);
-      b.textContent = name;
-      b.addEventListener("click", () => {
-        state.view.hidden[key] = !state.view.hidden[key];
-        invalidate({ charts: ["loss"], urgent: true });
-      });
-      return b;
-    }),
+    ...LEGEND.map(({ key, name, color, faint }) =>
+      legendButton({
+        label: name,
+        color,
+        faint,
+        data: { trace: key },
+        toggle() {
+          state.view.hidden[key] = !state.view.hidden[key];
+          invalidate({ charts: ["loss"], urgent: true });
+        },
+      }),
+    ),
   );
 }
 
 export function renderLegend() {
-  for (const b of document.querySelectorAll("#chart-legend button")) {
-    const shown = !state.view.hidden[b.dataset.trace];
-    if (b.getAttribute("aria-pressed") !== String(shown)) b.setAttribute("aria-pressed", String(shown));
-  }
+  for (const b of document.querySelectorAll("#chart-legend button")) pressed(b, !state.view.hidden[b.dataset.trace]);
 }
 
 const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 };
