@@ -105,3 +105,19 @@ export function stepAtValue(X, x, last) {
   }
   return lo;
 }
+
+/**
+ * step -> x in unit `mode` (a key of X_AXES) for one run: `examples()` makes its examples-seen
+ * mapping (null while its batch sizes are not known: then the step), `times` are its StepTimes.
+ */
+export function stepMapper(mode, examples, times) {
+  if (mode === "examples" && examples) return examples();
+  if (mode === "time") return (step) => times.at(step);
+  return (step) => step;
+}
+
+/** The step at x in unit `mode`, for the run's mapping X (x grows with the step) and last step. */
+export function stepAt(mode, X, x, last) {
+  if (mode === "step") return x;
+  return stepAtValue(X, x, last);
+}

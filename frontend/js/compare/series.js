@@ -8,7 +8,7 @@ import { request } from "../api.js";
 import { take } from "./prefetch.js";
 import { Ema } from "../smoothing.js";
 import { state } from "../state.js";
-import { examplesMapper, StepTimes, stepAtValue } from "../xaxis.js";
+import { examplesMapper, stepAt, stepMapper, StepTimes } from "../xaxis.js";
 
 const MAX_POINTS = 2000; // per run and request (the server's default)
 const TAIL_KEPT = 2000; // live points kept past the fetched range (thinned by half past that)
@@ -129,13 +129,11 @@ export function hparamsAt(id) {
 /** step -> x on the chosen axis, for this run. */
 export function xMapper(id, mode) {
   const s = series(id);
-  if (mode === "examples" && s.changes.length) return examplesMapper(s.changes[0].batch_size, s.changes);
-  if (mode === "time") return (step) => s.times.at(step);
-  return (step) => step;
+  const examples = s.changes.length ? () => examplesMapper(s.changes[0].batch_size, s.changes) : null;
+  return stepMapper(mode, examples, s.times);
 }
 
 /** The step of this run at x (x grows with the step). */
 export function stepAtX(id, mode, x) {
-  if (mode === "step") return x;
-  return stepAtValue(xMapper(id, mode), x, stepOf(id));
+  return stepAt(mode, xMapper(id, mode), x, stepOf(id));
 }
