@@ -34,7 +34,15 @@ from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
 from backend.server.export import HistoryData
 from backend.server.history import LossHistory
-from backend.server.messages import embeddings_message, eval_row, event_message, finite, hparams_public, lrfind_message
+from backend.server.messages import (
+    divergence_public,
+    embeddings_message,
+    eval_row,
+    event_message,
+    finite,
+    hparams_public,
+    lrfind_message,
+)
 from backend.server.openmp import run_in_own_thread
 from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
@@ -44,6 +52,7 @@ from backend.store.records import CheckpointRecord, Eval, RunRecord, SweepRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode
 from backend.training.protocol import (
+    Cause,
     ConflictError,
     EmbeddingsChanged,
     EvalResult,
@@ -170,7 +179,9 @@ class RunRegistry:
         for rid in list(self._queue):
             live = self._live.get(rid)
             if live is not None:
-                self._set_status(live, Status.PAUSED, "it was waiting in the queue when the server stopped")
+                self._set_status(
+                    live, Status.PAUSED, "it was waiting in the queue when the server stopped", Cause.SERVER_STOPPED
+                )
         self._queue.clear()
         workers = [live.worker for live in self._live.values() if live.worker is not None]
         for w in workers:
@@ -327,6 +338,8 @@ class RunRegistry:
             "name": r.name,
             "status": r.status.value,
             "detail": r.detail,
+            "cause": r.cause.value if r.cause is not None else None,
+            "divergence": divergence_public(r.divergence),
             "step": r.step,
             "config": {
                 "block_size": spec.block_size,
@@ -448,7 +461,7 @@ class RunRegistry:
                 said = await run_in_own_thread(first_evaluation, r.spec, dataset, r.hparams, r.max_steps, self.nice)
             except Exception as e:
                 log.exception("run %s: its step-0 evaluation failed", r.id)
-                self._set_status(live, Status.PAUSED, f"its step-0 evaluation failed: {e}")
+                self._set_status(live, Status.PAUSED, f"its step-0 evaluation failed: {e}", Cause.ERROR)
                 return
             if not wanted():  # the server is closing
                 return
@@ -532,7 +545,7 @@ class RunRegistry:
                 await self._run(live)
             except Exception as e:
                 log.exception("run %s could not start", live.record.id)
-                self._set_status(live, Status.PAUSED, f"could not start: {e}")
+                self._set_status(live, Status.PAUSED, f"could not start: {e}", Cause.ERROR)
 
     def _share(self) -> int:
         """Torch threads for each training worker's big batches: the cores shared among the runs
@@ -604,7 +617,7 @@ class RunRegistry:
                 raise
             live.worker, live.training = None, False
             log.exception("run %s: the worker did not start", r.id)
-            self._set_status(live, Status.PAUSED, f"could not start a worker: {e}")
+            self._set_status(live, Status.PAUSED, f"could not start a worker: {e}", Cause.ERROR)
             self._fill_slots()
             raise
         if not running:  # it evaluates where it stands, checkpoints, and waits: idle from now on
@@ -701,7 +714,10 @@ class RunRegistry:
 
     def _status_changed(self, live: LiveRun, msg: StatusChanged) -> None:
         r = live.record
+        if self._closing and msg.cause is Cause.STOPPED:  # its worker was stopped because the server stops
+            msg = replace(msg, cause=Cause.SERVER_STOPPED)
         r.status, r.detail, r.step = msg.status, msg.detail, msg.step
+        r.cause, r.divergence = msg.cause, msg.divergence
         r.updated_at = time.time()
         self.store.put_run(r)
         live.channel.publish(msg)
@@ -718,12 +734,14 @@ class RunRegistry:
             self._rebalance_threads()
         self._idle(live)
 
-    def _set_status(self, live: LiveRun, status: Status, detail: str) -> None:
+    def _set_status(self, live: LiveRun, status: Status, detail: str, cause: Cause | None = None) -> None:
         """A status the server decides (queued, and the like), published as a worker's would be."""
         r = live.record
+        if cause is not r.cause or status is not r.status:
+            r.cause, r.divergence = cause, None
         r.status, r.detail, r.updated_at = status, detail, time.time()
         self.store.put_run(r)
-        live.channel.publish(StatusChanged(status, r.step, detail))
+        live.channel.publish(StatusChanged(status, r.step, detail, cause, r.divergence))
         self._show(live)
 
     def _checkpoint_stored(self, rid: str, step: int, written: bool) -> None:
@@ -735,7 +753,8 @@ class RunRegistry:
         base = live.record.detail.split(HELD_NOTE)[0]
         reason = self.store.health.state().get("reason", "the disk refuses it")
         note = f" at step {step:,}{HELD_NOTE} ({reason}): it is kept in memory and written when space returns"
-        self._set_status(live, live.record.status, base.removesuffix(f" at step {step:,}") + ("" if written else note))
+        detail = base.removesuffix(f" at step {step:,}") + ("" if written else note)
+        self._set_status(live, live.record.status, detail, live.record.cause)
 
     # ---- idle workers --------------------------------------------------------------------------------
     def _idle(self, live: LiveRun) -> None:
@@ -789,13 +808,15 @@ class RunRegistry:
         """Its worker died: the run stands at its last checkpoint, `interrupted`, its history cut."""
         async with live.lock:
             detail = f"interrupted at step {{step:,}}: its worker stopped ({reason}); resume it from there"
-            await self._restore(live, Status.INTERRUPTED, detail)
+            await self._restore(live, Status.INTERRUPTED, detail, Cause.WORKER_DIED)
 
-    async def _restore(self, live: LiveRun, status: Status | None = None, detail: str | None = None) -> None:
+    async def _restore(
+        self, live: LiveRun, status: Status | None = None, detail: str | None = None, cause: Cause | None = None
+    ) -> None:
         """The run cut back to its newest sound checkpoint (Store.cut_to_checkpoint; by default it
         keeps its status and the store says what was lost), its viewers switched to its history as
         stored. The caller holds live.lock."""
-        record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, status, detail)
+        record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, status, detail, cause)
         if record is None:
             return
         live.record = record
@@ -806,7 +827,7 @@ class RunRegistry:
             sub.switch(channel)
             sub.resync("interrupted")
         live.channel = channel
-        channel.publish(StatusChanged(record.status, record.step, record.detail))
+        channel.publish(StatusChanged(record.status, record.step, record.detail, record.cause, record.divergence))
         self._show(live)
 
     # ---- steering ------------------------------------------------------------------------------------
@@ -866,7 +887,7 @@ class RunRegistry:
         if r.status is Status.QUEUED:
             with contextlib.suppress(ValueError):
                 self._queue.remove(r.id)
-            self._set_status(live, Status.PAUSED, "paused by a user")
+            self._set_status(live, Status.PAUSED, "paused by a user", Cause.USER)
             self._show_queue()
         elif live.worker is not None and live.worker.exited is None and r.status is Status.RUNNING:
             with contextlib.suppress(WorkerError):

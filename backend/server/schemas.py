@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic.json_schema import SkipJsonSchema
 
 from backend.server.names import DOCUMENTED_PATTERN, VALIDATED_PATTERN, visible
-from backend.training.protocol import Status, Update
+from backend.training.protocol import Cause, Status, Update
 from backend.training.spec import (
     LR,
     BatchSize,
@@ -130,11 +130,23 @@ class TestEvalPublic(BaseModel):
     ms: float
 
 
+class DivergencePublic(BaseModel):
+    step: int = Field(description="the step whose loss gave the divergence away")
+    lr: float = Field(description="the base learning rate it trained at")
+    loss: float | None = Field(description="that step's loss; null when not finite (inf or nan)")
+    smoothed: float | None = Field(description="the smoothed training loss then")
+    best_smoothed: float | None = Field(description="the lowest smoothed loss before it (null: none yet)")
+    restored_step: int | None = Field(description="the evaluation whose weights came back (null: none)")
+    restored_dev_loss: float | None = Field(description="that evaluation's dev loss")
+
+
 class RunPublic(BaseModel):
     id: str
     name: str
     status: Status
-    detail: str = Field(description="why the status is what it is (e.g. why a run diverged)")
+    detail: str = Field(description="why the status is what it is, for people (e.g. why a run diverged)")
+    cause: Cause | None = Field(description="why the status is what it is, for programs; null: nothing to explain")
+    divergence: DivergencePublic | None = Field(description="where it diverged, when its cause is diverged")
     step: int
     config: ConfigPublic
     hparams: HParamsPublic

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.training.protocol import HParams, Status
+from backend.training.protocol import Cause, Divergence, HParams, Status
 from backend.training.spec import RunSpec
 
 
@@ -31,6 +31,8 @@ class RunRecord:
     parent_step: int | None = None
     sweep_id: str | None = None
     best_dev: float | None = None  # the lowest dev loss of any evaluation (read, not written)
+    cause: Cause | None = None  # why it has its status (the detail says it to people)
+    divergence: Divergence | None = None  # where it diverged, with cause DIVERGED
 
 
 @dataclass(frozen=True)

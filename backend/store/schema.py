@@ -106,6 +106,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX runs_by_sweep ON runs(sweep_id);
     """,
+    # 3: why a run has its status, as data (runs.detail says it to people)
+    """
+    ALTER TABLE runs ADD COLUMN cause TEXT;         -- a protocol.Cause, or NULL
+    ALTER TABLE runs ADD COLUMN divergence TEXT;    -- JSON protocol.Divergence, with cause 'diverged'
+    """,
 ]
 
 VERSION = len(MIGRATIONS)

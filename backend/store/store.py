@@ -46,7 +46,7 @@ from backend.store.schema import migrate
 from backend.store.writer import Pending as _Pending
 from backend.store.writer import Writer
 from backend.training.checkpoint import read_metadata
-from backend.training.protocol import HParams, Status
+from backend.training.protocol import Cause, Divergence, HParams, Status
 from backend.training.spec import RunSpec, schedule_of
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,14 @@ def hparams_of(text: str) -> HParams:
     return HParams(
         d["lr"], d["batch_size"], d["eval_every"], Schedule(s["kind"], **{k: v for k, v in s.items() if k != "kind"})
     )
+
+
+def divergence_json(d: Divergence | None) -> str | None:
+    return None if d is None else json.dumps(vars(d))  # a step's loss may be nan or inf: JSON's NaN, Infinity
+
+
+def divergence_of(text: str | None) -> Divergence | None:
+    return None if text is None else Divergence(**json.loads(text))
 
 
 def _json(value: Any) -> str | None:
@@ -257,18 +265,18 @@ class Store(Writer):
         values = (
             r.id, r.name, r.spec.model_dump_json(), r.spec.dataset, r.status.value, r.detail, r.step,
             hparams_json(r.hparams), r.max_steps, r.train_seconds, _json(r.last_eval), _json(r.test),
-            r.parent_id, r.parent_step, r.sweep_id, r.created_at, r.updated_at,
+            r.parent_id, r.parent_step, r.sweep_id, r.created_at, r.updated_at, r.cause, divergence_json(r.divergence),
         )  # fmt: skip
         (self._write if wait else self._queue)(
             lambda c: c.execute(
                 "INSERT INTO runs (id, name, spec, dataset_id, status, detail, step, hparams, max_steps, train_seconds,"
-                " last_eval, test, parent_id, parent_step, sweep_id, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " last_eval, test, parent_id, parent_step, sweep_id, created_at, updated_at, cause, divergence)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET name = excluded.name, status = excluded.status,"
                 " detail = excluded.detail, step = excluded.step, hparams = excluded.hparams,"
                 " max_steps = excluded.max_steps, train_seconds = excluded.train_seconds,"
                 " last_eval = excluded.last_eval, test = excluded.test, sweep_id = excluded.sweep_id,"
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, cause = excluded.cause, divergence = excluded.divergence",
                 values,
             )
         )
@@ -288,18 +296,19 @@ class Store(Writer):
     _RUN_COLUMNS = (
         "id, name, spec, status, detail, step, hparams, max_steps, train_seconds, last_eval, test, parent_id,"
         " parent_step, sweep_id, created_at, updated_at,"
-        " (SELECT MIN(dev_loss) FROM evals WHERE evals.run_id = runs.id)"
+        " (SELECT MIN(dev_loss) FROM evals WHERE evals.run_id = runs.id), cause, divergence"
     )
 
     @staticmethod
     def _record(row: tuple[Any, ...]) -> RunRecord:
         (rid, name, spec, status, detail, step, hp, max_steps, secs, last_eval, test, pid, pstep, sweep, created,
-         updated, best) = row  # fmt: skip
+         updated, best, cause, divergence) = row  # fmt: skip
         return RunRecord(
             id=rid, name=name, spec=RunSpec.model_validate_json(spec), status=Status(status), detail=detail,
             step=step, hparams=hparams_of(hp), max_steps=max_steps, created_at=created, updated_at=updated,
             train_seconds=secs, last_eval=json.loads(last_eval) if last_eval else None,
             test=json.loads(test) if test else None, parent_id=pid, parent_step=pstep, sweep_id=sweep, best_dev=best,
+            cause=Cause(cause) if cause else None, divergence=divergence_of(divergence),
         )  # fmt: skip
 
     def run(self, run_id: str) -> RunRecord | None:
@@ -424,7 +433,9 @@ class Store(Writer):
         return None
 
     # ---- cutting a run back to its last checkpoint ---------------------------------------------------
-    def cut_to_checkpoint(self, run_id: str, status: Status | None, detail: str | None) -> RunRecord | None:
+    def cut_to_checkpoint(
+        self, run_id: str, status: Status | None, detail: str | None, cause: Cause | None = None
+    ) -> RunRecord | None:
         """After its worker or the server died mid-run, or when its checkpoint at its step is found
         damaged or gone: the run stands where its latest sound checkpoint does, its stored history
         cut to match (steps after it, evaluations and changes after it), with this status (see
@@ -433,18 +444,21 @@ class Store(Writer):
         def op(c: sqlite3.Connection) -> RunRecord | None:
             self._drop_deferred(run_id)
             self._flush_run(c, run_id)
-            return self._cut(c, run_id, status, detail)
+            return self._cut(c, run_id, status, detail, cause)
 
         result: RunRecord | None = self._write(op)
         return result
 
-    def _cut(self, c: sqlite3.Connection, run_id: str, status: Status | None, detail: str | None) -> RunRecord | None:
+    def _cut(
+        self, c: sqlite3.Connection, run_id: str, status: Status | None, detail: str | None, cause: Cause | None = None
+    ) -> RunRecord | None:
         """The run back to its newest sound checkpoint, in the caller's transaction. Unsound ones
         on the way are dropped (their files moved to lost+found). `detail` may name {step}; None:
         the run is cut because the checkpoint at its step is damaged, gone or was never saved,
         and its detail says so. `status` None: the run keeps its own, but one that was finished,
         queued or running is paused (it is no longer at its end, in the queue, or training). A
-        checkpoint lost on the way is said in its detail and in its timeline (lostfound.restored)."""
+        checkpoint lost on the way is said in its detail and in its timeline (lostfound.restored).
+        `cause` goes with a given status; a run that keeps its status keeps its cause."""
         row = c.execute(f"SELECT {self._RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None
@@ -522,13 +536,17 @@ class Store(Writer):
         if status is None:
             keep = record.status not in (Status.FINISHED, Status.QUEUED, Status.RUNNING)
             status = record.status if keep else Status.PAUSED
+            cause = record.cause if keep else None
+        if cause is not record.cause:
+            record.cause, record.divergence = cause, None
         record.step, record.status = k, status
         record.updated_at = time.time()
         c.execute(
             "UPDATE runs SET status = ?, detail = ?, step = ?, hparams = ?, max_steps = ?, train_seconds = ?,"
-            " last_eval = ?, updated_at = ? WHERE id = ?",  # its bucketed history is cut as it is read
+            " last_eval = ?, updated_at = ?, cause = ?, divergence = ? WHERE id = ?",  # history: cut when read
             (record.status.value, record.detail, k, hparams_json(record.hparams), record.max_steps,
-             record.train_seconds, _json(record.last_eval), record.updated_at, run_id),
+             record.train_seconds, _json(record.last_eval), record.updated_at, record.cause,
+             divergence_json(record.divergence), run_id),
         )  # fmt: skip
         return record
 
@@ -543,7 +561,7 @@ class Store(Writer):
             changed: dict[str, RunRecord] = {}
             for (run_id,) in c.execute("SELECT id FROM runs WHERE status = ?", (Status.RUNNING.value,)).fetchall():
                 detail = "interrupted at step {step:,}: the server stopped while it trained; resume it from there"
-                if (r := self._cut(c, run_id, Status.INTERRUPTED, detail)) is not None:
+                if (r := self._cut(c, run_id, Status.INTERRUPTED, detail, Cause.SERVER_STOPPED)) is not None:
                     changed[run_id] = r
             # one file read and hashed per run: a home of 1,000 runs of 60 KB checkpoints starts in
             # ~0.2 s more (0.03 -> 0.21-0.26 s here, warm cache); a cut reads the older ones
@@ -559,8 +577,13 @@ class Store(Writer):
             self._clean_files(c)
             for (run_id,) in c.execute("SELECT id FROM runs WHERE status = ?", (Status.QUEUED.value,)).fetchall():
                 c.execute(
-                    "UPDATE runs SET status = ?, detail = ? WHERE id = ?",
-                    (Status.PAUSED.value, "it was waiting in the queue when the server stopped", run_id),
+                    "UPDATE runs SET status = ?, detail = ?, cause = ?, divergence = NULL WHERE id = ?",
+                    (
+                        Status.PAUSED.value,
+                        "it was waiting in the queue when the server stopped",
+                        Cause.SERVER_STOPPED,
+                        run_id,
+                    ),
                 )
                 if (r := self.run_in(c, run_id)) is not None:
                     changed[run_id] = r
