@@ -79,7 +79,7 @@ const RESUMABLE = new Set(["paused", "interrupted", "diverged", "finished"]);
 /** What became of the run between `before` (as the tab saw it) and `run` (the new snapshot). */
 export function returnNotice(before, run) {
   const at = `step ${fmt.int(run.step)}`;
-  const restarted = /server/.test(run.detail || "");
+  const restarted = run.cause === "server_stopped";
   const was = before.status === "running" || before.status === "queued";
   if (run.status === before.status && run.step >= before.step) return null; // nothing happened to it
   const lost = before.step - run.step;

@@ -102,6 +102,7 @@ export function clearRun() {
   state.run = null;
   state.status = null;
   state.detail = "";
+  state.cause = null;
   state.step = 0;
   state.stepsPerS = 0;
   state.rateWindow = [];
@@ -121,7 +122,6 @@ export function clearRun() {
 // Where the run diverged, kept for the tab's session (a reload keeps them; the server's snapshot
 // has only the run's current status).
 const DIVERGENCES_KEY = "makemore-live.divergences.";
-const RESTORED = /restored from the evaluation at step ([\d,]+)/; // the trainer's detail says so
 
 function loadDivergences(runId) {
   try {
@@ -132,10 +132,10 @@ function loadDivergences(runId) {
   }
 }
 
-function recordDivergence(step, detail) {
+/** A divergence at `step`: `divergence` (the server's) says whose weights came back; `detail` is shown. */
+function recordDivergence(step, detail, divergence) {
   if (state.divergences.some((d) => d.step === step)) return;
-  const m = RESTORED.exec(detail || "");
-  state.divergences.push({ step, detail: detail || "", restoredFrom: m ? Number(m[1].replace(/,/g, "")) : null });
+  state.divergences.push({ step, detail: detail || "", restoredFrom: divergence?.restored_step ?? null });
   try {
     sessionStorage.setItem(DIVERGENCES_KEY + state.run.id, JSON.stringify(state.divergences.slice(-100)));
   } catch {
@@ -150,6 +150,7 @@ function onSnapshot(msg) {
   state.run = run;
   state.status = run.status;
   state.detail = run.detail;
+  state.cause = run.cause ?? null;
   state.step = run.step;
   state.stepsPerS = 0;
   state.rateWindow = [];
@@ -159,7 +160,7 @@ function onSnapshot(msg) {
   state.changes = [];
   for (const change of msg.changes) addChange(change);
   state.divergences = loadDivergences(run.id);
-  if (run.status === "diverged") recordDivergence(run.step, run.detail);
+  if (run.status === "diverged") recordDivergence(run.step, run.detail, run.divergence);
   state.hparams = runHparams(run); // authoritative
 
   // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
@@ -299,6 +300,7 @@ function onHparams(msg) {
 function onStatus(msg) {
   state.status = msg.status;
   state.detail = msg.detail;
+  state.cause = msg.cause ?? null;
   state.step = msg.step;
   delete state.pending.status;
   if (msg.status !== "running") {
@@ -306,7 +308,7 @@ function onStatus(msg) {
     state.rateWindow = [];
   }
   if (msg.status === "diverged") {
-    recordDivergence(msg.step, msg.detail);
+    recordDivergence(msg.step, msg.detail, msg.divergence);
     notify("The run diverged: lower the learning rate, then resume.", "error", 8000);
     invalidate({ chart: true, urgent: true }); // the mark, at once
     return;

@@ -51,9 +51,9 @@ export function renderFigures() {
   status.dataset.status = state.status;
   setText("status", state.status);
   const hint = STATUS_HINTS[state.status];
-  const detail = [state.detail, hint ? hint(state) : ""].filter(Boolean);
-  // "paused by a user" is obvious from the status; keep the detail for everything else
-  setText("status-detail", detail.filter((d) => d !== "paused by a user").join(" "));
+  // a user's pause is obvious from the status; the detail says everything else
+  const detail = [state.cause === "user" ? "" : state.detail, hint ? hint(state) : ""].filter(Boolean);
+  setText("status-detail", detail.join(" "));
   $("status-detail").dataset.status = state.status;
 
   setText("step", fmt.int(state.step));

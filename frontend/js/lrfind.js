@@ -89,7 +89,7 @@ function sweepInfo(f) {
   const r = f.result;
   if (f.phase === "starting") return "starting the sweep…";
   if (f.phase === "running") {
-    const paused = state.detail === "finding the learning rate" ? " (the run waits meanwhile)" : "";
+    const paused = state.cause === "lr_find" ? " (the run waits meanwhile)" : "";
     return `sweeping: ${fmt.int(f.lr.length)} rates so far, up to ${fmt.lr(f.lr[f.lr.length - 1])}${paused}`;
   }
   if (!r) return "Sweeps the rate from min to max, one step each, on a copy of the weights: the run is left as it was.";

@@ -29,7 +29,8 @@ export const state = {
   // The run, as the server last described it (the snapshot's RunPublic).
   run: null,
   status: null, // "queued" | "running" | "paused" | "finished" | "diverged" | "interrupted"
-  detail: "",
+  detail: "", // why, for people: shown, never parsed
+  cause: null, // why, for the page: the server's cause ("user", "diverged", "lr_find", "server_stopped", ...)
   step: 0, // steps done so far (= index of the next step)
   stepsPerS: 0, // averaged over the steps messages of the last RATE_WINDOW_MS
   rateWindow: [], // [{at, steps, seconds}] of those messages
