@@ -340,12 +340,12 @@ def test_delete_removes_everything(client: TestClient, tmp_path: Path) -> None:
 
 
 def test_the_readme_samples_names_from_a_weights_file(client: TestClient, tmp_path: Path) -> None:
-    """The README's ten lines, run as written on a downloaded weights file."""
+    """docs/api.md's ten lines, run as written on a downloaded weights file."""
     run = client.post("/api/runs", json={"max_steps": 2000}).json()
     finished(client, run["id"], 2000)
     path = tmp_path / "w.safetensors"
     path.write_bytes(client.get(f"/api/runs/{run['id']}/weights").content)
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "api.md").read_text()
     code = readme.split("**The weights file**", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     code = code.replace('"makemore-RUN-stepN.safetensors"', repr(str(path)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
