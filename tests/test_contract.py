@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -45,7 +47,39 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with urllib.request.urlopen(f"{server.url}/openapi.json", timeout=120) as r:
             served = json.load(r)
         assert served == DOCUMENT
-        yield server.url
+        with HealthWatch(server.url) as watch:
+            yield server.url
+        # the fuzzing creates hundreds of runs: the server keeps answering throughout (a create
+        # forked a worker each, and /api/health once went unanswered for minutes)
+        assert watch.polls > 10 and watch.worst < 1.0, (watch.polls, watch.worst)
+
+
+class HealthWatch:
+    """Asks /api/health again and again, on a thread, while the fuzzing runs: the slowest answer."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.polls, self.worst = url, 0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> HealthWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):  # the pace of the polls, not a wait for something
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/health", timeout=5) as r:
+                    r.read()
+            except OSError:
+                pass  # counted by its time: 5 s
+            self.worst = max(self.worst, time.monotonic() - t0)
+            self.polls += 1
 
 
 # Where the schema cannot say all that valid input needs, schema-valid input may rightly get a 422
