@@ -51,9 +51,7 @@ export function renderFigures() {
   status.dataset.status = state.status;
   setText("status", state.status);
   const hint = STATUS_HINTS[state.status];
-  // a user's pause is obvious from the status; the detail says everything else
-  const detail = [state.cause === "user" ? "" : state.detail, hint ? hint(state) : ""].filter(Boolean);
-  setText("status-detail", detail.join(" "));
+  setText("status-detail", [state.detail, hint ? hint(state) : ""].filter(Boolean).join(" "));
   $("status-detail").dataset.status = state.status;
 
   setText("step", fmt.int(state.step));
