@@ -3,16 +3,14 @@
 // seen or training time: xaxis.js) and its range, zoom included. Drawn from the state with
 // Plotly.react, which render.js calls a few times a second at most, and only when it changed.
 //
-// What a redraw costs grows with the points drawn (SVG markers most: ~150 ms for 1,200 of them
-// against ~25 ms for the same chart with lines alone, measured in bench/page.py), so each trace
-// gets only the points in view, thinned to a few per pixel (min and max per bucket: spikes
-// survive), and markers only where there are few points.
+// Each trace gets only the points in view, thinned to a few per pixel, and markers only where
+// there are few (chartkit/thin.js: what a redraw costs grows with the points drawn).
 
-import { LOSS_TICKS, plotWidth, xAxis } from "./chartkit/axes.js";
+import { extent, LOSS_MARGIN, lossAxis, plotWidth, xAxis } from "./chartkit/axes.js";
 import { legendButton, pressed } from "./chartkit/legend.js";
 import { LastDraw } from "./chartkit/redraws.js";
+import { bucketMinMax, bucketsAcross, clip, markersIfFew, thinLoss } from "./chartkit/thin.js";
 import { hookRelayout, relayoutRange, sameRange } from "./chartkit/zoom.js";
-import { bucketMean, bucketMinMax, clip } from "./downsample.js";
 import { ghostKey, ghostTraces } from "./compare/ghost.js";
 import { examplesAt } from "./events.js";
 import * as fmt from "./format.js";
@@ -20,7 +18,7 @@ import { changeMarks, divergenceMarks } from "./marks.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
-import { stepAtValue, X_AXES } from "./xaxis.js";
+import { stepAt, stepMapper, X_AXES } from "./xaxis.js";
 
 const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretched over 0..1
 const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
@@ -31,21 +29,13 @@ let revision = 0;
 
 /** step -> x for the chosen axis. */
 function xMapper() {
-  const mode = state.view.xAxis;
-  if (mode === "examples" && state.initialHparams) return examplesAt();
-  if (mode === "time") return (step) => state.times.at(step);
-  return (step) => step;
-}
-
-/** The step whose x is `x` (X increases with the step): on the step axis x itself. */
-function stepAt(X, x) {
-  if (state.view.xAxis === "step") return x;
-  return stepAtValue(X, x, state.step);
+  return stepMapper(state.view.xAxis, state.initialHparams ? examplesAt : null, state.times);
 }
 
 /** The steps in view, [first, last], for the x range shown. */
 function stepsInView(X, range) {
-  return [stepAt(X, range[0]), Math.ceil(stepAt(X, range[1]))];
+  const at = (x) => stepAt(state.view.xAxis, X, x, state.step);
+  return [at(range[0]), Math.ceil(at(range[1]))];
 }
 
 /**
@@ -118,11 +108,10 @@ function compressRuns({ x, y }) {
 
 function evalTrace(name, key, color, X, [s0, s1]) {
   const points = bucketMinMax(state.evals.points(key, s0, s1), s0, s1, EVAL_BUCKETS);
-  const markers = points.x.length <= MARKERS_MAX;
   return withSteps(
     {
       type: "scatter",
-      mode: markers ? "lines+markers" : "lines",
+      mode: markersIfFew(points.x.length, MARKERS_MAX),
       name,
       x: points.x.map(X),
       y: points.y,
@@ -136,8 +125,7 @@ function evalTrace(name, key, color, X, [s0, s1]) {
 
 /** How many buckets a line gets across the plot `id`: a few per pixel is all a screen shows. */
 function buckets(id) {
-  const width = document.getElementById(id)?.clientWidth || 1000;
-  return Math.max(100, Math.round(width / PX_PER_BUCKET));
+  return bucketsAcross(document.getElementById(id)?.clientWidth || 1000, PX_PER_BUCKET, 100);
 }
 
 /** The minibatch losses and their smoothed curve in view: every recent step when the view lies
@@ -148,7 +136,7 @@ function lossPoints([s0, s1]) {
   const recent = s0 >= L.recent.first;
   const raw = recent ? L.recent.slice(s0, s1, 0) : clip(L.points(), s0, s1);
   const smooth = recent ? L.recentSmoothed(s0, s1) : clip(L.smoothed(), s0, s1);
-  return { raw: bucketMinMax(raw, s0, s1, n), smooth: bucketMean(smooth, s0, s1, n) };
+  return thinLoss(raw, smooth, s0, s1, n);
 }
 
 // The loss chart's traces, as the legend (chartkit/legend.js) names them.
@@ -196,7 +184,6 @@ export function renderLegend() {
   for (const b of document.querySelectorAll("#chart-legend button")) pressed(b, !state.view.hidden[b.dataset.trace]);
 }
 
-const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 };
 const LR_MARGIN = { l: 58, r: 16, t: 8, b: 36 };
 
 /**
@@ -205,16 +192,9 @@ const LR_MARGIN = { l: 58, r: 16, t: 8, b: 36 };
  * between them. Wide enough for ticks, then; else null (plotly fits the points).
  */
 function narrowYRange(traces, log) {
-  let lo = Infinity, hi = -Infinity;
-  for (const t of traces) {
-    if (t.visible === false) continue;
-    for (const y of t.y) {
-      if (!Number.isFinite(y) || (log && y <= 0)) continue;
-      lo = Math.min(lo, y);
-      hi = Math.max(hi, y);
-    }
-  }
-  if (!Number.isFinite(lo)) return null;
+  const ext = extent(traces, log);
+  if (!ext) return null;
+  const [lo, hi] = ext;
   if (log) return hi / lo < 1.6 ? [Math.log10(lo) - 0.15, Math.log10(hi) + 0.15] : null; // about x0.7 to x1.4
   const pad = Math.max(0.1 * Math.abs(hi), 0.05);
   return hi - lo < pad ? [lo - pad, hi + pad] : null;
@@ -229,11 +209,8 @@ function lossLayout(X, range, marks, traces) {
     uirevision: runId, // keep the user's y zoom across redraws of one run
     margin: LOSS_MARGIN,
     xaxis: xAxis(state.view.xAxis, range),
-    yaxis: axis({
-      title: { text: log ? "loss (log scale)" : "loss" },
-      type: log ? "log" : "linear",
+    yaxis: lossAxis(log, {
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
-      ...(log ? { tickmode: "array", tickvals: LOSS_TICKS } : {}),
       ...(y ? { range: y, autorange: false } : { autorange: true }),
     }),
     yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles

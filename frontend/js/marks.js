@@ -7,6 +7,7 @@
 // one, and only as many carry a label as fit side by side (newest first, at most MAX_LABELS); a
 // small triangle at the top of every mark tells the rest on hover.
 
+import { vline } from "./chartkit/axes.js";
 import { changeLabel } from "./events.js";
 import * as fmt from "./format.js";
 import { COLORS } from "./plots.js";
@@ -73,7 +74,7 @@ export function changeMarks(X, range, width) {
       next = m.px;
     }
   }
-  const shapes = marks.map((m) => line(m.x, { color: COLORS.change, width: 1, dash: "dot" }));
+  const shapes = marks.map((m) => vline(m.x, { color: COLORS.change, width: 1, dash: "dot" }));
   const hover = (m) => {
     const lines = m.groups.slice(-HOVER_LINES).map((g) => g.hover);
     if (m.groups.length > HOVER_LINES) lines.unshift(`… ${m.groups.length - HOVER_LINES} more`);
@@ -130,13 +131,13 @@ export function divergenceMarks(X, range) {
   for (const d of state.divergences) {
     const x = X(d.step);
     if (inView(x)) {
-      shapes.push(line(x, { color: DIVERGED, width: 2 }));
+      shapes.push(vline(x, { color: DIVERGED, width: 2 }));
       diverged.x.push(x);
       diverged.text.push(`diverged at step ${fmt.int(d.step)}<br>${wrap(d.detail)}`);
     }
     if (d.restoredFrom !== null && inView(X(d.restoredFrom))) {
       const r = X(d.restoredFrom);
-      shapes.push(line(r, { color: RESTORED, width: 1.5, dash: "dash" }));
+      shapes.push(vline(r, { color: RESTORED, width: 1.5, dash: "dash" }));
       restored.x.push(r);
       restored.text.push(`weights of step ${fmt.int(d.restoredFrom)} restored at step ${fmt.int(d.step)}, when the run diverged`);
     }
@@ -158,11 +159,6 @@ export function divergenceMarks(X, range) {
     shapes,
     traces: [marker("diverged", diverged, "x", DIVERGED), marker("restored", restored, "circle", RESTORED)],
   };
-}
-
-/** A vertical line over the whole plot at x. */
-function line(x, style) {
-  return { type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, line: style };
 }
 
 /** A long detail in lines of about 60 characters, for a hover box. */

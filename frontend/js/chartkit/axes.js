@@ -1,6 +1,6 @@
 // The axes of the loss charts, the single view's (chart.js) and the compare view's
 // (compare/chart.js): x in the unit chosen (xaxis.js) over the range shown, y in losses; what
-// the traces drawn span in y, and how wide the drawing area is.
+// the traces drawn span in y, how wide the drawing area is, and a mark across it at a step.
 
 import { axis } from "../plots.js";
 import { X_AXES } from "../xaxis.js";
@@ -8,15 +8,28 @@ import { X_AXES } from "../xaxis.js";
 // Log-scale ticks that read as losses (plotly's own are digits 2..9 between powers of ten).
 export const LOSS_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50, 100, 200, 500, 1000];
 
+export const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 }; // a loss chart's, the y axis's title and ticks at its left
+
 /** The x axis in unit `mode` (a key of X_AXES) over `range`: the chart's own, never plotly's autorange. */
 export function xAxis(mode, range) {
   const spec = X_AXES[mode] || X_AXES.step;
   return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format });
 }
 
-/** The width of a plot's drawing area, in pixels. */
-export function plotWidth(id, margin) {
-  return Math.max(1, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
+/** The y axis of losses, linear or log (then with `ticks` that read as losses), and `extra`. */
+export function lossAxis(log, extra = {}, ticks = LOSS_TICKS) {
+  return axis({
+    title: { text: log ? "loss (log scale)" : "loss" },
+    type: log ? "log" : "linear",
+    ...(log ? { tickmode: "array", tickvals: ticks } : {}),
+    ...extra,
+  });
+}
+
+/** The width of a plot's drawing area, in pixels (as if the plot were 1000 wide before it is
+ *  laid out), at least `least`. */
+export function plotWidth(id, margin, least = 1) {
+  return Math.max(least, (document.getElementById(id)?.clientWidth || 1000) - margin.l - margin.r);
 }
 
 /** The lowest and highest y of these traces (positive only on a log axis), or null. */
@@ -31,4 +44,9 @@ export function extent(traces, log) {
     }
   }
   return lo <= hi ? [lo, hi] : null;
+}
+
+/** A vertical line over the whole plot at x. */
+export function vline(x, style) {
+  return { type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, line: style };
 }

@@ -2,15 +2,17 @@
 // step loss (named by the run: the legend), its raw minibatch losses as a faint band (min/max
 // points), its dev-loss evaluations (dashed, markers when few), and a dotted line in its colour
 // at each change of its hyperparameters. Hovering the smoothed line shows the run's learning
-// rate and batch size at that step. The legend is HTML (as the single view's: plotly's costs a
-// fifth of each redraw).
+// rate and batch size at that step. The axes, the thinning, the zoom, the legend and the skip of
+// redraws that would move nothing are the single view's too (chartkit/).
 
-import { extent } from "../chartkit/axes.js";
-import { bucketMean, bucketMinMax } from "../downsample.js";
-import { axis, baseLayout, react } from "../plots.js";
+import { extent, LOSS_MARGIN, LOSS_TICKS, lossAxis, plotWidth as widthOf, vline, xAxis } from "../chartkit/axes.js";
+import { legendButton } from "../chartkit/legend.js";
+import { LastDraw } from "../chartkit/redraws.js";
+import { markersIfFew, thinLoss } from "../chartkit/thin.js";
+import { hookRelayout, relayoutRange, sameRange } from "../chartkit/zoom.js";
+import { baseLayout, react } from "../plots.js";
 import { invalidate } from "../render.js";
 import { state } from "../state.js";
-import { X_AXES } from "../xaxis.js";
 import { pointsPerRun } from "./prefetch.js";
 import { firstStep, hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
 
@@ -19,10 +21,8 @@ export const RUN_COLORS = [
   "#7aa2ff", "#ffb454", "#4fd1a5", "#ff6b7a", "#c792ea", "#89ddff", "#f78c6c", "#c3e88d", "#ffcb6b", "#f07178",
   "#82aaff", "#b2ccd6", "#ff9cac", "#addb67", "#d6a0ff", "#5fd7ff", "#e6b450", "#95e6cb", "#ff8f40", "#a6accd",
 ];
-const STALE_MS = 2000; // a redraw that would move nothing by 2 px is skipped, for at most this long
 const MARKERS_MAX = 40; // evaluation markers only when this few are in view
-const LOG_TICKS = [0.5, 1, 1.5, 2, 2.5, 3, 4, 5, 7, 10, 15, 20, 30, 50];
-const MARGIN = { l: 58, r: 16, t: 10, b: 40 };
+const LOG_TICKS = LOSS_TICKS.filter((v) => v >= 0.5 && v <= 50); // the compare chart labels losses from 0.5 to 50
 
 export const colorOf = (id) => RUN_COLORS[Math.max(0, state.compare.ids.indexOf(id)) % RUN_COLORS.length];
 const faint = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)}, ${a})`;
@@ -58,7 +58,7 @@ export function xRange() {
 }
 
 function plotWidth() {
-  return Math.max(100, (document.getElementById("compare-chart")?.clientWidth || 1000) - MARGIN.l - MARGIN.r);
+  return widthOf("compare-chart", LOSS_MARGIN, 100);
 }
 
 /** One run's traces and change marks. */
@@ -71,11 +71,10 @@ function runTraces(id, X, range, width) {
   // the raw band: a minimum and a maximum per bucket, fewer buckets the more runs (what a redraw
   // costs grows with the points: 20 runs at 2 px were ~27,000 points)
   const n = pointsPerRun(width, c.ids.length) / 2;
-  const raw = bucketMinMax({ x: xs, y: p.loss }, range[0], range[1], n);
   // the EMA, then its mean per bucket: where the points are groups' minima and maxima (a long run
   // seen whole), the EMA barely smooths across them and the mean gives the middle of the band
   const sm = smoothed(p, c.view.smoothing);
-  const smooth = bucketMean({ x: sm.x.map(X), y: sm.y }, range[0], range[1], n);
+  const { raw, smooth } = thinLoss({ x: xs, y: p.loss }, { x: sm.x.map(X), y: sm.y }, range[0], range[1], n);
   // the hyperparameters at each smoothed point (bucketMean averages x: take the step nearest it)
   const at = hparamsAt(id);
   const lrOf = new Map(p.step.map((s, i) => [s, p.lr[i]]));
@@ -114,7 +113,7 @@ function runTraces(id, X, range, width) {
         "<br>lr %{customdata[1]} · batch %{customdata[2]}<extra></extra>",
     },
     {
-      type: "scatter", mode: ex.length <= MARKERS_MAX ? "lines+markers" : "lines", name: `${name} (dev)`,
+      type: "scatter", mode: markersIfFew(ex.length, MARKERS_MAX), name: `${name} (dev)`,
       legendgroup: group, showlegend: false, x: ex, y: ey, customdata: es,
       line: { color, width: 1.5, dash: "dash" }, marker: { color, size: 6, symbol: "diamond" },
       hovertemplate: `${escapeHtml(name)}<br>dev loss %{y:.4f}<br>step %{customdata:,}<extra></extra>`,
@@ -131,10 +130,7 @@ function runTraces(id, X, range, width) {
     for (const step of marks) {
       const x = X(step);
       if (x < range[0] || x > range[1]) continue;
-      shapes.push({
-        type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1,
-        line: { color: faint(color, 0.7), width: 1, dash: "dot" },
-      });
+      shapes.push(vline(x, { color: faint(color, 0.7), width: 1, dash: "dot" }));
     }
   }
   return { traces, shapes };
@@ -162,9 +158,11 @@ function yRangeOf(ext, log) {
 
 const within = (inner, outer) => inner[0] >= outer[0] && inner[1] <= outer[1];
 
-// What each plot last drew: {key, tails, at}; the y range they share and the extent of the
-// runs that do not train (both plots take the y range from the data, the user's zoom aside).
-const last = { still: null, live: null };
+// What each plot last drew: the plot behind its key, the live plot's LastDraw (its tails: each
+// run's last step); the y range they share and the extent of the runs that do not train (both
+// plots take the y range from the data, the user's zoom aside).
+let stillDrawn = null;
+const liveDrawn = new LastDraw();
 let shared = { y: null, key: "", stillExtent: null };
 
 /** What the plot of the runs that do not train draws of run `id`: of one that trains, only
@@ -179,19 +177,14 @@ function runState(id) {
 /** Whether the live points since the last draw would move the lines by less than 2 px. */
 function liveUnchanged(key, ids, range, width) {
   const c = state.compare;
-  const now = performance.now();
   const tails = Object.fromEntries(ids.map((id) => [id, stepOf(id)]));
-  const was = last.live;
-  if (was && was.key === key && now - was.at < STALE_MS) {
-    const pxPerX = width / (range[1] - range[0]);
-    const still = ids.every((id) => {
+  const pxPerX = width / (range[1] - range[0]);
+  return liveDrawn.unchanged(key, tails, (was) =>
+    ids.every((id) => {
       const X = xMapper(id, c.view.xAxis);
-      return (X(tails[id]) - X(was.tails[id] ?? 0)) * pxPerX < 2;
-    });
-    if (still) return true;
-  }
-  last.live = { key, tails, at: now };
-  return false;
+      return (X(tails[id]) - X(was[id] ?? 0)) * pxPerX < 2;
+    }),
+  );
 }
 
 const MEASURES_KEPT = 2000; // performance entries "compare-draw" (bench/compare.py reads them)
@@ -210,21 +203,13 @@ function build(ids, range, width) {
 
 function layout(range, yRange, shapes) {
   const c = state.compare;
-  const spec = X_AXES[c.view.xAxis] || X_AXES.step;
-  const log = c.view.logScale;
   return baseLayout({
     datarevision: ++revision,
     uirevision: c.ids.join(","),
-    margin: MARGIN,
+    margin: LOSS_MARGIN,
     hovermode: "closest",
-    xaxis: axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format }),
-    yaxis: axis({
-      title: { text: log ? "loss (log scale)" : "loss" },
-      type: log ? "log" : "linear",
-      range: yRange,
-      autorange: false,
-      ...(log ? { tickmode: "array", tickvals: LOG_TICKS } : {}),
-    }),
+    xaxis: xAxis(c.view.xAxis, range),
+    yaxis: lossAxis(c.view.logScale, { range: yRange, autorange: false }, LOG_TICKS),
     shapes,
   });
 }
@@ -259,12 +244,12 @@ export function drawCompare() {
   }
   const yRange = c.view.yRange || shared.y;
   const drawnKey = JSON.stringify([key, yRange]);
-  if (last.still && last.still.key === drawnKey) return false;
-  const first = !last.still;
-  last.still = { key: drawnKey };
+  if (stillDrawn === drawnKey) return false;
+  const first = stillDrawn === null;
+  stillDrawn = drawnKey;
   built ||= build(stillIds, range, width);
   react("compare-chart", built.traces, layout(range, yRange, built.shapes))?.then(hookZoom);
-  last.live = null;
+  liveDrawn.forget();
   measure(t0, built.traces.length);
   // the live plot follows at once: in this frame the first time (the first picture is every run,
   // not the stored ones a frame before the others), else in the next (one plot per frame)
@@ -278,7 +263,7 @@ export function drawCompare() {
 export function drawLive() {
   const t0 = performance.now();
   const c = state.compare;
-  if (c.opening || !last.still) return false;
+  if (c.opening || stillDrawn === null) return false;
   const range = xRange();
   const width = plotWidth();
   const ids = c.ids.filter(isLive);
@@ -301,36 +286,27 @@ export function drawLive() {
   for (const a of [lay.xaxis, lay.yaxis]) Object.assign(a, { visible: false, title: { text: "" } });
   react("compare-live", traces, lay, { displayModeBar: false, responsive: true })?.then(() => hookHover("compare-live"));
   measure(t0, traces.length);
-  for (const resolve of liveDrawn.splice(0)) resolve();
+  for (const resolve of nextLive.splice(0)) resolve();
   return true;
 }
 
-const liveDrawn = [];
+const nextLive = [];
 /** Resolves once the live plot has next drawn: the plot behind it has drawn first. */
 export function nextLiveDraw() {
-  return new Promise((resolve) => liveDrawn.push(resolve));
+  return new Promise((resolve) => nextLive.push(resolve));
 }
 
 /** A zoom or pan: the new x range (its points are asked for) and y range; a reset: every run whole. */
 function onRelayout(event) {
   const c = state.compare;
-  const pair = (ax) =>
-    `${ax}.range[0]` in event && `${ax}.range[1]` in event
-      ? [event[`${ax}.range[0]`], event[`${ax}.range[1]`]]
-      : Array.isArray(event[`${ax}.range`])
-        ? event[`${ax}.range`].slice()
-        : event[`${ax}.autorange`]
-          ? null
-          : undefined;
-  const x = pair("xaxis"), y = pair("yaxis");
+  const x = relayoutRange(event, "xaxis"), y = relayoutRange(event, "yaxis");
   if (x === undefined && y === undefined) return;
-  const same = (a, b) => (a === null ? b === null : !!b && a[0] === b[0] && a[1] === b[1]);
   let moved = false;
-  if (y !== undefined && !same(y, c.view.yRange ?? null)) {
+  if (y !== undefined && !sameRange(y, c.view.yRange ?? null)) {
     c.view.yRange = y;
     moved = true;
   }
-  if (x !== undefined && !same(x, c.view.xRange)) {
+  if (x !== undefined && !sameRange(x, c.view.xRange)) {
     c.view.xRange = x;
     zoomed();
     moved = true;
@@ -345,12 +321,10 @@ export function onZoom(f) {
 }
 
 function hookZoom() {
-  const el = document.getElementById("compare-chart");
-  if (el && el.on && !el.dataset.zoomHooked) {
-    el.on("plotly_relayout", onRelayout);
+  const el = hookRelayout("compare-chart", onRelayout);
+  if (el) {
     el.addEventListener("mousemove", hoverLive);
     el.addEventListener("mouseleave", unhoverLive);
-    el.dataset.zoomHooked = "1";
   }
   hookHover("compare-chart");
 }
@@ -418,18 +392,17 @@ export function renderLegend() {
   if (box.dataset.key === key) return;
   box.dataset.key = key;
   box.replaceChildren(
-    ...c.ids.map((id) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.run = id;
-      b.style.setProperty("--swatch", colorOf(id));
-      b.textContent = nameOf(id);
-      b.setAttribute("aria-pressed", String(!c.view.hidden[id]));
-      b.addEventListener("click", () => {
-        c.view.hidden[id] = !c.view.hidden[id];
-        invalidate({ charts: ["compare"], urgent: true });
-      });
-      return b;
-    }),
+    ...c.ids.map((id) =>
+      legendButton({
+        label: nameOf(id),
+        color: colorOf(id),
+        data: { run: id },
+        shown: !c.view.hidden[id],
+        toggle() {
+          c.view.hidden[id] = !c.view.hidden[id];
+          invalidate({ charts: ["compare"], urgent: true });
+        },
+      }),
+    ),
   );
 }

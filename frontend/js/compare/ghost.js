@@ -3,7 +3,7 @@
 // select lists the finished runs (GET /api/runs?status=finished), asked again when it is opened.
 
 import { request } from "../api.js";
-import { bucketMean } from "../downsample.js";
+import { bucketMean, bucketsAcross } from "../chartkit/thin.js";
 import { int } from "../format.js";
 import { notify } from "../notify.js";
 import { invalidate } from "../render.js";
@@ -82,7 +82,7 @@ export function ghostTraces(xAxis, range, width) {
     x.push(X(i));
     y.push(ema.push(p.step[i], p.loss[i]));
   }
-  const line = bucketMean({ x, y }, range[0], range[1], Math.max(50, Math.round(width / PX_PER_POINT)));
+  const line = bucketMean({ x, y }, range[0], range[1], bucketsAcross(width, PX_PER_POINT, 50));
   return [{
     type: "scatter", mode: "lines", name: `ghost: ${p.name}`, x: line.x, y: line.y,
     line: { color: GHOST_COLOR, width: 1.5 }, hovertemplate: `ghost: ${p.name}<br>%{y:.4f}<extra></extra>`,

@@ -7,7 +7,7 @@
 import { ApiError, request } from "../api.js";
 import { readAddress } from "./address.js";
 
-const MARGIN_X = 74; // the compare chart's plot margins, left and right (chart.js MARGIN)
+const MARGIN_X = 74; // the compare chart's plot margins, left and right (chartkit/axes.js LOSS_MARGIN)
 const FRAME_X = 74; // around #compare-chart: the view's padding and its panel's (compare.css, app.css)
 const MAX_WIDTH = 1600; // .compare's max-width
 /** The plot's width in the widest layout (api/pages.py's WIDEST_PLOT_PX, for its preload link). */
