@@ -1276,17 +1276,16 @@ def test_change_labels_fit(server: Server, context: tuple[Any, Watch]) -> None:
 @pytest.mark.timeout(120)
 def test_divergence_is_marked(server: Server, context: tuple[Any, Watch]) -> None:
     """A learning rate of 10 makes the run diverge: the chart marks the step (a red line and a
-    marker of fixed size) and the evaluation whose weights came back (green), the detail on
-    hover; a reload keeps the marks."""
+    marker of fixed size) and the evaluation whose weights came back (green: the step its status
+    names as data), the detail on hover; a reload keeps the marks, and a new tab shows them."""
     ctx, watch = context
     page, run = open_run(ctx, watch, server, {"start": True})
     wait_steps(page, 2500)  # evaluations at 1,000 and 2,000: weights to restore
     server.send("PATCH", f"/api/runs/{run['id']}", {"lr": 10.0})
     expect(page.locator("#status")).to_have_text("diverged", timeout=WAIT_MS)
-    detail = server.get(f"/api/runs/{run['id']}")["detail"]
-    restored = int(re.search(r"restored from the evaluation at step ([\d,]+)", detail)[1].replace(",", ""))
+    restored = server.get(f"/api/runs/{run['id']}")["divergence"]["restored_step"]
 
-    def marks() -> tuple[dict[str, Any], dict[str, Any]]:
+    def marks(page: Any = page) -> tuple[dict[str, Any], dict[str, Any]]:
         page.wait_for_function(
             "() => (document.getElementById('chart').data || []).some(t => t.name === 'diverged' && t.x.length)",
             timeout=WAIT_MS,
@@ -1311,6 +1310,11 @@ def test_divergence_is_marked(server: Server, context: tuple[Any, Watch]) -> Non
     page.reload()
     expect(page.locator("#status")).to_have_text("diverged")
     diverged, back = marks()
+    assert len(diverged["x"]) == 1 and back["x"] == [restored]
+    fresh = watch.attach(ctx.new_page())  # its own session: the marks come from the run's record
+    fresh.goto(server.base + "/")
+    expect(fresh.locator("#status")).to_have_text("diverged", timeout=WAIT_MS)
+    diverged, back = marks(fresh)
     assert len(diverged["x"]) == 1 and back["x"] == [restored]
     watch.check()
 
@@ -1348,10 +1352,11 @@ def test_follow_the_last_steps_of_a_long_run(server: Server, context: tuple[Any,
             window.synthetic.stop();
             const { handleMessage } = await import('/static/js/events.js');
             const step = window.synthetic.step;
-            handleMessage({ type: 'status', status: 'diverged', step,
-                detail: `diverged at lr 10: the loss of step ${step - 1} is nan; weights restored from the `
-                    + `evaluation at step ${(step - step % 500).toLocaleString('en-US')} (dev loss 2.1). `
-                    + 'Lower the learning rate and resume.' });
+            const restored_step = step - step % 500;
+            handleMessage({ type: 'status', status: 'diverged', step, cause: 'diverged',
+                divergence: { step: step - 1, lr: 10, loss: null, smoothed: null, best_smoothed: 2.0,
+                              restored_step, restored_dev_loss: 2.1 },
+                detail: 'diverged (its words are for people: the marks come from the fields)' });
         }"""
     )
     for view in ("1000", "10000", "0"):
