@@ -17,6 +17,11 @@ export function clip({ x, y }, a, b) {
   return { x: x.slice(lo, hi), y: y.slice(lo, hi) };
 }
 
+/** Of n buckets of `width` over [a, b], the one x falls in: -1 before a, n past b. */
+function bucketOf(x, a, b, n, width) {
+  return x < a ? -1 : x > b ? n : Math.min(n - 1, Math.floor((x - a) / width));
+}
+
 /**
  * At most 2n + 1 points for x in [a, b]: of each of n equal buckets, the point with the smallest
  * y and the one with the largest, in x order (spikes survive), and the newest point in view (the
@@ -26,7 +31,7 @@ export function clip({ x, y }, a, b) {
 export function bucketMinMax({ x, y }, a, b, n) {
   if (x.length <= 2 * n) return { x, y };
   const width = (b - a) / n || 1;
-  const key = (i) => (x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width)));
+  const key = (i) => bucketOf(x[i], a, b, n, width);
   const ox = [], oy = [];
   let i = 0;
   while (i < x.length) {
@@ -62,7 +67,7 @@ export function bucketMean({ x, y }, a, b, n) {
   };
   for (let i = 0; i < x.length; i++) {
     if (!Number.isFinite(y[i])) continue;
-    const k = x[i] < a ? -1 : x[i] > b ? n : Math.min(n - 1, Math.floor((x[i] - a) / width));
+    const k = bucketOf(x[i], a, b, n, width);
     if (k !== bucket) {
       flush();
       bucket = k;
