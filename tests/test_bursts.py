@@ -146,7 +146,7 @@ def test_workers_start_at_most_the_bound_at_once(make_client: Any, monkeypatch: 
     """Six runs that start at once (six may train): at most two workers between launch and Ready."""
     client: TestClient = make_client(max_running=6)
     registry = client.app.state.registry  # type: ignore[attr-defined]
-    registry._starts = StartPool(2)
+    registry.scheduler.starts = StartPool(2)
     starting: set[WorkerHandle] = set()
     peak = [0]
     real = registry.runtime.worker
@@ -275,8 +275,8 @@ def test_deleted_runs_leave_nothing_behind(make_client: Any) -> None:
             wait_for(lambda r=r: client.get(f"/api/runs/{r['id']}").json()["last_eval"], timeout=60, what="step 0")
         for r in runs:
             assert client.delete(f"/api/runs/{r['id']}").status_code == 204
-        wait_for(lambda: not registry._tasks, what="the registry's tasks to end")
-        assert not set(registry._live) & {r["id"] for r in runs} and not registry._models
+        wait_for(lambda: not registry.table.tasks, what="the registry's tasks to end")
+        assert not set(registry.table.runs) & {r["id"] for r in runs} and not registry.reads.models
 
     burst()  # what runs need once (the examples of the block size, the store's statements) is built here
     tracemalloc.start()

@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 
 from backend.api.pages import MAX_COMPARED
 from backend.core.data import Dataset
+from backend.runs.table import RECORDS_ON_LOOP
 from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.server.points import POINTS_JSON, evals_in
-from backend.server.registry import RECORDS_ON_LOOP
 from backend.server.schemas import PointsPublic, RunsPointsPublic
 from tests.conftest import wait_for
 
@@ -108,7 +108,7 @@ def test_several_runs_read_in_one_go(two_stored: tuple[TestClient, str, str], mo
         hops.append(getattr(fn, "__qualname__", repr(fn)))
         return await real(fn, *args, **kwargs)
 
-    monkeypatch.setattr("backend.server.registry.asyncio.to_thread", counted)
+    monkeypatch.setattr("backend.runs.histories.asyncio.to_thread", counted)
     histories = registry.histories
     read: list[list[str]] = []
 

@@ -1,4 +1,4 @@
-"""Runs that last (backend/server/registry.py with the store and local workers), through the API:
+"""Runs that last (backend/runs/ with the store and local workers), through the API:
 exact resume after a restart, the queue, a worker that dies, branches, reads without a worker,
 the history and weights files."""
 
@@ -22,7 +22,7 @@ import torch
 from fastapi.testclient import TestClient
 from safetensors.torch import load
 
-from backend.server.registry import HISTORY_SAVE_SECONDS
+from backend.runs.events import HISTORY_SAVE_SECONDS
 from tests.conftest import wait_for
 
 Client = Callable[..., TestClient]
@@ -179,7 +179,7 @@ def test_past_the_stored_steps_a_dying_worker_cuts_the_history(
     resumed, it goes on."""
     cap = 1000
     monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
-    monkeypatch.setattr("backend.server.registry.HISTORY_SAVE_SECONDS", 0.0)
+    monkeypatch.setattr("backend.runs.events.HISTORY_SAVE_SECONDS", 0.0)
     client = make_client()
     doomed = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 300}).json()
     checkpoints = f"/api/runs/{doomed['id']}/checkpoints"

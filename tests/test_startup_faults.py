@@ -15,11 +15,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
+from backend.runs.registry import RunRegistry
 from backend.server import failures
 from backend.server.app import create_app
 from backend.server.boot import Boot
 from backend.server.config import Settings
-from backend.server.registry import RunRegistry
 from backend.store import preflight
 from backend.store.preflight import StartError, check_database
 from backend.store.store import Store

@@ -1,4 +1,4 @@
-"""Sweeps (backend/server/sweeps.py, POST/GET/DELETE /api/sweeps), the export of several runs, and
+"""Sweeps (backend/runs/sweeps.py, POST/GET/DELETE /api/sweeps), the export of several runs, and
 the bucketed points of a run's history for overlays."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.server.sweeps import combinations, label, lr_values
+from backend.runs.sweeps import combinations, label, lr_values
 from backend.training.spec import RunSpec
 from tests.conftest import wait_for
 

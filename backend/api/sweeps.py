@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from backend.api.deps import RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
-from backend.server import sweeps
-from backend.server.registry import RunRegistry
+from backend.runs import sweeps
+from backend.runs.registry import RunRegistry
 from backend.server.schemas import RunPublic, SweepCreate, SweepPublic
 from backend.store.records import RunRecord, SweepRecord
 

@@ -18,10 +18,10 @@ from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_problem
 from backend.edge import origins
+from backend.runs.registry import RunNotFoundError, RunRegistry
 from backend.server.channel import Subscriber, ViewerEndedError
 from backend.server.config import Settings
 from backend.server.messages import error
-from backend.server.registry import RunNotFoundError, RunRegistry
 from backend.server.schemas import ClientMessage, HParamsFields, PauseMessage, ResumeMessage, SetMessage
 from backend.training.protocol import ConflictError, Status, Update
 

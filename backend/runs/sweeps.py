@@ -2,15 +2,26 @@
 against them" done with real runs. A grid of values (a Cartesian product of lists) or a
 log-spaced range of learning rates, laid over base settings; at most MAX_RUNS runs.
 
-Pure: from the request to the runs' settings and names. The registry creates and queues them.
+From the request to the runs' settings and names (pure functions), then `Sweeps`: the runs
+created and queued, listed, stopped.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import math
+import secrets
+import time
+from dataclasses import replace
 from typing import Any, Literal
 
+from backend.runs.create import Creator
+from backend.runs.steering import Steering
+from backend.runs.table import RunNotFoundError, Table
+from backend.store.records import RunRecord, SweepRecord
+from backend.training.protocol import ConflictError, Status, Update
 from backend.training.spec import RunSpec
 
 MAX_RUNS = 64
@@ -80,3 +91,43 @@ def default_name(grid: dict[str, list[Any]]) -> str:
         else:
             parts.append(f"{name} ×{len(values)}")
     return "sweep: " + ", ".join(parts)
+
+
+class Sweeps:
+    def __init__(self, table: Table, creator: Creator, steering: Steering) -> None:
+        self.table = table
+        self.creator = creator
+        self.steering = steering
+
+    async def create_sweep(
+        self, base: RunSpec, grid: dict[str, list[Any]], name: str | None, request: dict[str, Any]
+    ) -> tuple[SweepRecord, list[RunRecord]]:
+        """Its runs, created in order and started as slots free (queued first come, first served).
+        ValueError: too many runs; KeyError: no such dataset."""
+        planned = expand(base, grid)
+        if self.table.datasets.record(base.dataset) is None:
+            raise KeyError(base.dataset)
+        record = SweepRecord(secrets.token_hex(6), name or default_name(grid), request, list(grid), False, time.time())
+        await asyncio.to_thread(self.table.store.put_sweep, record)
+        runs = [await self.creator.create(spec, True, name=label(v), sweep_id=record.id) for v, spec in planned]
+        return record, runs
+
+    async def sweep(self, sweep_id: str) -> tuple[SweepRecord, list[RunRecord]]:
+        record = await asyncio.to_thread(self.table.store.sweep, sweep_id)
+        if record is None:
+            raise RunNotFoundError(f"no sweep with id {sweep_id!r}")
+        runs = await self.table.listed(None, MAX_RUNS, 0, sweep_id=sweep_id)
+        return record, sorted(runs, key=lambda r: (r.created_at, r.id))
+
+    async def sweep_list(self, limit: int, offset: int) -> list[tuple[SweepRecord, list[RunRecord]]]:
+        records = await asyncio.to_thread(self.table.store.sweeps, limit, offset)
+        return [await self.sweep(s.id) for s in records]
+
+    async def stop_sweep(self, sweep_id: str) -> None:
+        """Pause its runs and take the waiting ones out of the queue; they stay stored."""
+        record, runs = await self.sweep(sweep_id)
+        for r in runs:
+            if r.status in (Status.RUNNING, Status.QUEUED):
+                with contextlib.suppress(ConflictError, RunNotFoundError):
+                    await self.steering.update(r.id, Update(status=Status.PAUSED))
+        await asyncio.to_thread(self.table.store.put_sweep, replace(record, stopped=True))

@@ -16,13 +16,13 @@ from backend.api import datasets, docs, lostfound, lrfind, meta, model, pages, r
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
 from backend.api.responses import document_unreadable_bodies
 from backend.core.data import Dataset
+from backend.runs.registry import RunNotFoundError, RunRegistry
 from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
 from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
 from backend.server.failures import internal_error
 from backend.server.points import RunPoints
-from backend.server.registry import RunNotFoundError, RunRegistry
 from backend.store.store import NoHistoryStore, Store
 from backend.training.protocol import ConflictError
 from backend.training.spec import RunSpec

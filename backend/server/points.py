@@ -21,10 +21,10 @@ from operator import itemgetter
 import numpy as np
 from pydantic import TypeAdapter
 
+from backend.runs.registry import RunRegistry
 from backend.server.export import HistoryData
 from backend.server.history import Points, eval_extremes, range_points
 from backend.server.messages import eval_row, loss_list, sig_list
-from backend.server.registry import RunRegistry
 from backend.server.schemas import PointsPublic, RunPublic
 from backend.store.records import Eval, RunRecord
 

@@ -98,7 +98,7 @@ def first_evaluation(
         dataset.splits(spec.block_size),
         dataset.vocab.chars,
         emit,
-        max_threads=1,  # a worker that does not train has one thread (registry._threads_for)
+        max_threads=1,  # a worker that does not train has one thread (scheduler.threads_for)
         hparams=hparams,
         max_steps=max_steps,
     )
