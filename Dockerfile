@@ -1,4 +1,4 @@
-# makemore live: docker build -t makemore-live . && docker run -p 8000:8000 makemore-live
+# makemore live: docker build -t makemore-live . && docker run --name makemore -p 8000:8000 -v makemore:/data makemore-live
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -25,15 +25,20 @@ RUN groupadd --gid 10001 makemore && useradd --uid 10001 --gid 10001 --create-ho
     && mkdir /data && chown 10001:10001 /data
 USER 10001:10001
 
-# Runs last in /data (the database and checkpoints): docker run -v makemore:/data ...
+# Runs last in /data (the database, checkpoints, the token): docker run -v makemore:/data ...
+# A host directory mounted there instead must be writable by uid 10001 (chown -R 10001 DIR).
 ENV MAKEMORE_HOME=/data
 VOLUME /data
 
 # Inside the container the server must listen on every interface to be reachable via -p.
+# MAKEMORE_IN_CONTAINER: the logged address names the container's port, which -p maps.
 ENV MAKEMORE_HOST=0.0.0.0 \
-    MAKEMORE_PORT=8000
+    MAKEMORE_PORT=8000 \
+    MAKEMORE_IN_CONTAINER=1
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# /api/health answers within a second of the start (torch loads behind it); its successful
+# checks stay out of the access log.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5s --start-interval=1s --retries=3 \
     CMD ["python", "-m", "backend.healthcheck"]
 
 CMD ["python", "-m", "backend"]

@@ -1,4 +1,4 @@
-"""python -m backend [--host H] [--port P] [--data FILE] [--home DIR] [--token T]"""
+"""python -m backend [--host H] [--port P] [--data FILE] [--home DIR] [--token T] [--rotate-token]"""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from backend.core.words import DatasetError, read_words
+from backend.edge.addresses import announce
 from backend.edge.protocols import WebSocketProtocol, http_protocol
-from backend.edge.redact import redact_tokens
+from backend.edge.redact import drop_health_checks, redact_tokens
 from backend.edge.stack import guarded
-from backend.edge.token import token_in_force
+from backend.edge.token import TokenFileError, rotate_token, token_in_force, token_path
 from backend.server.boot import Boot
 from backend.server.config import Settings
 from backend.store.preflight import StartError, prepare_home
@@ -75,6 +76,24 @@ def describe_settings_error(e: ValidationError) -> str:
     return "; ".join(f"MAKEMORE_{'.'.join(map(str, err['loc'])).upper()}: {err['msg']}" for err in e.errors())
 
 
+def rotate_stored_token(settings: Settings) -> int:
+    """--rotate-token: a new token in the home's file. Safe beside a running server (`docker exec`),
+    which keeps its token until it restarts."""
+    if settings.token is not None:
+        sys.stderr.write(
+            "makemore live: cannot rotate: a token is given (--token or MAKEMORE_TOKEN); it wins over the file\n"
+        )
+        return 2
+    try:
+        rotate_token(settings.home)
+    except TokenFileError as e:
+        sys.stderr.write(f"makemore live: cannot rotate: {e}\n")
+        return 2
+    path = token_path(settings.home)
+    sys.stdout.write(f"a new token is in {path}; restart the server to use it (the old one works till then)\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backend", description="makemore live: the server")
     parser.add_argument("--host", help="address to bind (env MAKEMORE_HOST, default 127.0.0.1)")
@@ -85,14 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--home", type=Path, help="where runs are kept (env MAKEMORE_HOME, default ~/.local/share/makemore-live)"
     )
-    parser.add_argument("--token", help="the token requests need (env MAKEMORE_TOKEN; generated off loopback)")
+    parser.add_argument(
+        "--token", help="the token requests need (env MAKEMORE_TOKEN; off loopback, else, one kept in the home)"
+    )
+    parser.add_argument(
+        "--rotate-token",
+        action="store_true",
+        help="replace the token kept in the home with a new one, and exit; a running server uses it once restarted",
+    )
     args = parser.parse_args(argv)
+    rotate = args.__dict__.pop("rotate_token")
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     try:
         settings = Settings(**overrides)
     except ValidationError as e:
         sys.stderr.write(f"makemore live: cannot start: {describe_settings_error(e)}\n")
         return 2
+    if rotate:
+        return rotate_stored_token(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         words = read_words(settings.data)
@@ -104,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         # before the port and torch: a second server on this home stops here, at once
         home_lock = prepare_home(settings.home, address(settings.host, settings.port))
     except StartError as e:
+        sys.stderr.write(f"makemore live: cannot start: {e}\n")
+        return 2
+    try:
+        token = token_in_force(settings)
+    except TokenFileError as e:
         sys.stderr.write(f"makemore live: cannot start: {e}\n")
         return 2
 
@@ -120,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
 
     boot = Boot(load, on_failure=give_up)
     config = uvicorn.Config(
-        guarded(boot, settings, token_in_force(settings)),
+        guarded(boot, settings, token),
         host=settings.host,
         port=settings.port,
         # slowloris, unread answers (edge/protocols.py); pongs with flow control, dead peers dropped
@@ -138,12 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         log_level="info",
     )
     redact_tokens()  # after the Config, which configures uvicorn's loggers: no ?token= in their lines
+    drop_health_checks()
     try:
         sock = listening_socket(settings.host, settings.port)
     except OSError as e:
         sys.stderr.write(f"makemore live: cannot listen on {settings.host}:{settings.port}: {e.strerror}\n")
         return 2
     home_lock.describe(address(settings.host, sock.getsockname()[1]))  # the port, if 0 chose one
+    announce(settings, sock, token)
     server = Server(config, boot)
     code = serve(server, sock)
     if boot.error_id is not None:

@@ -73,7 +73,20 @@ def test_dockerfile_promises() -> None:
     assert f"pip install --no-cache-dir {CPU_INDEX} torch==" in runs
     healthcheck = args_of("HEALTHCHECK")[0]
     assert "CMD" in healthcheck and "backend.healthcheck" in healthcheck
+    assert "--start-period=5s" in healthcheck.split("CMD")[0]  # healthy within seconds, not half a minute
     assert exec_form(args_of("CMD")[-1]) == ["python", "-m", "backend"]
+    assert env_of()["MAKEMORE_IN_CONTAINER"] == "1"  # the logged address says which port it means
+
+
+def test_dockerfile_first_line_is_the_whole_command() -> None:
+    first = (ROOT / "Dockerfile").read_text().splitlines()[0]
+    assert first.startswith("# ")
+    build, _, run = first.partition(" && ")
+    assert build.endswith("docker build -t makemore-live .")
+    words = shlex.split(run)
+    assert words[:2] == ["docker", "run"] and words[-1] == "makemore-live"
+    assert "-p" in words and words[words.index("-p") + 1].endswith(":8000")
+    assert "-v" in words and words[words.index("-v") + 1] == "makemore:/data"  # runs (and the token) kept
 
 
 @pytest.mark.slow
@@ -117,8 +130,10 @@ def test_image_command_serves_health(tmp_path: Path) -> None:
         # as a browser would, keeping the cookie it sets
         assert proc.stderr is not None
         line = next(line for line in proc.stderr if b"?token=" in line).decode()
-        url = line[line.index("http://") :].strip()
+        url = line[line.index("http://") :].split()[0]
         assert url.startswith(f"http://127.0.0.1:{port}/?token=")
+        assert f"(the container's port {port}: open the host port that `docker run -p HOST:{port}` maps)" in line
+        assert (tmp_path / "data" / "token").read_text().strip() == url.split("?token=")[1]  # kept in the volume
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs")
         assert refused.value.code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -193,14 +194,12 @@ def test_no_token_on_loopback(caplog: pytest.LogCaptureFixture) -> None:
     assert tokens.token_in_force(Settings(host="127.0.0.1", token=TOKEN)) == TOKEN  # asked for: in force
 
 
-def test_a_token_is_generated_off_loopback_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="backend.edge.token"):
-        token = tokens.token_in_force(Settings(host="0.0.0.0", port=8123))
+def test_a_token_is_generated_off_loopback_and_kept_in_the_home(tmp_path: Path) -> None:
+    token = tokens.token_in_force(Settings(host="0.0.0.0", port=8123, home=tmp_path))
     assert token is not None and len(token) >= 40
-    (line,) = [r.getMessage() for r in caplog.records]
-    assert line == f"open http://127.0.0.1:8123/?token={token}"
-    assert tokens.token_in_force(Settings(host="0.0.0.0")) != token  # a new one each start
-    assert tokens.token_in_force(Settings(host="0.0.0.0", token=TOKEN)) == TOKEN
+    assert tokens.token_in_force(Settings(host="0.0.0.0", home=tmp_path)) == token  # the next start's
+    assert tokens.token_in_force(Settings(host="0.0.0.0", home=tmp_path / "other")) != token  # each home its own
+    assert tokens.token_in_force(Settings(host="0.0.0.0", token=TOKEN, home=tmp_path)) == TOKEN
 
 
 def test_auth_none_turns_it_off_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:

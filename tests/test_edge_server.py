@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -79,9 +80,25 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, 
             lambda: [line for line in server.log.read_text().splitlines() if "?token=" in line],
             what="the line with the token",
         )
-        assert len(lines) == 1, lines  # one line, with the address to open
-        assert f"open http://127.0.0.1:{server.port}/?token=" in lines[0]
-        yield server, lines[0].split("?token=")[1].strip()
+        # one line per address of this machine's interfaces (IPv4: the socket is 0.0.0.0's), loopback first
+        expected = [f"http://{a}:{server.port}/" for a in ipv4_addresses_up()]
+        assert [line.split("open ", 1)[1].split("?token=")[0] for line in lines] == expected, lines
+        tokens = {line.split("?token=")[1].strip() for line in lines}
+        assert len(tokens) == 1, lines  # the same token in each
+        yield server, tokens.pop()
+
+
+def ipv4_addresses_up() -> list[str]:
+    """What psutil (getifaddrs) finds, independently of the server's own enumeration."""
+    stats = psutil.net_if_stats()
+    found = [
+        a.address
+        for name, addrs in psutil.net_if_addrs().items()
+        if name in stats and stats[name].isup
+        for a in addrs
+        if a.family == socket.AF_INET
+    ]
+    return sorted(dict.fromkeys(found), key=lambda a: not a.startswith("127."))
 
 
 def test_exposed_needs_the_token(exposed: tuple[Server, str]) -> None:

@@ -52,3 +52,28 @@ def redact_tokens() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):
             logger.addFilter(RedactTokens())
+
+
+HEALTH = "/api/health"
+
+
+class DropHealthChecks(logging.Filter):
+    """Drops uvicorn's access line of each answered `GET /api/health` (no query): Docker's
+    HEALTHCHECK, or an orchestrator's probe, asks every few seconds, and its lines would bury the
+    requests that matter. A failing one (503 while the application loads or after it failed) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn's access line: (client, method, path with query, HTTP version, status)
+        if isinstance(args, tuple) and len(args) == 5:
+            _, method, path, _, status = args
+            if method == "GET" and path == HEALTH and isinstance(status, int) and 200 <= status < 300:
+                return False
+        return True
+
+
+def drop_health_checks() -> None:
+    """Install the filter on uvicorn's access logger (after uvicorn.Config, as redact_tokens)."""
+    logger = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, DropHealthChecks) for f in logger.filters):
+        logger.addFilter(DropHealthChecks())

@@ -8,11 +8,14 @@ without importing torch or the store (numpy).
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
+from backend.container import in_container
 from backend.store.lock import HomeInUseError, HomeLock
 
 DATABASE = "makemore.db"  # Store.path's name (tests/test_startup_faults.py checks they agree)
@@ -48,7 +51,19 @@ def check_writable(home: Path) -> None:
         with tempfile.TemporaryFile(dir=home):
             pass
     except OSError as e:
-        raise StartError(f"cannot write in the home {home}: {e.strerror or e}") from None
+        raise StartError(f"cannot write in the home {home}: {e.strerror or e}{_container_fix(e, home)}") from None
+
+
+def _container_fix(e: OSError, home: Path) -> str:
+    """In the Docker image the server runs as uid 10001, and a directory bind-mounted from the
+    host keeps the host's owner: say whom to give it to, and how."""
+    if not in_container() or e.errno not in (errno.EACCES, errno.EPERM):
+        return ""
+    uid = os.getuid()
+    return (
+        f" (the container runs as uid {uid}: on the host, `chown -R {uid} DIR` for the directory "
+        f"mounted at {home}, or use a named volume: -v makemore:{home})"
+    )
 
 
 def check_database(path: Path) -> None:
