@@ -115,8 +115,8 @@ def test_a_run_created_idle_resumes(cluster: Any, make_client: Callable[..., Tes
     for attempt in range(2):
         answer = client.patch(f"/api/runs/{run['id']}", json={"status": "running"})
         assert answer.status_code == 200, (attempt, answer.text)
-        at = get()["step"]
-        wait_for(lambda at=at: get()["step"] > at + 50, timeout=120, what=f"training (resume {attempt + 1})")
+        at: int = get()["step"]
+        wait_for(lambda: get()["step"] > at + 50, timeout=120, what=f"training (resume {attempt + 1})")  # noqa: B023
         assert get()["status"] == "running"
         assert client.patch(f"/api/runs/{run['id']}", json={"status": "paused"}).status_code == 200
         wait_for(lambda: get()["status"] == "paused", timeout=60, what="the run paused")
