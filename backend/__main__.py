@@ -13,13 +13,13 @@ import uvicorn
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
+from backend.app.boot import Boot
 from backend.core.words import DatasetError, read_words
 from backend.edge.addresses import announce
 from backend.edge.protocols import WebSocketProtocol, http_protocol
 from backend.edge.redact import drop_health_checks, redact_tokens
 from backend.edge.stack import guarded
 from backend.edge.token import TokenFileError, rotate_token, token_in_force, token_path
-from backend.server.boot import Boot
 from backend.server.config import Settings
 from backend.store.preflight import StartError, prepare_home
 
@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def load() -> ASGIApp:
         """On Boot's worker thread: torch loads only now, while the server already answers."""
+        from backend.app.main import create_app  # noqa: PLC0415
         from backend.core.data import Dataset  # noqa: PLC0415
-        from backend.server.app import create_app  # noqa: PLC0415
 
         return create_app(settings, Dataset(settings.data.name, words))
 

@@ -1,6 +1,6 @@
 """Target 7: `python -m backend` answers /api/health within 4 s of start, on the default data.
 
-Health answers as soon as the server listens (backend/server/boot.py); the API follows once torch is
+Health answers as soon as the server listens (backend/app/boot.py); the API follows once torch is
 loaded, the store (a fresh home each start) is open and the default run is created, its worker
 launched from the forkserver (which imports torch too, in parallel). Both are measured: the
 second is what a user waits for. bench/restart.py does the same on a home with stored runs."""

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import backend.training.trainer as trainer_module
+from backend.app.main import create_app
 from backend.core.data import Dataset
 from backend.core.evaluate import Evaluation
 from backend.core.model import MLP
-from backend.server.app import create_app
 from backend.server.config import DEFAULT_DATA, Settings
 from backend.training.protocol import Event
 from backend.training.trainer import Trainer

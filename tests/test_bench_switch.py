@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.app.main import create_app
 from backend.core.data import Dataset
-from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.store.store import Store
 from backend.training.protocol import Status

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from backend.server.boot import Boot
+from backend.app.boot import Boot
 from tests.server import ROOT
 
 DEADLINE = 30.0  # seconds; generous, for a loaded machine

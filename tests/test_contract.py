@@ -25,7 +25,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from backend.server.app import create_app
+from backend.app.main import create_app
 from backend.server.config import Settings
 from tests.conftest import DEFAULT_DATA
 from tests.server import running_server

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from pydantic_core import PydanticUndefined
 from starlette.routing import Match
 
-from backend.server.app import create_app
+from backend.app.main import create_app
 from backend.server.config import Settings, default_home
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from backend.app.main import create_app
 from backend.core.data import Dataset
 from backend.edge.limits import (
     READ_FACTOR,
@@ -22,7 +23,6 @@ from backend.edge.limits import (
     WebSocketLimits,
 )
 from backend.edge.stack import guarded
-from backend.server.app import create_app
 from backend.server.config import Settings
 from tests.conftest import wait_for
 from tests.edge_app import Gate, edge_app

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.pages import MAX_COMPARED
+from backend.app.main import create_app
 from backend.core.data import Dataset
 from backend.runs.table import RECORDS_ON_LOOP
-from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.server.points import POINTS_JSON, evals_in
 from backend.server.schemas import PointsPublic, RunsPointsPublic

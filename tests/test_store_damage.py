@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.app.main import create_app
 from backend.core.data import Dataset
-from backend.server.app import create_app
 from backend.server.config import Settings
 from backend.server.datasets import record_of
 from backend.store.lostfound import REASONS, LostFound

@@ -4,7 +4,7 @@
 server does before it can answer. So `python -m backend` serves `Boot` at once: it answers
 /api/health and serves the page and plotly.js itself (none of that needs torch), while a worker
 thread builds the real application (`load`, which imports torch; the thread ends with it,
-see openmp.py). When that is done, Boot runs the
+see server/openmp.py). When that is done, Boot runs the
 real application's lifespan and hands every request to it; a request for anything else that
 arrives before then (the page's first API call, its websocket) waits for it.
 
