@@ -73,6 +73,9 @@ export async function showRun(id, { push = false, address = true } = {}) {
 
 // ---- coming back after the connection dropped -------------------------------------------------------
 let away = null; // {id, status, step}: the run as the tab last saw it, while the socket is down
+// the run as the tab saw it before the server said it stopped it (its socket closes next): the
+// notice on coming back compares with this, not with the pause the server sent on its way out
+let stopping = null;
 
 const RESUMABLE = new Set(["paused", "interrupted", "diverged", "finished"]);
 
@@ -117,8 +120,10 @@ export function connectRun(handlers) {
     message(msg) {
       if (msg.type === "snapshot") {
         if (away && away.id === msg.run.id) state.notice = returnNotice(away, msg.run);
-        away = null;
+        away = stopping = null;
         state.missing = null;
+      } else if (msg.type === "status" && msg.cause === "server_stopped" && state.run && !stopping) {
+        stopping = { id: state.run.id, status: state.status, step: state.step };
       } else if (msg.type === "status" && ["running", "queued"].includes(msg.status) && state.notice?.resume) {
         state.notice = null; // resumed (here, or in another tab): the question is answered
       }
@@ -137,7 +142,9 @@ export function connectRun(handlers) {
       }
       if (!handshake && state.run) {
         // It was live: come back to this same run (not to whatever is newest by then).
-        away = { id: state.run.id, status: state.status, step: state.step };
+        const seen = { id: state.run.id, status: state.status, step: state.step };
+        away = stopping?.id === seen.id ? stopping : seen;
+        stopping = null;
         if (state.target !== state.run.id) {
           state.target = state.run.id;
           setAddress(state.target, false);
