@@ -7,6 +7,7 @@ it is opened with `?token=`, or (a websocket, which cannot set headers from a br
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -97,7 +98,8 @@ def rotate_token(home: Path) -> str:
             os.fsync(f.fileno())
         os.replace(temporary, path)
     except OSError as e:
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # never created, or the home refuses that too
+            temporary.unlink(missing_ok=True)
         raise TokenFileError(f"cannot write the token file {path}: {_reason(e)}") from None
     log.info("a new token, kept in %s (`python -m backend --rotate-token` replaces it)", path)
     return token
