@@ -155,7 +155,7 @@ class Table:
             raise RunNotFoundError(f"no run with id {rid!r}")
         live = LiveRun(record, Channel(rid))
         live.channel = await asyncio.to_thread(stored_channel, self.store, record)
-        live.channel.describe = lambda: self.public(live)
+        live.channel.describe = self.describe(live)
         return live
 
     def release_if_unused(self, live: LiveRun) -> None:
@@ -177,7 +177,7 @@ class Table:
         live.record = record
         live.checkpoint = None
         channel = await asyncio.to_thread(stored_channel, self.store, record)
-        channel.describe = lambda: self.public(live)
+        channel.describe = self.describe(live)
         for sub in list(live.channel.subscribers):
             sub.switch(channel)
             sub.resync("interrupted")
