@@ -27,6 +27,7 @@ from bench import (
     busy,
     compare,
     create,
+    diagnostics,
     disk,
     evaluation,
     hours,
@@ -85,6 +86,8 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         "overview_cost": lambda: (
             overview_cost.overview_cost(20, 20_000, 2, 2) if quick else overview_cost.overview_cost(100, 200_000, 6, 8)
         ),
+        # issue 23: a diagnostic point and a gradient-direction pass against a training step
+        "diagnostics": lambda: diagnostics.diagnostics(3 if quick else 9),
     }
 
 

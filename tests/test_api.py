@@ -34,13 +34,18 @@ def test_health_and_default_run(client: TestClient) -> None:
         "n_embd": 10,
         "n_hidden": 200,
         "seed": 2147483647,
-        "max_steps": 200_000,
         "init": "lecture",
         "optimizer": "sgd",
-        "momentum": None,
+        "momentum": 0.9,
         "dataset": builtin_id(client),
     }
-    assert run["hparams"] == {"lr": 0.1, "batch_size": 32, "eval_every": 1000, "schedule": {"kind": "constant"}}
+    assert run["hparams"] == {
+        "lr": 0.1,
+        "batch_size": 32,
+        "eval_every": 1000,
+        "max_steps": 200_000,
+        "schedule": {"kind": "constant"},
+    }
     assert run["params"] == 11_897
     assert run["name"] == "lr 0.1 · b 32" and run["parent"] is None and run["created_at"] > 0
     ds = run["dataset"]
@@ -55,7 +60,7 @@ def test_create_list_get_side_by_side(client: TestClient) -> None:
     r = client.post("/api/runs", json={"lr": 0.05, "batch_size": 64, "max_steps": 5000, "start": False, "name": "slow"})
     assert r.status_code == 201
     second = r.json()
-    assert second["status"] == "paused" and second["hparams"]["lr"] == 0.05 and second["config"]["max_steps"] == 5000
+    assert second["status"] == "paused" and second["hparams"]["lr"] == 0.05 and second["hparams"]["max_steps"] == 5000
     assert second["name"] == "slow"
     client.patch(f"/api/runs/{first['id']}", json={"status": "running"})
     r = client.post("/api/runs")  # no body at all: the defaults, started; the first goes on
@@ -129,8 +134,13 @@ def test_patch_applies_and_reports(client: TestClient) -> None:
     r = client.patch(f"/api/runs/{run['id']}", json={"lr": 0.02, "batch_size": 128, "eval_every": 50, "max_steps": 900})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["hparams"] == {"lr": 0.02, "batch_size": 128, "eval_every": 50, "schedule": {"kind": "constant"}}
-    assert body["config"]["max_steps"] == 900
+    assert body["hparams"] == {
+        "lr": 0.02,
+        "batch_size": 128,
+        "eval_every": 50,
+        "max_steps": 900,
+        "schedule": {"kind": "constant"},
+    }
     r = client.patch("/api/runs/current", json={"status": "running"})
     assert r.json()["status"] == "running"
     wait_for(lambda: current(client)["status"] == "finished", what="max_steps")

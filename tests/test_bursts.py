@@ -32,8 +32,8 @@ from backend.server import starts
 from backend.server.config import DEFAULT_DATA
 from backend.server.starts import StartPool, first_evaluation
 from backend.training.checkpoint import decode
-from backend.training.protocol import EvalResult, HParams
-from backend.training.spec import RunSpec, schedule_of
+from backend.training.protocol import EvalResult
+from backend.training.spec import HParams, RunSpec
 from backend.training.trainer import Trainer
 from tests.conftest import wait_for
 from tests.server import running_server
@@ -45,9 +45,9 @@ def test_the_step_0_evaluation_is_the_one_its_worker_makes(small_dataset: Datase
     """The same events, figures and checkpoint as a worker started paused (one thread, as the
     registry gives a worker that does not train) and stopped: only the timings differ."""
     spec = RunSpec(seed=7, n_embd=4, n_hidden=50)
-    hp = HParams(0.05, 64, 500, schedule_of(None))
-    here = first_evaluation(spec, small_dataset, hp, 30_000)
-    init = WorkerInit("w", spec, small_dataset.name, small_dataset.words, None, hp, 30_000, threads=1, running=False)
+    hp = HParams(lr=0.05, batch_size=64, eval_every=500, max_steps=30_000)
+    here = first_evaluation(spec, small_dataset, hp)
+    init = WorkerInit("w", spec, small_dataset.name, small_dataset.words, None, hp, threads=1, running=False)
     core = WorkerCore(init)
     core.start()
     worker: list[WorkerMessage] = []
@@ -88,7 +88,7 @@ def test_a_long_step_0_evaluation_is_not_cut_short(small_dataset: Dataset, monke
     Stop that ends the trainer here comes only once it is over."""
     monkeypatch.setattr(trainer_module, "chunk_rows", lambda shape: 64)  # ~30 pieces
     spec = RunSpec()
-    said = first_evaluation(spec, small_dataset, HParams(spec.lr, 32, 1000, schedule_of(None)), 5000)
+    said = first_evaluation(spec, small_dataset, HParams(lr=spec.lr, max_steps=5000))
     assert [type(e).__name__ for e in said] == [
         "HParamsChanged",
         "EvalResult",
@@ -112,10 +112,10 @@ def test_the_step_0_evaluation_runs_at_a_workers_niceness(
 
     monkeypatch.setattr(starts, "Trainer", Spy)
     spec = RunSpec()
-    hp = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(None))
+    hp = spec.hparams().model_copy(update={"max_steps": 1000})
     here = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     with ThreadPoolExecutor(1) as pool:
-        pool.submit(first_evaluation, spec, small_dataset, hp, 1000, 5).result()
+        pool.submit(first_evaluation, spec, small_dataset, hp, 5).result()
     assert seen == [min(19, here + 5)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == here
 

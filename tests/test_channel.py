@@ -15,7 +15,8 @@ from backend.server.channel import (
     Timeline,
 )
 from backend.server.messages import event_message
-from backend.training.protocol import EvalResult, HParams, HParamsChanged, NoiseEstimate, Steps
+from backend.training.protocol import EvalResult, HParamsChanged, NoiseEstimate, Steps
+from backend.training.spec import HParams
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -27,7 +28,7 @@ def make_channel() -> Channel:
 
 
 def change(step: int, lr: float) -> dict[str, object]:
-    msg = event_message(HParamsChanged(step, HParams(lr, 32, 1000), 5000))
+    msg = event_message(HParamsChanged(step, HParams(lr=lr, batch_size=32, eval_every=1000, max_steps=5000)))
     return {k: v for k, v in msg.items() if k != "type"}
 
 
@@ -41,7 +42,7 @@ async def _fan_out() -> None:
     ch.publish(NoiseEstimate(2, 12.34))
     ch.timeline.add(change(0, 0.1))
     ch.timeline.add(change(2, 0.01))
-    ch.publish(HParamsChanged(2, HParams(0.01, 64, 500), 1000))
+    ch.publish(HParamsChanged(2, HParams(lr=0.01, batch_size=64, eval_every=500, max_steps=1000)))
     got = [json.loads(m) for _ in range(4) for m in await a.next_batch()]
     assert [m["type"] for m in got] == ["steps", "eval", "noise", "hparams"]
     assert got[0]["step"] == [0, 1] and got[0]["loss"] == [3.0, 2.5]
@@ -52,7 +53,9 @@ async def _fan_out() -> None:
     assert [c["lr"] for c in snap["changes"]] == [0.1, 0.01]
     ch.publish(Steps(2, [2.0], [0.1], 1.5, 100.0, 3200.0))
     assert json.loads((await b.next_batch())[0])["step"] == [2]
-    ch.publish(HParamsChanged(3, HParams(0.01, 64, 500), 1000))  # a confirmation of the same values
+    ch.publish(
+        HParamsChanged(3, HParams(lr=0.01, batch_size=64, eval_every=500, max_steps=1000))
+    )  # a confirmation of the same values
     assert json.loads((await b.next_batch())[0])["type"] == "hparams"  # is sent
 
 

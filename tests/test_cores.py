@@ -29,8 +29,8 @@ from backend.runtime.cores import (
 )
 from backend.runtime.wire import Request, WorkerInit
 from backend.runtime.worker import WorkerCore
-from backend.training.protocol import HParams, SetThreads
-from backend.training.spec import RunSpec
+from backend.training.protocol import SetThreads
+from backend.training.spec import HParams, RunSpec
 from tests.conftest import wait_for
 
 PROC_STAT = """cpu  900 0 300 5000 100 0 0 0 0 0
@@ -129,8 +129,7 @@ def test_worker_gives_the_trainer_the_share_or_the_idle_cores_if_fewer(small_dat
         dataset_name="small",
         words=small_dataset.words,
         checkpoint=None,
-        hparams=HParams(0.1, 512, 1000),
-        max_steps=1000,
+        hparams=HParams(lr=0.1, batch_size=512, eval_every=1000, max_steps=1000),
         threads=2,
         running=False,
     )

@@ -158,6 +158,26 @@ def test_the_lecture_init_saturates_and_the_scaled_one_much_less(small_dataset: 
         assert ((hist[0] + hist[-1]) / sum(hist) > share) == (stats is plain)
 
 
+def test_histogram_edges_and_non_numbers() -> None:
+    x = torch.tensor([-math.inf, -9.0, -5.0, 0.0, 4.99, 5.0, 7.0, math.inf, math.nan])
+    counts = diag.histogram(x, -5, 5)
+    assert len(counts) == 64 and sum(counts) == 8  # NaN in no bin
+    assert counts[0] == 3 and counts[32] == 1 and counts[63] == 4  # outside: the end bins
+
+
+def test_a_broken_model_still_gives_json(small_dataset: Dataset) -> None:
+    """A diverging run's weights may hold NaN or inf before the trainer notices: no exception, and
+    figures that are not numbers go out as null."""
+    ex = small_dataset.splits(3).train
+    m = MLP.scaled_init(SMALL)
+    m.W1[0, 0], m.W2[0, 0] = math.nan, math.inf
+    grads = [torch.full_like(p, math.nan) for p in m.parameters()]
+    point = diag.diagnostic_point(0, m, ex.X[:100], grads, grads)
+    json.dumps(point, allow_nan=False)
+    assert point["hidden"]["preact"]["mean"] is None and point["params"]["W1"]["std"] is None
+    assert sum(point["hidden"]["tanh"]["hist"]) == 100 * 39  # the 100 rows of the 39 units still numbers
+
+
 # --- the parameters: against autograd and torch.optim ---------------------------------------
 
 
@@ -276,10 +296,11 @@ def test_cosines_against_autograd_on_the_same_draws(small_dataset: Dataset) -> N
     G = _autograd_gradient(m, ex.X, ex.Y)
     gen = torch.Generator().manual_seed(21)
     replay = torch.Generator().manual_seed(21)
-    got = gradcos.cosines(m, ex, G, gen, batch_sizes=(4, 1, 64), current=8, draws=5)
-    assert got["batch_sizes"] == [1, 4, 8, 64] and got["draws"] == 5
+    # at most 128 rows a size, but 4 draws at least: 64 rows get 4 draws (256 rows), the others 5
+    got = gradcos.cosines(m, ex, G, gen, batch_sizes=(4, 1, 64), current=8, draws=5, max_rows=128)
+    assert got["batch_sizes"] == [1, 4, 8, 64] and got["draws"] == [5, 5, 5, 4]
     for i, B in enumerate(got["batch_sizes"]):
-        idx = torch.randint(0, len(ex), (5, B), generator=replay)
+        idx = torch.randint(0, len(ex), (got["draws"][i], B), generator=replay)
         cos = torch.stack([F.cosine_similarity(_autograd_gradient(m, ex.X[r], ex.Y[r]), G, dim=0) for r in idx])
         assert got["mean"][i] == pytest.approx(float(cos.mean()), abs=1e-4)
         assert got["std"][i] == pytest.approx(float(cos.std()), abs=1e-4)
@@ -297,7 +318,8 @@ def test_cosine_rises_with_batch_size_as_the_noise_scale_predicts(small_dataset:
     ex = splits.train
     m = trained(ex)
     full = gradcos.full_gradient(m, CountedExamples.from_splits([ex, splits.dev], 27))
-    got = gradcos.cosines(m, ex, full, torch.Generator().manual_seed(5), current=32, draws=32)
+    gen = torch.Generator().manual_seed(5)
+    got = gradcos.cosines(m, ex, full, gen, current=32, draws=32, max_rows=32 * 1024)
     mean = dict(zip(got["batch_sizes"], got["mean"], strict=True))
     assert got["batch_sizes"] == [1, 4, 16, 32, 64, 256, 1024]
     assert mean[32] > 0.1  # random directions in 11,897 dimensions: ~0.01

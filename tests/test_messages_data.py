@@ -20,8 +20,8 @@ from backend.core.data import Dataset
 from backend.server.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
-from backend.training.protocol import Cause, Divergence, HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.protocol import Cause, Divergence, Status
+from backend.training.spec import HParams, RunSpec
 from tests.conftest import ROOT, wait_for
 
 Client = Callable[..., TestClient]
@@ -240,7 +240,7 @@ def test_a_server_that_died_leaves_its_runs_a_cause(tmp_path: Path, small_datase
     now = time.time()
     went = Divergence(812, 10.0, float("nan"), 31.5, 2.4, 600, 2.3125)
     for rid, status in (("t", Status.RUNNING), ("q", Status.QUEUED), ("d", Status.DIVERGED)):
-        r = RunRecord(rid, rid, spec, status, "", 0, HParams(), 1000, now, now)
+        r = RunRecord(rid, rid, spec, status, "", 0, HParams(max_steps=1000), now, now)
         if status is Status.DIVERGED:
             r.cause, r.divergence = Cause.DIVERGED, went
         s.put_run(r, wait=True)

@@ -14,8 +14,7 @@ from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
 from backend.runtime.wire import Exited, Ready, WorkerInit, WorkerMessage
-from backend.training.protocol import HParams
-from backend.training.spec import RunSpec
+from backend.training.spec import HParams, RunSpec
 from tests.conftest import wait_for
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # keep 127.0.0.1 as it is (see test_ray.py)
@@ -52,8 +51,7 @@ def init_for(run_id: str, small_dataset: Dataset) -> WorkerInit:
         dataset_name=small_dataset.name,
         words=small_dataset.words,
         checkpoint=None,
-        hparams=HParams(),
-        max_steps=1_000_000,
+        hparams=HParams(max_steps=1_000_000),
         threads=1,
         running=False,
     )

@@ -2,16 +2,17 @@ import itertools
 import math
 
 import pytest
+from pydantic import TypeAdapter
 
-from backend.core.schedule import Schedule
+from backend.training.spec import ConstantSchedule, CosineSchedule, Schedule, StepSchedule
 
 
 def test_constant_step_and_cosine() -> None:
-    assert Schedule().lr(0.1, 123, 1000) == 0.1
-    step = Schedule("step", at=100_000, factor=0.1)
+    assert ConstantSchedule(kind="constant").lr(0.1, 123, 1000) == 0.1
+    step = StepSchedule(kind="step", at=100_000, factor=0.1)
     assert step.lr(0.1, 99_999, 200_000) == 0.1
     assert step.lr(0.1, 100_000, 200_000) == pytest.approx(0.01)
-    cosine = Schedule("cosine", min_lr=0.001)
+    cosine = CosineSchedule(kind="cosine", min_lr=0.001)
     assert cosine.lr(0.1, 0, 1000) == pytest.approx(0.1)
     assert cosine.lr(0.1, 500, 1000) == pytest.approx(0.001 + 0.099 / 2)
     assert cosine.lr(0.1, 1000, 1000) == pytest.approx(0.001)
@@ -22,6 +23,8 @@ def test_constant_step_and_cosine() -> None:
 
 
 def test_public_forms() -> None:
-    assert Schedule().public() == {"kind": "constant"}
-    assert Schedule("step", at=5, factor=0.5).public() == {"kind": "step", "at": 5, "factor": 0.5}
-    assert Schedule("cosine", min_lr=0.01).public() == {"kind": "cosine", "min_lr": 0.01}
+    """The JSON form of each schedule is what the API, the store and checkpoints keep, and reads back."""
+    forms = [{"kind": "constant"}, {"kind": "step", "at": 5, "factor": 0.5}, {"kind": "cosine", "min_lr": 0.01}]
+    adapter: TypeAdapter[Schedule] = TypeAdapter(Schedule)
+    for form in forms:
+        assert adapter.validate_python(form).model_dump() == form

@@ -18,8 +18,8 @@ from backend.store.records import RunRecord
 from backend.store.schema import MIGRATIONS, SchemaError, migrate
 from backend.store.store import KEEP_CHECKPOINTS, MAX_STORED_STEPS, Store
 from backend.training.checkpoint import encode
-from backend.training.protocol import CheckpointTaken, HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.protocol import CheckpointTaken, Status
+from backend.training.spec import HParams, RunSpec
 from backend.training.trainer import Trainer
 from tests.conftest import Recorder, wait_for
 
@@ -36,7 +36,7 @@ def store(tmp_path: Path, small_dataset: Dataset) -> Iterator[Store]:
 def record(ds_id: str, run_id: str = "r1", **changes: object) -> RunRecord:
     now = time.time()
     spec = RunSpec(dataset=ds_id)
-    r = RunRecord(run_id, "a run", spec, Status.RUNNING, "", 0, HParams(), 200_000, now, now)
+    r = RunRecord(run_id, "a run", spec, Status.RUNNING, "", 0, HParams(max_steps=200_000), now, now)
     for k, v in changes.items():
         setattr(r, k, v)
     return r

@@ -18,8 +18,8 @@ from backend.server.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import CHUNK_STEPS, Store
 from backend.training.checkpoint import encode
-from backend.training.protocol import CheckpointTaken, HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.protocol import CheckpointTaken, Status
+from backend.training.spec import HParams, RunSpec
 from backend.training.trainer import Trainer
 from tests.conftest import Recorder, wait_for
 
@@ -31,7 +31,7 @@ def store(tmp_path: Path, small_dataset: Dataset) -> Iterator[Store]:
     s.put_dataset(record_of(small_dataset, time.time()), "\n".join(small_dataset.words))
     now = time.time()
     spec = RunSpec(dataset=s.datasets()[0].id)
-    s.put_run(RunRecord("r1", "a run", spec, Status.RUNNING, "", 0, HParams(), 200_000, now, now), wait=True)
+    s.put_run(RunRecord("r1", "a run", spec, Status.RUNNING, "", 0, HParams(max_steps=200_000), now, now), wait=True)
     yield s
     s.close()
 

@@ -12,8 +12,8 @@ from backend.core.data import Dataset
 from backend.server.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
-from backend.training.protocol import HParams, Status
-from backend.training.spec import CosineSchedule, RunSpec
+from backend.training.protocol import Status
+from backend.training.spec import CosineSchedule, HParams, RunSpec
 
 
 def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_dataset: Dataset) -> None:
@@ -23,7 +23,7 @@ def test_recover_squares_checkpoint_files_with_rows(tmp_path: Path, small_datase
     spec = RunSpec(dataset=s.datasets()[0].id)
     now = time.time()
     for rid, step in (("r1", 100), ("r2", 0)):
-        s.put_run(RunRecord(rid, rid, spec, Status.PAUSED, "", step, HParams(), 1000, now, now), wait=True)
+        s.put_run(RunRecord(rid, rid, spec, Status.PAUSED, "", step, HParams(max_steps=1000), now, now), wait=True)
         s.put_checkpoint(rid, 0, f"{rid} at 0".encode(), None, None)
     s.put_checkpoint("r1", 50, b"r1 at 50", None, None)
     s.put_checkpoint("r1", 100, b"r1 at 100", None, None)
@@ -58,13 +58,13 @@ def test_a_run_killed_before_its_first_checkpoint_comes_back_with_its_schedule(
     s.put_dataset(record_of(small_dataset, 1.0), "\n".join(small_dataset.words))
     spec = RunSpec(dataset=s.datasets()[0].id, lr=0.05, schedule=CosineSchedule(kind="cosine", min_lr=0.001))
     now = time.time()
-    s.put_run(RunRecord("r", "r", spec, Status.RUNNING, "", 500, HParams(), 1000, now, now), wait=True)
+    s.put_run(RunRecord("r", "r", spec, Status.RUNNING, "", 500, HParams(max_steps=1000), now, now), wait=True)
     s.close()
     s = Store(tmp_path / "h")
     s.open()
     (back,) = s.recover()
     assert back.status is Status.INTERRUPTED and back.step == 0
-    assert back.hparams.lr == 0.05 and back.hparams.schedule.public() == {"kind": "cosine", "min_lr": 0.001}
+    assert back.hparams.lr == 0.05 and back.hparams.schedule.model_dump() == {"kind": "cosine", "min_lr": 0.001}
     stored = s.run("r")
     assert stored is not None and stored.hparams == back.hparams
     s.close()

@@ -12,14 +12,12 @@ from backend.core.evaluate import CountedExamples, exact_losses
 from backend.core.lrfind import LrFindResult, LrFindSpec
 from backend.core.model import MLP, ModelShape, SGDStep
 from backend.core.optim import OptimizerSpec
-from backend.core.schedule import Schedule
 from backend.training.noise_budget import EVERY
 from backend.training.protocol import (
     CheckpointTaken,
     ConflictError,
     EmbeddingsChanged,
     EvalResult,
-    HParams,
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
@@ -30,7 +28,7 @@ from backend.training.protocol import (
     Update,
     check_update,
 )
-from backend.training.spec import RunSpec
+from backend.training.spec import CONSTANT, CosineSchedule, HParams, RunSpec, Schedule, StepSchedule
 from backend.training.trainer import Minibatches, Trainer
 from tests.conftest import Recorder, spy_on_evaluations, wait_for
 
@@ -59,10 +57,12 @@ def make_trainer(
     schedule: Schedule | None = None,
     optimizer: OptimizerSpec | None = None,
 ) -> Trainer:
-    hp = HParams(lr, batch_size, eval_every, schedule or Schedule())
+    hp = HParams(
+        lr=lr, batch_size=batch_size, eval_every=eval_every, max_steps=max_steps, schedule=schedule or CONSTANT
+    )
     opt = optimizer or OptimizerSpec()
     spec = RunSpec(seed=SEED, optimizer=opt.kind, momentum=opt.momentum, max_steps=max_steps)
-    trainer = Trainer(spec, ds.splits(3), ds.vocab.chars, rec, 2, model=model, hparams=hp, max_steps=max_steps)
+    trainer = Trainer(spec, ds.splits(3), ds.vocab.chars, rec, 2, model=model, hparams=hp)
     _started.append(trainer)
     return trainer
 
@@ -120,11 +120,11 @@ def test_change_applies_at_the_reported_step(small_dataset: Dataset) -> None:
     wait_for(lambda: t.step > 300, what="some steps")
     t.submit(Update(lr=0.05, batch_size=8)).result(10)
     start, change = rec.of(HParamsChanged)
-    assert (start.step, start.hparams) == (0, HParams(0.1, 32, 10**6, Schedule()))
+    assert (start.step, start.hparams) == (0, HParams(lr=0.1, batch_size=32, eval_every=10**6))
     wait_for(lambda: t.step > change.step + 300, what="steps after the change")
     t.submit(Update(status=Status.PAUSED)).result(10)
     end = t.step
-    assert change.hparams == HParams(0.05, 8, 10**6, Schedule())
+    assert change.hparams == HParams(lr=0.05, batch_size=8, eval_every=10**6)
     assert 300 < change.step < end
 
     ex = small_dataset.splits(3).train
@@ -225,7 +225,7 @@ def all_lrs(rec: Recorder) -> dict[int, float]:
 
 def test_schedule_sets_every_steps_rate(small_dataset: Dataset) -> None:
     rec = Recorder()
-    t = make_trainer(small_dataset, rec, lr=0.2, max_steps=600, schedule=Schedule("step", at=250, factor=0.1))
+    t = make_trainer(small_dataset, rec, lr=0.2, max_steps=600, schedule=StepSchedule(kind="step", at=250, factor=0.1))
     t.start(running=True)
     wait_for(lambda: t.status is Status.FINISHED)
     lrs = all_lrs(rec)
@@ -233,10 +233,12 @@ def test_schedule_sets_every_steps_rate(small_dataset: Dataset) -> None:
     assert {lrs[s] for s in range(250)} == {0.2}
     assert all(lrs[s] == pytest.approx(0.02) for s in range(250, 600))
     # switch to cosine mid-way (live), continue to 1,200
-    t.submit(Update(schedule=Schedule("cosine", min_lr=0.0), max_steps=1200, status=Status.RUNNING)).result(10)
+    t.submit(Update(schedule=CosineSchedule(kind="cosine", min_lr=0.0), max_steps=1200, status=Status.RUNNING)).result(
+        10
+    )
     wait_for(lambda: t.status is Status.FINISHED and t.step == 1200)
     lrs = all_lrs(rec)
-    assert lrs[600] == pytest.approx(Schedule("cosine").lr(0.2, 600, 1200))
+    assert lrs[600] == pytest.approx(CosineSchedule(kind="cosine").lr(0.2, 600, 1200))
     assert lrs[1199] < 0.001
     times = [s.time for s in rec.of(Steps)]
     assert times == sorted(times) and 0 < times[-1] == pytest.approx(t.train_seconds, abs=0.5)

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from backend.core.model import MLP, SGDStep
+from backend.core.model import MLP, SGDStep, tanh
 
 PROBE_SIZE = 1024
 # Mixed into the run's seed: the probe's stream is not the training generator's (seeded with the
@@ -68,14 +68,24 @@ def num_log(x: float) -> float | None:
 
 
 def histogram(x: Tensor, lo: float, hi: float, bins: int = BINS) -> list[int]:
-    """Counts of x in `bins` equal bins on [lo, hi]; values outside land in the end bins."""
-    return [int(c) for c in torch.histc(x.clamp(lo, hi), bins, lo, hi).tolist()]
+    """Counts of x in `bins` equal bins on [lo, hi] (the last one closed, as torch.histc's);
+    values outside land in the end bins, NaN in none. Through bincount: ~3x faster than
+    torch.histc here (0.35 ms against 1.1 ms for the lecture's 1,024 x 200 pre-activations)."""
+    t = x.reshape(-1).sub(lo).mul_(bins / (hi - lo)).clamp_(0, bins - 1).nan_to_num_(-1.0)
+    # bin + 1, NaN's -1 + 1 = 0: counted apart in a bin that is then left out
+    return [int(c) for c in torch.bincount(t.long().add_(1), minlength=bins + 1)[1:].tolist()]
 
 
 def _moments(x: Tensor) -> tuple[float, float]:
-    """(mean, std) in float64; std with Bessel's correction, as the lecture's `.std()`."""
-    x = x.double()
-    return float(x.mean()), float(x.std()) if x.numel() > 1 else math.nan
+    """(mean, std), std with Bessel's correction as the lecture's `.std()`. Two passes over x,
+    summed in float64: torch.std_mean took ~1.1 ms on the lecture's 1,024 x 200 pre-activations
+    here, this ~0.2 ms."""
+    n = x.numel()
+    mean = x.sum(dtype=torch.float64) / n
+    if n < 2:
+        return float(mean), math.nan
+    centred = x - mean.float()
+    return float(mean), math.sqrt(float(centred.square().sum(dtype=torch.float64)) / (n - 1))
 
 
 def hidden_stats(model: MLP, X_probe: Tensor) -> dict[str, Any]:
@@ -83,8 +93,9 @@ def hidden_stats(model: MLP, X_probe: Tensor) -> dict[str, Any]:
     with torch.no_grad():
         emb = model.C[X_probe].view(X_probe.shape[0], -1)
         z = torch.addmm(model.b1, emb, model.W1)  # (N, H)
-        h = torch.tanh(z)
-        saturated = h.abs() > SATURATED
+        h = tanh(z)
+        a = h.abs()
+        saturated = a > SATURATED
         z_mean, z_std = _moments(z)
         h_mean, h_std = _moments(h)
         return {
@@ -92,8 +103,8 @@ def hidden_stats(model: MLP, X_probe: Tensor) -> dict[str, Any]:
             "units": z.shape[1],
             "preact": {"mean": num(z_mean), "std": num(z_std), "hist": histogram(z, *PREACT_RANGE)},
             "tanh": {"mean": num(h_mean), "std": num(h_std), "hist": histogram(h, *TANH_RANGE)},
-            "saturated": num(float(saturated.float().mean())),
-            "dead": int(saturated.all(0).sum()),
+            "saturated": num(int(saturated.sum()) / saturated.numel()),
+            "dead": int((a.amin(0) > SATURATED).sum()),  # (NaN propagates through amin: not dead)
         }
 
 
@@ -136,8 +147,10 @@ def param_stats(model: MLP, grads: list[Tensor], updates: list[Tensor]) -> dict[
             # the update against the weights it was applied to, p - u (exact: see the module's
             # docstring): then the ratio scales with lr alone, as lr * g / p does
             _, before_std = _moments(p - u)
-            a = g.abs()
-            nonzero = a[a > 0]
+            log_g = g.abs().log10()  # exact zeros give -inf: the first bin, taken out of it below
+            zeros = int((g == 0).sum())
+            hist = histogram(log_g, *LOG_GRAD_RANGE)
+            hist[0] -= zeros
             out[name] = {
                 "std": num(p_std),
                 "norm": num(float(p.double().norm())),
@@ -146,8 +159,8 @@ def param_stats(model: MLP, grads: list[Tensor], updates: list[Tensor]) -> dict[
                 "grad_norm": num(float(g.double().norm())),
                 "grad_data": num(_ratio(g_std, p_std)),
                 "update_data": num_log(_log_ratio(u_std, before_std)),
-                "grad_zeros": int(a.numel() - nonzero.numel()),
-                "grad_hist": histogram(nonzero.log10(), *LOG_GRAD_RANGE),
+                "grad_zeros": zeros,
+                "grad_hist": hist,
             }
     return out
 

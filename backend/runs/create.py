@@ -25,13 +25,12 @@ from backend.training.checkpoint import decode
 from backend.training.protocol import (
     Cause,
     ConflictError,
-    HParams,
     HParamsChanged,
     Status,
     Update,
     check_update,
 )
-from backend.training.spec import RunSpec, schedule_of
+from backend.training.spec import HParams, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ class Creator:
         sweep_id: str | None = None,
         checkpoint: tuple[int, bytes] | None = None,
         hparams: HParams | None = None,
-        max_steps: int | None = None,
     ) -> RunRecord:
         """A new run (or a branch: `parent` and the `checkpoint` it starts from). It trains at once
         if `start` (queued while every slot is taken); otherwise it waits without a worker (a new
@@ -73,8 +71,7 @@ class Creator:
             status=Status.PAUSED,
             detail="",
             step=checkpoint[0] if checkpoint is not None else 0,
-            hparams=hparams or HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule)),
-            max_steps=max_steps or spec.max_steps,
+            hparams=hparams or spec.hparams(),
             created_at=now,
             updated_at=now,
             parent_id=parent[0] if parent else None,
@@ -95,9 +92,9 @@ class Creator:
             live.channel.describe = table.describe(live)
             state = decode(checkpoint[1]).state
             live.record.train_seconds = state.train_seconds
-            if (record.hparams, record.max_steps) != (state.hparams, state.max_steps):
+            if record.hparams != state.hparams:
                 # the branch's own settings, in its timeline where it leaves its parent's
-                change = HParamsChanged(checkpoint[0], record.hparams, record.max_steps)
+                change = HParamsChanged(checkpoint[0], record.hparams)
                 table.record_change(live, event_message(change))
         table.runs[record.id] = live
         table.went_live += 1
@@ -128,9 +125,7 @@ class Creator:
                 return
             dataset = await table.datasets.dataset(r.spec.dataset)
             try:
-                said = await run_in_own_thread(
-                    first_evaluation, r.spec, dataset, r.hparams, r.max_steps, self.scheduler.nice
-                )
+                said = await run_in_own_thread(first_evaluation, r.spec, dataset, r.hparams, self.scheduler.nice)
             except Exception as e:
                 log.exception("run %s: its step-0 evaluation failed", r.id)
                 table.set_status(live, Status.PAUSED, f"its step-0 evaluation failed: {e}", Cause.ERROR)
@@ -160,16 +155,11 @@ class Creator:
         if found is None:
             raise KeyError(step)
         state = (await asyncio.to_thread(decode, found[1])).state
-        hp = state.hparams
-        hparams = HParams(
-            update.lr if update.lr is not None else hp.lr,
-            update.batch_size if update.batch_size is not None else hp.batch_size,
-            update.eval_every if update.eval_every is not None else hp.eval_every,
-            update.schedule if update.schedule is not None else hp.schedule,
-        )
-        max_steps = update.max_steps if update.max_steps is not None else max(state.max_steps, found[0] + 1)
+        hparams = state.hparams.merged(update)
+        if update.max_steps is None:  # a parent that finished at this step: its branch can take one more
+            hparams = hparams.model_copy(update={"max_steps": max(hparams.max_steps, found[0] + 1)})
         if start:
-            check_update(Status.PAUSED, found[0], max_steps, Update(status=Status.RUNNING))
+            check_update(Status.PAUSED, found[0], hparams.max_steps, Update(status=Status.RUNNING))
         spec = parent.spec.model_copy(update={"lr": hparams.lr, "batch_size": hparams.batch_size})
         return await self.create(
             spec,
@@ -178,7 +168,6 @@ class Creator:
             parent=(parent.id, found[0]),
             checkpoint=found,
             hparams=hparams,
-            max_steps=max_steps,
         )
 
     async def delete(self, run_id: str) -> None:

@@ -63,7 +63,7 @@ class Events:
                 self.store.set_noise(r.id, msg.step, msg.b_noise)
                 ch.publish(msg)
             case HParamsChanged():
-                r.hparams, r.max_steps = msg.hparams, msg.max_steps
+                r.hparams = msg.hparams
                 self.table.record_change(live, event_message(msg))
                 ch.publish(msg)
                 self.table.show(live)

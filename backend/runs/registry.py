@@ -44,8 +44,8 @@ from backend.server.overview import KEPT as OVERVIEW_KEPT
 from backend.server.overview import Overview, summary
 from backend.store.records import CheckpointRecord, RunRecord, SweepRecord
 from backend.store.store import Store
-from backend.training.protocol import HParams, Status, Update
-from backend.training.spec import RunSpec
+from backend.training.protocol import Status, Update
+from backend.training.spec import HParams, RunSpec
 
 __all__ = ["LiveRun", "RunNotFoundError", "RunRegistry"]
 
@@ -153,9 +153,8 @@ class RunRegistry:
         sweep_id: str | None = None,
         checkpoint: tuple[int, bytes] | None = None,
         hparams: HParams | None = None,
-        max_steps: int | None = None,
     ) -> RunRecord:
-        return await self.creator.create(spec, start, name, parent, sweep_id, checkpoint, hparams, max_steps)
+        return await self.creator.create(spec, start, name, parent, sweep_id, checkpoint, hparams)
 
     async def branch(self, run_id: str, step: int | None, update: Update, name: str | None, start: bool) -> RunRecord:
         return await self.creator.branch(run_id, step, update, name, start)

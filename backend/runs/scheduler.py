@@ -134,7 +134,6 @@ class Scheduler:
             words=dataset.words,
             checkpoint=checkpoint[1] if checkpoint is not None else None,
             hparams=r.hparams,
-            max_steps=r.max_steps,
             threads=self.threads_for(live),
             running=running,
             nice=self.nice,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
 
 from backend.runs.scheduler import Scheduler
 from backend.runs.table import LiveRun, Table, alive
@@ -15,7 +14,6 @@ from backend.store.records import RunRecord
 from backend.training.protocol import (
     Cause,
     ConflictError,
-    HParams,
     HParamsChanged,
     Status,
     Update,
@@ -44,7 +42,7 @@ class Steering:
                 r.updated_at = time.time()
                 self.table.store.put_run(r)
                 self.table.show(live)
-            hp = replace(update, status=None)
+            hp = update.model_copy(update={"status": None})
             if hp.changes_hparams():
                 await self._change(live, hp)
             if update.status is Status.RUNNING:
@@ -65,17 +63,10 @@ class Steering:
                 raise ConflictError(str(e)) from None
         # no worker: the record takes it, and the next worker starts with it
         r = live.record
-        r.hparams = HParams(
-            hp.lr if hp.lr is not None else r.hparams.lr,
-            hp.batch_size if hp.batch_size is not None else r.hparams.batch_size,
-            hp.eval_every if hp.eval_every is not None else r.hparams.eval_every,
-            hp.schedule if hp.schedule is not None else r.hparams.schedule,
-        )
-        if hp.max_steps is not None:
-            r.max_steps = hp.max_steps
+        r.hparams = r.hparams.merged(hp)
         r.updated_at = time.time()
         self.table.store.put_run(r)
-        event = HParamsChanged(r.step, r.hparams, r.max_steps)
+        event = HParamsChanged(r.step, r.hparams)
         self.table.record_change(live, event_message(event))
         live.channel.publish(event)
 

@@ -24,7 +24,7 @@ from backend.runtime.handle import WorkerHandle
 from backend.runtime.runtime import Runtime
 from backend.server.channel import Channel, Subscriber
 from backend.server.datasets import DatasetRegistry
-from backend.server.messages import divergence_public, hparams_public
+from backend.server.messages import divergence_public
 from backend.server.overview import Overview, summary
 from backend.store.records import RunRecord
 from backend.store.store import Store
@@ -209,18 +209,8 @@ class Table:
             "cause": r.cause.value if r.cause is not None else None,
             "divergence": divergence_public(r.divergence),
             "step": r.step,
-            "config": {
-                "block_size": spec.block_size,
-                "n_embd": spec.n_embd,
-                "n_hidden": spec.n_hidden,
-                "seed": spec.seed,
-                "max_steps": r.max_steps,
-                "init": spec.init,
-                "optimizer": spec.optimizer,
-                "momentum": spec.momentum if spec.optimizer == "momentum" else None,
-                "dataset": spec.dataset,
-            },
-            "hparams": hparams_public(r.hparams),
+            "config": spec.config().model_dump(mode="json"),
+            "hparams": r.hparams.model_dump(mode="json"),
             "dataset": None
             if ds is None
             else {

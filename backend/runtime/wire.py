@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from backend.core.lrfind import LrFindSpec
-from backend.training.protocol import Event, HParams, SetThreads, Update
-from backend.training.spec import RunSpec
+from backend.training.protocol import Event, SetThreads, Update
+from backend.training.spec import HParams, RunSpec
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,6 @@ class WorkerInit:
     words: list[str]
     checkpoint: bytes | None
     hparams: HParams
-    max_steps: int
     threads: int
     running: bool
     nice: int = 0  # added to the worker's niceness: it trains on what the server leaves idle (priority.py)

@@ -66,7 +66,6 @@ class WorkerCore:
             max_threads=self._threads.threads,
             state=state,
             hparams=init.hparams,
-            max_steps=init.max_steps,
         )
         self._pacer = Pacer(busy=lambda: self.trainer.status is Status.RUNNING)
 

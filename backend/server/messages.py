@@ -16,7 +16,6 @@ from backend.training.protocol import (
     EmbeddingsChanged,
     EvalResult,
     Event,
-    HParams,
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
@@ -50,10 +49,6 @@ def eval_row(step: int, train: float | None, dev: float | None, b_noise: float |
     """An evaluation as the pages get it, live or stored: [step, train loss, dev loss, b_noise],
     the losses to 4 decimals (a snapshot carries every evaluation), b_noise to 1."""
     return [step, finite(train, 4), finite(dev, 4), finite(b_noise, 1)]
-
-
-def hparams_public(h: HParams) -> dict[str, Any]:
-    return {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
 
 
 def divergence_public(d: Divergence | None) -> dict[str, Any] | None:
@@ -124,8 +119,7 @@ def event_message(event: Event) -> Message:
             return {
                 "type": "hparams",
                 "step": event.step,
-                **hparams_public(event.hparams),
-                "max_steps": event.max_steps,
+                **event.hparams.model_dump(mode="json"),
             }
         case StatusChanged():
             return {  # `cause` and `divergence` for programs, `detail` for people

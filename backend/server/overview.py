@@ -88,7 +88,7 @@ def summary(public: dict[str, Any], loss: float | None) -> Message:
         "best_dev_loss": public["best_dev_loss"],
         "lr": public["hparams"]["lr"],
         "batch_size": public["hparams"]["batch_size"],
-        "max_steps": public["config"]["max_steps"],
+        "max_steps": public["hparams"]["max_steps"],
         "worker": public["worker"],
         "queue_position": public["queue_position"],
         "created_at": public["created_at"],

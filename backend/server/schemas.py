@@ -1,4 +1,6 @@
-"""Pydantic schemas of the HTTP and websocket API, named by role."""
+"""Pydantic schemas of the HTTP and websocket API, named by role. A run's settings are defined
+once (training/spec.py): a create body is a RunSpec, a change an HParamsPatch, and a run shows
+its RunConfig and HParams; each schema here only adds what is not a setting (a name, a status)."""
 
 from __future__ import annotations
 
@@ -13,19 +15,19 @@ from backend.training.spec import (
     LR,
     BatchSize,
     BlockSize,
-    EvalEvery,
+    HParams,
+    HParamsPatch,
     Init,
     Integral,
-    MaxSteps,
     NEmbd,
     NHidden,
     OptimizerName,
+    RunConfig,
     RunSpec,
-    ScheduleIn,
+    Schedule,
     Seed,
     Step,
     Strict,
-    schedule_of,
 )
 
 RunName = Annotated[
@@ -48,24 +50,11 @@ class RunCreate(RunSpec):
         return RunSpec.model_validate(self.model_dump(exclude={"name", "start"}))
 
 
-class HParamsFields(Strict):
-    """What a user may change in a running run: PATCH's body and the websocket's `set`."""
-
-    lr: LR | None = None
-    batch_size: BatchSize | None = None
-    eval_every: EvalEvery | None = None
-    max_steps: MaxSteps | None = None
-    schedule: ScheduleIn | None = None
+class HParamsFields(HParamsPatch):
+    """What a user may change in a running run (an HParamsPatch): PATCH's body and the websocket's `set`."""
 
     def update(self, status: Status | None = None) -> Update:
-        return Update(
-            lr=self.lr,
-            batch_size=self.batch_size,
-            eval_every=self.eval_every,
-            max_steps=self.max_steps,
-            schedule=schedule_of(self.schedule) if self.schedule else None,
-            status=status,
-        )
+        return Update(status=status, **{k: getattr(self, k) for k in HParamsPatch.model_fields})
 
 
 class HParamsUpdate(HParamsFields):
@@ -81,25 +70,6 @@ class BranchCreate(HParamsFields):
     step: Step | None = Field(default=None, description="a checkpoint's step (GET .../checkpoints); default the latest")
     name: RunName | None = None
     start: Annotated[bool, Field(strict=True)] = True
-
-
-class ConfigPublic(BaseModel):
-    block_size: int
-    n_embd: int
-    n_hidden: int
-    seed: int
-    max_steps: int
-    init: str
-    optimizer: str
-    momentum: float | None
-    dataset: str  # the dataset's id
-
-
-class HParamsPublic(BaseModel):
-    lr: float
-    batch_size: int
-    eval_every: int
-    schedule: dict[str, Any]
 
 
 class DatasetPublic(BaseModel):
@@ -148,8 +118,8 @@ class RunPublic(BaseModel):
     cause: Cause | None = Field(description="why the status is what it is, for programs; null: nothing to explain")
     divergence: DivergencePublic | None = Field(description="where it diverged, when its cause is diverged")
     step: int
-    config: ConfigPublic
-    hparams: HParamsPublic
+    config: RunConfig = Field(description="what the run is, for its whole life (dataset: the dataset's id)")
+    hparams: HParams = Field(description="the hyperparameters in effect now")
     dataset: DatasetPublic | None = Field(description="null if its dataset is gone")
     params: int
     last_eval: EvalPublic | None
@@ -324,7 +294,7 @@ class SweepGrid(Strict):
     n_embd: Values[NEmbd] | SkipJsonSchema[None] = None
     n_hidden: Values[NHidden] | SkipJsonSchema[None] = None
     block_size: Values[BlockSize] | SkipJsonSchema[None] = None
-    schedule: Values[ScheduleIn] | SkipJsonSchema[None] = None
+    schedule: Values[Schedule] | SkipJsonSchema[None] = None
     seed: Values[Seed] | SkipJsonSchema[None] = None
 
 

@@ -23,8 +23,8 @@ from backend.core.data import Dataset
 from backend.runtime.priority import MAX_NICENESS
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
 from backend.training.checkpoint import encode
-from backend.training.protocol import CheckpointTaken, Event, HParams
-from backend.training.spec import RunSpec
+from backend.training.protocol import CheckpointTaken, Event
+from backend.training.spec import HParams, RunSpec
 from backend.training.trainer import Trainer
 
 # a worker that says neither Ready nor goodbye within this long gives its place up anyway (a Ray
@@ -73,9 +73,7 @@ class Slot:
             self._pool = None
 
 
-def first_evaluation(
-    spec: RunSpec, dataset: Dataset, hparams: HParams, max_steps: int, nice: int = 0
-) -> list[Event | CheckpointData]:
+def first_evaluation(spec: RunSpec, dataset: Dataset, hparams: HParams, nice: int = 0) -> list[Event | CheckpointData]:
     """What a new run's worker says when it starts paused and is stopped: its starting settings,
     its step-0 evaluation (with the embedding map and the noise estimate), and its step-0
     checkpoint, as it would cross to the server. Blocking: on a thread of its own, that ends with
@@ -100,7 +98,6 @@ def first_evaluation(
         emit,
         max_threads=1,  # a worker that does not train has one thread (scheduler.threads_for)
         hparams=hparams,
-        max_steps=max_steps,
     )
     trainer.start(running=False)  # its thread inherits this one's niceness
     # a Stop is taken between two pieces of an evaluation, and cuts it short: it waits until the

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from backend.training.protocol import Cause, Divergence, HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.protocol import Cause, Divergence, Status
+from backend.training.spec import HParams, RunSpec
 
 
 @dataclass
@@ -20,8 +20,7 @@ class RunRecord:
     status: Status
     detail: str
     step: int
-    hparams: HParams
-    max_steps: int
+    hparams: HParams  # in effect now (max_steps included)
     created_at: float
     updated_at: float
     train_seconds: float = 0.0
@@ -33,6 +32,10 @@ class RunRecord:
     best_dev: float | None = None  # the lowest dev loss of any evaluation (read, not written)
     cause: Cause | None = None  # why it has its status (the detail says it to people)
     divergence: Divergence | None = None  # where it diverged, with cause DIVERGED
+
+    @property
+    def max_steps(self) -> int:
+        return self.hparams.max_steps
 
 
 @dataclass(frozen=True)

@@ -39,15 +39,15 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.schedule import Schedule
 from backend.store import files, lostfound
 from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk, SweepRecord
 from backend.store.schema import migrate
 from backend.store.writer import Pending as _Pending
 from backend.store.writer import Writer
+from backend.training.checkpoint import hparams_of as checkpoint_hparams
 from backend.training.checkpoint import read_metadata
-from backend.training.protocol import Cause, Divergence, HParams, Status
-from backend.training.spec import RunSpec, schedule_of
+from backend.training.protocol import Cause, Divergence, Status
+from backend.training.spec import HParams, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +56,10 @@ CHUNK_STEPS = 8_192  # steps per stored chunk at most (32 KB of losses): rewritt
 KEEP_CHECKPOINTS = 50  # earlier checkpoints kept per run besides the latest (thinned evenly)
 
 
-def hparams_json(h: HParams) -> str:
-    return json.dumps(
-        {"lr": h.lr, "batch_size": h.batch_size, "eval_every": h.eval_every, "schedule": h.schedule.public()}
-    )
-
-
-def hparams_of(text: str) -> HParams:
-    d = json.loads(text)
-    s = d["schedule"]
-    return HParams(
-        d["lr"], d["batch_size"], d["eval_every"], Schedule(s["kind"], **{k: v for k, v in s.items() if k != "kind"})
-    )
+def hparams_of(text: str, max_steps: int) -> HParams:
+    """A run's hparams as its row keeps them: rows written before max_steps was one of them keep it
+    in a column of its own (still written, with the same value)."""
+    return HParams.model_validate({"max_steps": max_steps, **json.loads(text)})
 
 
 def divergence_json(d: Divergence | None) -> str | None:
@@ -264,7 +256,7 @@ class Store(Writer):
         (blocking)."""
         values = (
             r.id, r.name, r.spec.model_dump_json(), r.spec.dataset, r.status.value, r.detail, r.step,
-            hparams_json(r.hparams), r.max_steps, r.train_seconds, _json(r.last_eval), _json(r.test),
+            r.hparams.model_dump_json(), r.hparams.max_steps, r.train_seconds, _json(r.last_eval), _json(r.test),
             r.parent_id, r.parent_step, r.sweep_id, r.created_at, r.updated_at, r.cause, divergence_json(r.divergence),
         )  # fmt: skip
         (self._write if wait else self._queue)(
@@ -305,7 +297,7 @@ class Store(Writer):
          updated, best, cause, divergence) = row  # fmt: skip
         return RunRecord(
             id=rid, name=name, spec=RunSpec.model_validate_json(spec), status=Status(status), detail=detail,
-            step=step, hparams=hparams_of(hp), max_steps=max_steps, created_at=created, updated_at=updated,
+            step=step, hparams=hparams_of(hp, max_steps), created_at=created, updated_at=updated,
             train_seconds=secs, last_eval=json.loads(last_eval) if last_eval else None,
             test=json.loads(test) if test else None, parent_id=pid, parent_step=pstep, sweep_id=sweep, best_dev=best,
             cause=Cause(cause) if cause else None, divergence=divergence_of(divergence),
@@ -478,21 +470,11 @@ class Store(Writer):
                 lost.append((ck.step, item.why))
         if found is not None:
             k = found["step"]
-            record.hparams = hparams_of(json.dumps(found["hparams"]))
-            record.max_steps = found["max_steps"]
+            record.hparams = checkpoint_hparams(found)
             record.train_seconds = found["train_seconds"]
         else:  # never checkpointed: it starts again from its settings
             k = 0
-            record.hparams = hparams_of(
-                hparams_json(
-                    HParams(
-                        record.spec.lr,
-                        record.spec.batch_size,
-                        record.spec.eval_every,
-                        schedule_of(record.spec.schedule),
-                    )
-                )
-            )
+            record.hparams = record.spec.hparams()
             record.train_seconds = 0.0
         straddling = c.execute(
             "SELECT first, n, loss, lr FROM steps WHERE run_id = ? AND first < ? AND first + n > ?", (run_id, k, k)
@@ -526,7 +508,7 @@ class Store(Writer):
         else:  # a step past its newest checkpoint is no loss while it trained, else one never saved
             damage = (was, "never saved") if detail is None and was > k else None
         if damage is not None:
-            hparams = {**json.loads(hparams_json(record.hparams)), "max_steps": record.max_steps}
+            hparams = record.hparams.model_dump(mode="json")
             c.execute(
                 "INSERT INTO changes (run_id, step, seq, change) VALUES (?, ?,"
                 " (SELECT COALESCE(MAX(seq), -1) + 1 FROM changes WHERE run_id = ?), ?)",
@@ -544,7 +526,7 @@ class Store(Writer):
         c.execute(
             "UPDATE runs SET status = ?, detail = ?, step = ?, hparams = ?, max_steps = ?, train_seconds = ?,"
             " last_eval = ?, updated_at = ?, cause = ?, divergence = ? WHERE id = ?",  # history: cut when read
-            (record.status.value, record.detail, k, hparams_json(record.hparams), record.max_steps,
+            (record.status.value, record.detail, k, record.hparams.model_dump_json(), record.hparams.max_steps,
              record.train_seconds, _json(record.last_eval), record.updated_at, record.cause,
              divergence_json(record.divergence), run_id),
         )  # fmt: skip

@@ -25,9 +25,8 @@ from safetensors.torch import load, save
 from torch import Tensor
 
 from backend.core.model import MLP, ModelShape
-from backend.core.schedule import Schedule
-from backend.training.protocol import EvalResult, HParams, Status
-from backend.training.spec import RunSpec
+from backend.training.protocol import EvalResult, Status
+from backend.training.spec import HParams, RunSpec
 
 FORMAT = "makemore-live/1"
 PARAMS = ("C", "W1", "b1", "W2", "b2")
@@ -50,8 +49,7 @@ class TrainerState:
     step: int
     status: Status
     detail: str
-    hparams: HParams
-    max_steps: int
+    hparams: HParams  # max_steps included
     model: MLP
     opt_state: dict[str, Any] | None  # torch.optim's state_dict, or None for plain SGD
     batch_gen: Tensor  # the minibatch generator's state before it drew the current block
@@ -139,7 +137,6 @@ def encode(spec: RunSpec, state: TrainerState, vocab: tuple[str, ...]) -> bytes:
             guard_opt_tensors, guard_opt_meta = _opt_tensors("guard_opt", opt)
             tensors |= guard_opt_tensors
             guard["restore"] |= {"own_weights": True, "opt": guard_opt_meta}
-    h = state.hparams
     meta = {
         "format": FORMAT,
         "spec": spec.model_dump(mode="json"),
@@ -147,13 +144,7 @@ def encode(spec: RunSpec, state: TrainerState, vocab: tuple[str, ...]) -> bytes:
         "step": state.step,
         "status": state.status.value,
         "detail": state.detail,
-        "hparams": {
-            "lr": h.lr,
-            "batch_size": h.batch_size,
-            "eval_every": h.eval_every,
-            "schedule": h.schedule.public(),
-        },
-        "max_steps": state.max_steps,
+        "hparams": state.hparams.model_dump(mode="json"),
         "opt": opt_meta,
         "batch_cursor": state.batch_cursor,
         "guard": guard,
@@ -216,19 +207,11 @@ def decode(data: bytes) -> Checkpoint:
         at = _eval(g["restore"]["eval"])
         assert at is not None
         restore = (model.clone(), _opt_state("opt", {k: v.clone() for k, v in tensors.items()}, meta["opt"]), at)
-    h = meta["hparams"]
-    sched = h["schedule"]
     state = TrainerState(
         step=meta["step"],
         status=Status(meta["status"]),
         detail=meta["detail"],
-        hparams=HParams(
-            h["lr"],
-            h["batch_size"],
-            h["eval_every"],
-            Schedule(sched["kind"], **{k: v for k, v in sched.items() if k != "kind"}),
-        ),
-        max_steps=meta["max_steps"],
+        hparams=hparams_of(meta),
         model=model,
         opt_state=opt_state,
         batch_gen=tensors["batch_gen"],
@@ -243,6 +226,12 @@ def decode(data: bytes) -> Checkpoint:
         train_seconds=meta["train_seconds"],
     )
     return Checkpoint(spec, vocab, state)
+
+
+def hparams_of(meta: dict[str, Any]) -> HParams:
+    """A checkpoint's hparams. Files written before max_steps was one of them keep it beside them."""
+    h = meta["hparams"]
+    return HParams.model_validate(h if "max_steps" in h else {**h, "max_steps": meta["max_steps"]})
 
 
 def weights_file(spec: RunSpec, vocab: tuple[str, ...], model: MLP, step: int) -> bytes:

@@ -1,19 +1,22 @@
 """What a trainer takes (commands, applied between two steps) and what it gives (events, in order).
 
-Plain, picklable dataclasses with no tensors in them: they cross from a worker process (or a Ray
-actor) to the server as they are. A checkpoint crosses as bytes (checkpoint.py).
+Plain, picklable dataclasses and pydantic models (the settings, spec.py) with no tensors in them:
+they cross from a worker process (or a Ray actor) to the server as they are. A checkpoint
+crosses as bytes (checkpoint.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic import ConfigDict
+
 from backend.core.lrfind import LrFindResult, LrFindSpec
 from backend.core.model import MLP
-from backend.core.schedule import Schedule
+from backend.training.spec import HParams, HParamsPatch
 
 
 class Status(StrEnum):
@@ -37,14 +40,6 @@ class Cause(StrEnum):
     SERVER_STOPPED = "server_stopped"  # the server stopped (or died) while it trained or waited to
     WORKER_DIED = "worker_died"  # its worker died: it stands at its last checkpoint
     ERROR = "error"  # its trainer failed (a bug, named in the detail)
-
-
-@dataclass(frozen=True)
-class HParams:
-    lr: float = 0.1  # the base rate; the schedule gives each step's rate from it
-    batch_size: int = 32
-    eval_every: int = 1000
-    schedule: Schedule = field(default_factory=Schedule)
 
 
 # ---- events ------------------------------------------------------------------------------------
@@ -76,7 +71,6 @@ class HParamsChanged:
 
     step: int  # the first step that uses them
     hparams: HParams
-    max_steps: int
 
 
 @dataclass(frozen=True)
@@ -158,19 +152,12 @@ Event = (
 
 
 # ---- commands ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Update:
-    """A change requested by a user. None leaves a field as it is."""
+class Update(HParamsPatch):
+    """A change requested by a user: to its hparams (None leaves a field as it is), its status or both."""
 
-    lr: float | None = None
-    batch_size: int | None = None
-    eval_every: int | None = None
-    max_steps: int | None = None
-    schedule: Schedule | None = None
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+
     status: Status | None = None  # RUNNING or PAUSED
-
-    def changes_hparams(self) -> bool:
-        return any(v is not None for v in (self.lr, self.batch_size, self.eval_every, self.max_steps, self.schedule))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -52,7 +51,6 @@ from backend.training.protocol import (
     EmbeddingsChanged,
     EvalResult,
     Event,
-    HParams,
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
@@ -67,7 +65,7 @@ from backend.training.protocol import (
     Update,
     check_update,
 )
-from backend.training.spec import RunSpec, schedule_of
+from backend.training.spec import HParams, RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -138,11 +136,10 @@ class Trainer:
         state: TrainerState | None = None,
         model: MLP | None = None,
         hparams: HParams | None = None,
-        max_steps: int | None = None,
     ) -> None:
         """A new run from `spec` (its model from `model` if given, else from the spec's init), or
-        one that continues from `state` (a checkpoint of a run with this spec); `hparams` and
-        `max_steps`, if given, replace the spec's or the checkpoint's."""
+        one that continues from `state` (a checkpoint of a run with this spec); `hparams`, if
+        given, replace the spec's or the checkpoint's."""
         self.spec = spec
         self.chars = chars
         self._train = splits.train
@@ -165,8 +162,7 @@ class Trainer:
         self.status = Status.PAUSED
         self.detail, self.cause = "", None
         self.step = 0  # steps done so far = index of the next step
-        self.hparams = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule))
-        self.max_steps = spec.max_steps
+        self.hparams = spec.hparams()
         self.last_eval: EvalResult | None = None
         self.embeddings: EmbeddingMap | None = None
         self.last_lrfind: LrFindResult | None = None
@@ -199,12 +195,15 @@ class Trainer:
         if hparams is not None and hparams.batch_size != self.hparams.batch_size:
             self._batches = Minibatches(len(splits.train), hparams.batch_size, self._gen)
         self.hparams = hparams or self.hparams
-        self.max_steps = max_steps or self.max_steps
         self._set_threads(self.hparams.batch_size)
+
+    @property
+    def max_steps(self) -> int:
+        return self.hparams.max_steps
 
     def _load(self, s: TrainerState) -> None:
         self.step = self._pending_first = s.step
-        self.hparams, self.max_steps = s.hparams, s.max_steps
+        self.hparams = s.hparams
         self.status = s.status if s.status in (Status.FINISHED, Status.DIVERGED) else Status.PAUSED
         self.detail = s.detail
         self.model.copy_(s.model)
@@ -299,7 +298,7 @@ class Trainer:
     def _loop(self) -> None:
         """Until a Stop: train while running, evaluate every eval_every steps, apply commands."""
         if not self._resumed:
-            self._emit(HParamsChanged(0, self.hparams, self.max_steps))  # what step 0 starts with
+            self._emit(HParamsChanged(0, self.hparams))  # what step 0 starts with
             self._evaluate()  # the starting point, shown even while the run waits paused at step 0
         if self.status is Status.RUNNING and self._running_since is None:  # (a resume mid-evaluation said so)
             self._set_status(Status.RUNNING, "")
@@ -422,16 +421,13 @@ class Trainer:
     def _apply(self, u: Update) -> None:
         check_update(self.status, self.step, self.max_steps, u)
         old_batch = self.hparams.batch_size
-        changes = {k: v for k in ("lr", "batch_size", "eval_every", "schedule") if (v := getattr(u, k)) is not None}
-        self.hparams = replace(self.hparams, **changes)
-        if u.max_steps is not None:
-            self.max_steps = u.max_steps
+        self.hparams = self.hparams.merged(u)
         if self.hparams.batch_size != old_batch:
             self._batches = Minibatches(len(self._train), self.hparams.batch_size, self._gen)
             self._set_threads(self.hparams.batch_size)
         if u.changes_hparams():
             # confirmed even when nothing changed, so that no client waits for an answer in vain
-            self._emit(HParamsChanged(self.step, self.hparams, self.max_steps))
+            self._emit(HParamsChanged(self.step, self.hparams))
         if u.status is not None and self._sweeping:  # the run waits for its sweep: this is what it does after
             resume = u.status is Status.RUNNING
             paused = (Status.PAUSED, "paused by a user", Cause.USER)
@@ -626,7 +622,6 @@ class Trainer:
             status=self.status,
             detail=self.detail,
             hparams=self.hparams,
-            max_steps=self.max_steps,
             model=self.model.clone(),
             opt_state=self._opt.state(),
             batch_gen=position,
