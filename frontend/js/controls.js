@@ -7,6 +7,7 @@
 
 import { same } from "./events.js";
 import * as fmt from "./format.js";
+import { guardSliders } from "./keyguard.js";
 import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
 import { send } from "./socket.js";
@@ -134,6 +135,7 @@ export function initControls() {
     $("lr-input").value = String(lrFromSlider(lrSlider.value));
   });
   lrSlider.addEventListener("change", () => setHparam("lr", lrFromSlider(lrSlider.value)));
+  guardSliders(); // Home, End, PageUp, PageDown on a run that trains: asked first
   // ... and a box for an exact rate (0.05, 2): the slider's steps cannot hit every value
   const lrInput = $("lr-input");
   lrInput.addEventListener("change", () => {
