@@ -280,6 +280,14 @@ def test_a_ping_flood_is_stopped_by_flow_control(exposed: tuple[Server, str]) ->
     up in its own socket) instead of buffering pongs without bound. On the server with the
     default keepalive (a ping every 20 s, 100 s to answer), so that only flow control stops it."""
     server, token = exposed
+    # measured once start-up's own growth is over (torch loaded, the default run's step-0
+    # evaluation made in the server): run alone, this test measured that growth (~200 MB)
+    auth = {"authorization": f"Bearer {token}"}
+    wait_for(
+        lambda: json.loads(server.request("GET", "/api/runs/current", headers=auth)[2]).get("last_eval"),
+        timeout=60,
+        what="the default run's step-0 evaluation",
+    )
     rss0 = server.rss_mb()
     with rawclient.websocket(server.port, f"/ws/runs/current?token={token}", rcvbuf=16384, sndbuf=16384) as sock:
         ping = rawclient.frame(rawclient.PING, b"p" * 125)
