@@ -35,8 +35,8 @@ from backend.store import files
 from backend.store.records import RunRecord
 from backend.store.store import KEEP_CHECKPOINTS, Store
 from backend.training.checkpoint import TrainerState, encode
-from backend.training.protocol import CheckpointTaken, EvalResult, Event, HParams, Status
-from backend.training.spec import RunSpec, StepSchedule, schedule_of
+from backend.training.protocol import CheckpointTaken, EvalResult, Event, Status
+from backend.training.spec import HParams, RunSpec, StepSchedule
 from backend.training.trainer import Trainer
 
 CHUNK = 1_500  # steps per commit: 0.5 s at ~3,000 steps/s
@@ -101,7 +101,7 @@ class StoredRuns:
             eval_every=eval_every,
             schedule=StepSchedule(kind="step", at=steps // 2, factor=0.1) if lecture else None,
         )
-        hp = HParams(spec.lr, spec.batch_size, spec.eval_every, schedule_of(spec.schedule))
+        hp = spec.hparams()
         lrs = np.array([hp.schedule.lr(hp.lr, s, steps) for s in (0, steps // 2)], dtype=np.float32)
         s = np.arange(steps, dtype=np.float64)
         curve = 2.1 + 25.0 * np.exp(-s / 40.0) + 0.4 * np.exp(-s / 20_000.0)
@@ -121,7 +121,6 @@ class StoredRuns:
             detail=f"reached max_steps ({steps:,})",
             step=steps,
             hparams=hp,
-            max_steps=steps,
             created_at=now - 0.001 * (10**6 - i),  # in the order written: the last is the newest
             updated_at=now,
             train_seconds=steps / STEPS_PER_S,
@@ -129,8 +128,7 @@ class StoredRuns:
         )
         st = self.store
         st.put_run(record)
-        change = {"step": 0, "lr": hp.lr, "batch_size": hp.batch_size, "eval_every": eval_every}
-        st.add_change(record.id, {**change, "schedule": hp.schedule.public(), "max_steps": steps}, replace_last=False)
+        st.add_change(record.id, {"step": 0, **hp.model_dump(mode="json")}, replace_last=False)
         # past the steps the store keeps one by one, the server saves the run's buckets as its channel has them
         history = LossHistory() if steps > st.max_stored_steps else None
         for first in range(0, steps, CHUNK):
@@ -169,7 +167,6 @@ class StoredRuns:
             step=step,
             status=Status.FINISHED if step == steps else Status.RUNNING,
             hparams=hp,
-            max_steps=steps,
             last_eval=at,
             last_eval_step=step,
             guard=replace(s.guard, restore=(weights, opt, at)),
