@@ -77,15 +77,15 @@ def histogram(x: Tensor, lo: float, hi: float, bins: int = BINS) -> list[int]:
 
 
 def _moments(x: Tensor) -> tuple[float, float]:
-    """(mean, std), std with Bessel's correction as the lecture's `.std()`. Two passes over x,
-    summed in float64: torch.std_mean took ~1.1 ms on the lecture's 1,024 x 200 pre-activations
-    here, this ~0.2 ms."""
+    """(mean, std), std with Bessel's correction as the lecture's `.std()`. Two passes: the sum
+    (torch sums float32 in cascade: ~1e-7 relative) and the centred values' dot product;
+    torch.std_mean took ~1.1 ms on the lecture's 1,024 x 200 pre-activations here, this ~0.15 ms."""
     n = x.numel()
-    mean = x.sum(dtype=torch.float64) / n
+    mean = float(x.sum()) / n
     if n < 2:
-        return float(mean), math.nan
-    centred = x - mean.float()
-    return float(mean), math.sqrt(float(centred.square().sum(dtype=torch.float64)) / (n - 1))
+        return mean, math.nan
+    centred = (x - mean).reshape(-1)
+    return mean, math.sqrt(float(torch.dot(centred, centred)) / (n - 1))
 
 
 def hidden_stats(model: MLP, X_probe: Tensor) -> dict[str, Any]:
