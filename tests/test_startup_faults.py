@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -140,13 +141,16 @@ def test_a_failed_start_after_listening_ends_the_process(tmp_path: Path) -> None
 def test_ctrl_c_stops_the_server_without_a_traceback(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with running_server(log=log) as server:
+        # the application loaded (torch, the store): what a user who presses Ctrl-C has running
+        with urllib.request.urlopen(f"{server.url}/api/runs", timeout=120) as r:
+            assert r.status == 200
         os.kill(server.pid, signal.SIGINT)
 
         def ended() -> list[int]:
             pid, status = os.waitpid(server.pid, os.WNOHANG)
             return [os.waitstatus_to_exitcode(status)] if pid else []
 
-        code = wait_for(ended, timeout=10, what="the server to exit after SIGINT")
+        code = wait_for(ended, timeout=30, what="the server to exit after SIGINT")
     assert code == [130]
     output = log.read_text()
     assert "Shutting down" in output and "Traceback" not in output and "KeyboardInterrupt" not in output
