@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.api import datasets, docs, lostfound, lrfind, meta, model, pages, runs, sweeps, ws
+from backend.api import code, datasets, docs, lostfound, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
 from backend.api.responses import document_unreadable_bodies
 from backend.core.data import Dataset
@@ -99,6 +99,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
     app.add_exception_handler(Exception, internal_error)  # 500: an error id, the traceback in the log
     app.include_router(meta.router())
     app.include_router(runs.router)
+    app.include_router(code.router)
     app.include_router(model.router)
     app.include_router(lrfind.router)
     app.include_router(sweeps.router)
