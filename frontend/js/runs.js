@@ -10,6 +10,7 @@ import { MAX_RUNS } from "./compare/address.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
+import { initRoving, updateRoving } from "./roving.js";
 import { LiveSocket, retryNow } from "./socket.js";
 import { state } from "./state.js";
 
@@ -230,6 +231,7 @@ export function renderRuns() {
     else before = before.nextElementSibling;
   }
   for (const li of rows.values()) li.remove(); // deleted, or no longer among the newest
+  updateRoving(ul); // one tab stop for the whole list
 
   const n = state.runs.list.length;
   const conn = state.runs.connection;
@@ -259,6 +261,7 @@ export function stopRuns() {
 export function initRuns() {
   loadSelected();
   const ul = $("runs");
+  initRoving(ul);
   ul.addEventListener("click", (event) => {
     const button = event.target.closest("button");
     const li = event.target.closest(".run-row");
