@@ -2,6 +2,7 @@
 // scheduler's renderers. main.js loads this module only for this view: the compare view's first
 // visit does not fetch and compile the ~20 modules below that it never uses.
 
+import { initA11y, renderA11y } from "./a11y.js";
 import { connectRun, initNotices, leaveSingle, renderNotices } from "./address.js";
 import { initBranch } from "./branch.js";
 import { drawChart, drawLrChart, initLegend, renderLegend } from "./chart.js";
@@ -38,6 +39,7 @@ const RENDERERS = {
     renderUpload();
     renderRuns();
     renderNotices();
+    renderA11y();
     if (samplesShown !== state.samples) {
       samplesShown = state.samples; // replaced by a new draw, or a new run
       renderSamples();
@@ -77,6 +79,7 @@ export function startSingle() {
   initNotices();
   initRuns();
   initGhost();
+  initA11y();
   connectRun({
     message(msg) {
       const runBefore = state.run && state.run.id;
