@@ -4,6 +4,7 @@ latest checkpoint when it has none (a finished run from last week can still be s
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from backend.core.embeddings import embedding_map
 from backend.runtime.handle import WorkerError
 from backend.runtime.reads import NextAnswer, SampleAnswer, TestAnswer, WeightsAnswer
 from backend.runtime.wire import NextRead, SampleRead, TestRead, WeightsRead
+from backend.server import diagread
 from backend.server.schemas import (
     EmbeddingsPublic,
     NextPublic,
@@ -85,6 +87,21 @@ async def evaluate_test(registry: RegistryDep, run_id: str) -> TestEvalPublic:
     )
     await registry.set_test(run_id, result.model_dump())
     return result
+
+
+@router.get("/runs/{run_id}/diagnostics", responses=NOT_FOUND, response_model_by_alias=True)
+async def diagnostics(
+    registry: RegistryDep,
+    run_id: str,
+    start: Annotated[int, Query(alias="from", ge=0, le=2**53)] = 0,
+    stop: Annotated[int | None, Query(alias="to", ge=0, le=2**53)] = None,
+) -> diagread.DiagnosticsPublic:
+    """Inside the network: the run's diagnostic points from step `from` to `to` (inclusive) as
+    columns of their scalars (at most 2,000, thinned evenly), the latest one with its histograms,
+    and the gradient-direction passes of its evaluations. Also pushed over the websocket
+    (`diag`, `gradcos`)."""
+    record = await registry.record(run_id)
+    return await asyncio.to_thread(diagread.read, registry.store, record.id, start, stop)
 
 
 @router.get("/runs/{run_id}/embeddings", responses=NOT_FOUND)

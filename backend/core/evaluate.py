@@ -88,6 +88,7 @@ class CountedExamples:
 class Evaluation:
     losses: list[float]  # mean cross-entropy of each split
     grad_sq_norm: float | None  # |G|^2 of the first split's mean-loss gradient, if asked for
+    grads: list[Tensor] | None = None  # that gradient (C, W1, b1, W2, b2): gradcos.py reuses it
 
 
 def exact_losses(model: MLP, data: CountedExamples) -> list[float]:
@@ -133,7 +134,7 @@ def evaluate(
             starts[s] = b
     losses = [total / split.n for total, split in zip(totals, data.splits, strict=True)]
     g2 = None if grads is None else float(sum(float(g.double().square().sum()) for g in grads))
-    return Evaluation(losses, g2)
+    return Evaluation(losses, g2, grads)
 
 
 def naive_loss(model: MLP, ex: Examples) -> float:

@@ -14,11 +14,13 @@ from backend.runs.scheduler import Scheduler
 from backend.runs.table import LiveRun, Table
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
-from backend.server.messages import event_message, finite, lrfind_message
+from backend.server.messages import event_message, finite, gradcos_message, lrfind_message
 from backend.training.protocol import (
     Cause,
+    Diagnostics,
     EmbeddingsChanged,
     EvalResult,
+    GradDirection,
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
@@ -91,6 +93,12 @@ class Events:
                 log.info("run %s trains in %s", r.id, msg.where)
             case Exited():
                 self._worker_exited(live, msg)
+            case Diagnostics():
+                self.store.diagnostics.add(r.id, msg.step, msg.point)
+                ch.publish(msg)
+            case GradDirection():
+                self.store.diagnostics.add_gradcos(r.id, gradcos_message(msg))
+                ch.publish(msg)
             case EmbeddingsChanged() | LrFindProgress():
                 ch.publish(msg)
 

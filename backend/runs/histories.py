@@ -35,12 +35,14 @@ class Histories:
 
     async def history_data(self, record: RunRecord) -> HistoryData:
         """Everything stored of a run's history, read at once (the export streams it)."""
-        return (await self.histories([record]))[0]
+        return (await self.histories([record], diagnostics=True))[0]
 
-    async def histories(self, records: list[RunRecord], buckets: bool = False) -> list[HistoryData]:
+    async def histories(
+        self, records: list[RunRecord], buckets: bool = False, diagnostics: bool = False
+    ) -> list[HistoryData]:
         """history_data of several runs, read in one go (one thread hop, one flush); with
         `buckets`, those of runs past the steps stored one by one too (what overlays draw there;
-        the history files hold the stored steps only)."""
+        the history files hold the stored steps only); with `diagnostics`, their points' scalars."""
         cap = self.store.max_stored_steps if buckets else math.inf
         live = {  # the buckets of live runs past the stored steps, as they stand now (here, on the loop)
             r.id: x.channel.history.copy()
@@ -54,7 +56,8 @@ class Histories:
             for r in records:
                 h = self.store.history(r.id)
                 past = live.get(r.id) or (saved_buckets(self.store, r) if r.step > cap else None)
-                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes, past))
+                diag = self.store.diagnostics.scalars(r.id) if diagnostics else []
+                out.append(HistoryData(list(self.store.steps(r.id)), h.evals, h.changes, past, diag))
             return out
 
         return await asyncio.to_thread(read)

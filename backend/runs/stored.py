@@ -7,6 +7,7 @@ import logging
 
 from backend.core.embeddings import embedding_map
 from backend.server.channel import Channel
+from backend.server.diagview import SNAPSHOT_POINTS
 from backend.server.history import LossHistory
 from backend.server.messages import embeddings_message, eval_row
 from backend.store.records import RunRecord
@@ -27,6 +28,8 @@ def stored_channel(store: Store, record: RunRecord) -> Channel:
     ch.timeline.changes = h.changes
     if h.lrfind is not None:
         ch.lrfind = {k: v for k, v in h.lrfind.items() if k not in ("lr", "loss", "smoothed")}
+    d = store.diagnostics
+    ch.diag.load(d.scalars(record.id, latest=SNAPSHOT_POINTS), d.latest(record.id), d.latest_gradcos(record.id))
     found = store.load_checkpoint(record.id)
     if found is not None:
         ck = decode(found[1])

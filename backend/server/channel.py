@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+from backend.server.diagview import DiagView
 from backend.server.history import LossHistory, eval_extremes
 from backend.server.messages import Message, encode, eval_row, event_message, loss_list, sig_list
 from backend.training.protocol import EvalResult, Event, Steps
@@ -69,6 +70,7 @@ class Channel:
         self.timeline = Timeline()
         self.embeddings: Message | None = None  # the latest embedding map
         self.lrfind: Message | None = None  # the latest learning-rate sweep, without its points
+        self.diag = DiagView()  # the latest diagnostic points and gradient-direction pass
         self.subscribers: set[Subscriber] = set()
 
     @property
@@ -98,6 +100,8 @@ class Channel:
                 match[3] = msg["b_noise"]
         elif kind == "embeddings":
             self.embeddings = msg
+        elif kind in ("diag", "gradcos"):
+            self.diag.add(msg)
         elif kind == "lrfind_done":  # its points can be many: GET /api/runs/{id}/lr-find has them
             self.lrfind = {k: v for k, v in msg.items() if k not in ("lr", "loss", "smoothed")}
         if self.subscribers:
@@ -133,6 +137,7 @@ class Channel:
                 "changes": self.changes[-SNAPSHOT_CHANGES:],
                 "embeddings": self.embeddings,
                 "lrfind": self.lrfind,
+                **self.diag.snapshot(),
             }
         )
 

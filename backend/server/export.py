@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from backend.server.history import LossHistory
+from backend.store.diagnostics import SCALARS, columns
 from backend.store.records import Eval, StepChunk
 
 
@@ -23,6 +24,8 @@ class HistoryData:
     # past the steps stored one by one (store.MAX_STORED_STEPS): the run's bucketed history, which
     # overlays draw from there on (the files here hold the stored steps only)
     buckets: LossHistory | None = None
+    # the diagnostic points' scalars (step, store/diagnostics.py SCALARS): the JSON has them
+    diagnostics: list[tuple[int, list[float | int | None]]] = field(default_factory=list)
 
 
 def _numbers(values: np.ndarray, digits: int = 7) -> list[str]:
@@ -51,7 +54,9 @@ def json_chunks(data: HistoryData) -> Iterator[str]:
         first = first and c.n == 0
     yield "]},"
     evals = [{"step": s, "train_loss": t, "dev_loss": d, "b_noise": b} for s, t, d, b in data.evals]
-    yield '"evals":' + json.dumps(evals) + ',"changes":' + json.dumps(data.changes) + "}"
+    yield '"evals":' + json.dumps(evals) + ',"changes":' + json.dumps(data.changes)
+    diag = {"scalars": list(SCALARS), "points": columns(data.diagnostics)}
+    yield ',"diagnostics":' + json.dumps(diag, separators=(",", ":")) + "}"
 
 
 def csv_rows(data: HistoryData) -> Iterator[str]:

@@ -10,12 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from backend.core.gradcos import predicted_cos
 from backend.core.lrfind import LrFindResult
 from backend.training.protocol import (
+    Diagnostics,
     Divergence,
     EmbeddingsChanged,
     EvalResult,
     Event,
+    GradDirection,
     HParamsChanged,
     LrFindDone,
     LrFindProgress,
@@ -95,6 +98,22 @@ def embeddings_message(
     }
 
 
+def gradcos_message(d: GradDirection) -> Message:
+    """The gradient-direction pass; `predicted`: the cosine the noise scale predicts per size."""
+    return {
+        "type": "gradcos",
+        "step": d.step,
+        "batch_sizes": d.batch_sizes,
+        "mean": d.mean,
+        "std": d.std,
+        "min": d.min,
+        "max": d.max,
+        "predicted": [finite(predicted_cos(B, d.b_noise), 4) for B in d.batch_sizes],
+        "b_noise": finite(d.b_noise, 1),
+        "current": d.current,
+    }
+
+
 def event_message(event: Event) -> Message:
     match event:
         case Steps():
@@ -148,6 +167,10 @@ def event_message(event: Event) -> Message:
             return {"type": "lrfind", "lr": sig_list(event.lr), "loss": loss_list(event.loss)}
         case LrFindDone():
             return lrfind_message(event.result)
+        case Diagnostics():
+            return {"type": "diag", **event.point, "step": event.step}
+        case GradDirection():
+            return gradcos_message(event)
     raise TypeError(f"not an event: {event!r}")
 
 

@@ -111,6 +111,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN cause TEXT;         -- a protocol.Cause, or NULL
     ALTER TABLE runs ADD COLUMN divergence TEXT;    -- JSON protocol.Divergence, with cause 'diverged'
     """,
+    # 4: inside the network (issue 23): diagnostic points and gradient-direction passes
+    """
+    CREATE TABLE diagnostics (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,          -- the step the point was taken around
+        scalars BLOB NOT NULL,          -- float32 in store/diagnostics.py SCALARS' order, NaN: none
+        point BLOB,                     -- the point as sent, zlib JSON: the latest 200 points' only
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+    CREATE TABLE gradcos (
+        run_id TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        result TEXT NOT NULL,           -- JSON: batch sizes, cosines' mean, std, min, max, ...
+        PRIMARY KEY (run_id, step)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 VERSION = len(MIGRATIONS)

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.store import files, lostfound
+from backend.store import diagnostics, files, lostfound
 from backend.store.records import CheckpointRecord, DatasetRecord, History, RunRecord, StepChunk, SweepRecord
 from backend.store.schema import migrate
 from backend.store.writer import Pending as _Pending
@@ -87,6 +87,7 @@ class Store(Writer):
         self._local = threading.local()
         self._writer: threading.Thread | None = None
         super().__init__()
+        self.diagnostics = diagnostics.DiagnosticsStore(self._queue, self._reader)
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -337,7 +338,7 @@ class Store(Writer):
 
         def op(c: sqlite3.Connection) -> None:
             self._pending.pop(run_id, None)
-            for table in ("steps", "evals", "changes", "lrfinds", "checkpoints"):
+            for table in ("steps", "evals", "changes", "lrfinds", "checkpoints", *diagnostics.TABLES):
                 c.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             c.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             shutil.rmtree(self.checkpoint_dir / run_id, ignore_errors=True)
@@ -369,6 +370,7 @@ class Store(Writer):
                 "INSERT INTO changes SELECT ?, step, seq, change FROM changes WHERE run_id = ? AND step <= ?",
                 (child_id, parent_id, upto),
             )
+            diagnostics.copy(c, parent_id, child_id, upto)
             if upto > MAX_STORED_STEPS:  # steps past those stored: the parent's buckets, cut as they are read
                 c.execute(
                     "UPDATE runs SET history = (SELECT history FROM runs WHERE id = ?) WHERE id = ?",
@@ -496,6 +498,7 @@ class Store(Writer):
         c.execute("DELETE FROM steps WHERE run_id = ? AND first >= ?", (run_id, k))
         c.execute("DELETE FROM evals WHERE run_id = ? AND step > ?", (run_id, k))
         c.execute("DELETE FROM changes WHERE run_id = ? AND step > ?", (run_id, k))
+        diagnostics.cut(c, run_id, k)
         last = c.execute(
             "SELECT step, train_loss, dev_loss, b_noise FROM evals WHERE run_id = ? ORDER BY step DESC LIMIT 1",
             (run_id,),

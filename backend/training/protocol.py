@@ -129,6 +129,30 @@ class LrFindDone:
 
 
 @dataclass(frozen=True)
+class Diagnostics:
+    """The inside of the network at the step `step` took (core/diagnostics.py's point: JSON-ready,
+    a few KB)."""
+
+    step: int
+    point: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GradDirection:
+    """cos(minibatch gradient, full-split gradient) at the evaluation of `step`, per batch size
+    (core/gradcos.py), beside the latest noise scale (NaN: none yet) and the run's batch size."""
+
+    step: int
+    batch_sizes: list[int]
+    mean: list[float | None]
+    std: list[float | None]
+    min: list[float | None]
+    max: list[float | None]
+    b_noise: float
+    current: int
+
+
+@dataclass(frozen=True)
 class CheckpointTaken:
     """Everything the run needs to continue exactly from `step` (a TrainerState; in a worker it is
     turned into bytes before it crosses to the server)."""
@@ -148,6 +172,8 @@ Event = (
     | LrFindProgress
     | LrFindDone
     | CheckpointTaken
+    | Diagnostics
+    | GradDirection
 )
 
 

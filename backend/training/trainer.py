@@ -41,6 +41,7 @@ from backend.core.lrfind import LrFindResult, LrFindSpec, sweep
 from backend.core.model import MLP
 from backend.core.optim import Optimizer
 from backend.training.checkpoint import GuardState, TrainerState
+from backend.training.diagnosing import Diagnoser
 from backend.training.noise_budget import NoiseBudget
 from backend.training.protocol import (
     Cause,
@@ -188,6 +189,7 @@ class Trainer:
             [splits.train, splits.dev], len(chars), chunk_rows(self.model.shape)
         )
         self._noise_budget = NoiseBudget()
+        self._diag = Diagnoser(spec.seed, splits.train, self._eval_set)  # issue 23: inside the network
         self._opt = Optimizer(self.model, spec.optimizer_spec())
         self._batches = Minibatches(len(splits.train), self.hparams.batch_size, self._gen)
         if state is not None:
@@ -320,8 +322,11 @@ class Trainer:
             if self.step >= self.max_steps:
                 self._set_status(Status.FINISHED, f"reached max_steps ({self.max_steps:,})", Cause.MAX_STEPS)
                 continue
+            if self._diag.points.due(self.step):
+                self._diagnosed_step()
+                continue
             next_eval = (self.step // self.hparams.eval_every + 1) * self.hparams.eval_every
-            self._train_until(min(next_eval, self.max_steps))
+            self._train_until(min(next_eval, self.max_steps, self._diag.points.next_step))
 
     def _handle(self, command: Command, done: Future[Any]) -> None:
         """Apply one command and answer it; a Stop is only noted (`_run` stops)."""
@@ -418,10 +423,23 @@ class Trainer:
                     self._checkpoint()
         g.ema, g.ema_weight, g.best_smoothed = ema, ema_weight, best
 
+    def _diagnosed_step(self) -> None:
+        """One step with a diagnostic point (diagnosing.py), unless it diverged."""
+        first = self.step
+        before, cost = self._diag.before(self.model)
+        self._train_until(first + 1)
+        if self.step == first + 1 and self.status is Status.RUNNING:
+            try:
+                self._emit(self._diag.point(first, self.model, self._opt.step, before, cost), defer=True)
+            except Exception:  # a figure on the page: never worth the run
+                log.exception("diagnostic point failed")
+
     def _apply(self, u: Update) -> None:
         check_update(self.status, self.step, self.max_steps, u)
-        old_batch = self.hparams.batch_size
+        old, old_batch = self.hparams, self.hparams.batch_size
         self.hparams = self.hparams.merged(u)
+        if self.hparams != old:
+            self._diag.points.force()  # the first step with new values shows what they do
         if self.hparams.batch_size != old_batch:
             self._batches = Minibatches(len(self._train), self.hparams.batch_size, self._gen)
             self._set_threads(self.hparams.batch_size)
@@ -464,6 +482,7 @@ class Trainer:
         result = EvalResult(self.step, train_loss, dev_loss, (time.perf_counter() - t0) * 1000)
         self._last_eval_step = self.step
         self.last_eval = result
+        self._diag.points.evaluated(self.step)
         self._emit(result, defer=True)
         if finite and self.embeddings is not None:
             m = self.embeddings
@@ -479,6 +498,8 @@ class Trainer:
             self._estimate_noise(ev.grad_sq_norm, self._noise_budget.extra(pass_cpu))
         else:
             self._noise_budget.went_without(pass_cpu)
+        if self._diag.grads.due(time.process_time()):
+            self._grad_direction(ev.grads)
         self._checkpoint(defer=True)
         return result
 
@@ -503,6 +524,22 @@ class Trainer:
         finally:
             now = time.process_time()
             self._noise_budget.estimated(pass_cost + now - cpu - (self._away - away), now)
+
+    def _grad_direction(self, full_grad: list[torch.Tensor] | None) -> None:
+        """After the evaluation (and its noise estimate): the gradient-direction pass, with the
+        evaluation's full-split gradient when it made one (diagnosing.py says which evaluations)."""
+        cpu, away = time.process_time(), self._away
+        try:
+            b_noise = self.noise[1] if self.noise is not None else math.nan
+            d = self._diag.direction(self.model, self.step, full_grad, b_noise, self.hparams.batch_size, self._between)
+            self._emit(d, defer=True)
+        except _StopRequestedError:
+            raise
+        except Exception:  # a figure on the page: never worth the run
+            log.exception("gradient-direction pass failed")
+        finally:
+            now = time.process_time()
+            self._diag.grads.done(now - cpu - (self._away - away), now)
 
     def _diverge(self, step: int, loss: float, smoothed: float) -> None:
         g = self._guard

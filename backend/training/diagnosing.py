@@ -1,0 +1,142 @@
+"""When a trainer looks inside its network (issue 23), and the events it sends of it.
+
+- A diagnostic point (core/diagnostics.py) is taken around one training step: the weights copied
+  before it, its gradients and the update it applied after it. One is due at the first step a
+  trainer takes, at the first step after each change of the hyperparameters and after each
+  evaluation (but MIN_EVERY steps after the last point at the soonest), and else every `every`
+  steps: sized from the measured costs so that points take at most SHARE of the trainer's CPU
+  time (a point costs ~4-5 ms, ~15 steps of batch 32: one every ~500 steps), never closer than
+  MIN_EVERY steps. So the store, which keeps every point's scalars, has at most one per MIN_EVERY
+  steps besides the changes' (store/diagnostics.py sizes them for that).
+- The gradient-direction pass (core/gradcos.py) comes with evaluations: the first a trainer
+  makes, then any that finds the passes within GRAD_SHARE of the CPU time since the last one
+  ended (~48 ms a pass: with evaluations every 1,000 steps of batch 32, about every other one).
+
+Both only read the weights; the probe and the draws come from generators of their own, seeded
+from the run's seed (and the step), never the training one: a run steps bit for bit the same
+with them as without, and a resumed run draws the same probe.
+
+Times are CPU seconds of the trainer's process, as noise_budget.py's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from backend.core import diagnostics as diag
+from backend.core import gradcos
+from backend.core.data import Examples
+from backend.core.evaluate import CountedExamples
+from backend.core.model import MLP, SGDStep
+from backend.training.protocol import Diagnostics, GradDirection
+
+SHARE = 0.03
+GRAD_SHARE = 0.05
+MIN_EVERY = 100
+MAX_EVERY = 20_000
+MIN_STRETCH = 10  # steps between two points that measure a step's cost (a forced point may come sooner)
+
+
+@dataclass
+class Cadence:
+    """Which steps bring a diagnostic point."""
+
+    next_step: int = 0  # the step the budget makes due next
+    forced: bool = True  # the next step brings one whatever the budget says
+    every: int = MIN_EVERY
+    since: tuple[float, int] | None = None  # (process CPU time, steps done) when the last point ended
+
+    def due(self, step: int) -> bool:
+        return self.forced or step >= self.next_step
+
+    def force(self) -> None:
+        self.forced = True
+
+    def evaluated(self, step: int) -> None:
+        """An evaluation at `step`: the step after it brings a point, unless one came fewer than
+        MIN_EVERY steps ago (a run that evaluates every few steps gets one every MIN_EVERY)."""
+        if self.since is None or step - (self.since[1] - 1) >= MIN_EVERY:
+            self.forced = True
+
+    def took(self, cost: float, now: float, steps: int) -> None:
+        """A point that cost `cost` CPU seconds ended at process CPU time `now`, `steps` steps done.
+        The CPU time since the last one, less this one, over the steps between: a step's cost
+        (evaluations and everything else the trainer did meanwhile included)."""
+        if self.since is not None and steps - self.since[1] >= MIN_STRETCH:
+            per_step = max(now - cost - self.since[0], 1e-9) / (steps - self.since[1])
+            self.every = min(MAX_EVERY, max(MIN_EVERY, math.ceil(cost / SHARE / per_step)))
+        self.next_step = steps + self.every
+        self.forced = False
+        self.since = (now, steps)
+
+
+@dataclass
+class GradBudget:
+    """Which evaluations bring the gradient-direction pass."""
+
+    cost: float = 0.0  # CPU seconds of the last pass
+    ended: float | None = None  # process CPU time when it ended (None: none yet)
+
+    def due(self, now: float) -> bool:
+        return self.ended is None or (now - self.ended) * GRAD_SHARE >= self.cost
+
+    def done(self, cost: float, now: float) -> None:
+        self.cost, self.ended = max(0.0, cost), now
+
+
+class Diagnoser:
+    def __init__(self, seed: int, train: Examples, eval_set: CountedExamples) -> None:
+        self.seed = seed
+        self._train = train
+        self._eval_set = eval_set  # split 0 is train: its exact gradient
+        self._probe = train.X[diag.probe_rows(len(train), seed)]
+        self.points = Cadence()
+        self.grads = GradBudget()
+
+    def before(self, model: MLP) -> tuple[list[Tensor], float]:
+        """The weights before the step, and the CPU seconds the copy took."""
+        cpu = time.process_time()
+        return diag.snapshot(model), time.process_time() - cpu
+
+    def point(self, step: int, model: MLP, sgd: SGDStep, before: list[Tensor], cost: float) -> Diagnostics:
+        """The point of step `step`, just taken by `sgd` on `model` from the weights `before`
+        (`cost`: CPU seconds already spent on it)."""
+        cpu = time.process_time()
+        try:
+            grads = diag.step_gradients(sgd)
+            return Diagnostics(
+                step, diag.diagnostic_point(step, model, self._probe, grads, diag.applied_updates(model, before))
+            )
+        finally:
+            now = time.process_time()
+            self.points.took(cost + now - cpu, now, step + 1)
+
+    def direction(
+        self,
+        model: MLP,
+        step: int,
+        full_grad: list[Tensor] | None,
+        b_noise: float,
+        current: int,
+        between: Callable[[], None],
+    ) -> GradDirection:
+        """The cosines at `step` (the full-split gradient from the evaluation's pass when it made
+        one), size by size with `between()` after each (commands wait one size at most)."""
+        if full_grad is None:
+            full_grad = gradcos.full_gradient(model, self._eval_set, 0, between)
+        G = gradcos.flat(full_grad)
+        gen = gradcos.draw_generator(self.seed, step)
+        sizes = sorted({*gradcos.BATCH_SIZES, current})
+        out: dict[str, list[float | None]] = {"mean": [], "std": [], "min": [], "max": []}
+        for i, B in enumerate(sizes):  # one size at a time draws from `gen` as one call for all would
+            if i > 0:
+                between()
+            c = gradcos.cosines(model, self._train, G, gen, [B])
+            for k, v in out.items():
+                v.extend(c[k])
+        return GradDirection(step, sizes, out["mean"], out["std"], out["min"], out["max"], b_noise, current)
