@@ -10,6 +10,7 @@ import { initControls, renderControls } from "./controls.js";
 import { initDatasets, renderUpload } from "./datasets.js";
 import { drawEmbedding, renderEmbeddingInfo } from "./embedding.js";
 import { handleMessage } from "./events.js";
+import { initInside, insideMessage, renderInside } from "./inside/panel.js";
 import { renderFigures } from "./figures.js";
 import { drawLrFind, initLrFind, onSnapshotSweep, renderLrFind } from "./lrfind.js";
 import { initNewRun } from "./newrun.js";
@@ -40,6 +41,7 @@ const RENDERERS = {
     renderRuns();
     renderNotices();
     renderA11y();
+    renderInside();
     if (samplesShown !== state.samples) {
       samplesShown = state.samples; // replaced by a new draw, or a new run
       renderSamples();
@@ -80,8 +82,10 @@ export function startSingle() {
   initRuns();
   initGhost();
   initA11y();
+  initInside();
   connectRun({
     message(msg) {
+      if (insideMessage(msg)) return; // diag, gradcos: the Inside panel's own
       const runBefore = state.run && state.run.id;
       handleMessage(msg);
       followUp(msg, runBefore);

@@ -10,6 +10,7 @@ import { state } from "../state.js";
 import { afterPaint, loadPlotly } from "../vendor.js";
 import { compareHref, MAX_RUNS, readAddress, writeIds } from "./address.js";
 import { drawCompare, drawLive, nextLiveDraw, onZoom, pointsWanted, renderLegend } from "./chart.js";
+import { initDiagSeries } from "./diagseries.js";
 import { watchRuns } from "./overview.js";
 import { take } from "./prefetch.js";
 import { drawResult, renderSweepInfo } from "./result.js";
@@ -37,6 +38,7 @@ export function startCompare() {
   document.querySelector(".sweep-form-panel").open = c.mode === "compare" && !c.ids.length;
   setRenderers({ ui: renderUi, charts: { compare: drawCompare, compareLive: drawLive, result: drawResult }, only: true });
   initControls();
+  initDiagSeries();
   initTable();
   $("sweep-stop").addEventListener("click", stopSweep);
   initSweepForm();
