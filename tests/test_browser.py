@@ -736,6 +736,13 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
     expect(form).to_be_visible()
     expect(page.locator("#nr-dataset option")).not_to_have_count(0)
     expect(page.locator("#nr-momentum")).to_be_hidden()
+    # its bounds, choices and defaults are the server's (GET /api/schema): none is in the page
+    expect(page.locator("#nr-n-hidden")).to_have_attribute("max", "1024")
+    expect(page.locator("#nr-optimizer option")).to_have_text(["SGD", "SGD with momentum", "Adam"])
+    expect(page.locator("[data-range=n_hidden]")).to_have_text("8–1,024")
+    page.locator("#nr-max-steps").fill("7")
+    page.click("#nr-defaults")
+    expect(page.locator("#nr-max-steps")).to_have_value("200000")
 
     # the server's 422, readable
     watch.expect_http(422, "/api/runs")
@@ -773,7 +780,6 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
         "n_embd": 2,
         "n_hidden": 64,
         "seed": 7,
-        "max_steps": 3000,
         "init": "scaled",
         "optimizer": "momentum",
         "momentum": 0.8,
@@ -783,6 +789,7 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
         "lr": 0.05,
         "batch_size": 48,
         "eval_every": 500,
+        "max_steps": 3000,
         "schedule": {"kind": "cosine", "min_lr": 0.001},
     }
     expect(page.locator("#run-info")).to_contain_text(run["id"], timeout=WAIT_MS)
@@ -888,7 +895,7 @@ def test_upload_and_train(server: Server, context: tuple[Any, Watch], tmp_path: 
     expect(page.locator("#upload-status")).to_contain_text("trains on it", timeout=WAIT_MS)
     run = server.get("/api/runs/current")
     assert run["id"] != before
-    assert (run["config"]["dataset"], run["config"]["max_steps"], run["hparams"]["batch_size"]) == (second, 30000, 16)
+    assert (run["config"]["dataset"], run["hparams"]["max_steps"], run["hparams"]["batch_size"]) == (second, 30000, 16)
     assert (run["dataset"]["name"], run["dataset"]["words"], run["dataset"]["vocab_size"]) == (
         "pokemon.txt",
         50,

@@ -20,10 +20,20 @@ from backend.server.schemas import (
     RunCreate,
     RunPublic,
     RunsPointsPublic,
+    SettingsSchema,
 )
 from backend.training.protocol import Status
 
 router = APIRouter(prefix="/api", tags=["runs"])
+
+SETTINGS = SettingsSchema(create=RunCreate.model_json_schema(), update=HParamsUpdate.model_json_schema())
+
+
+@router.get("/schema")
+async def settings_schema() -> SettingsSchema:
+    """A run's settings as the server checks them: the JSON schemas of the create and the update
+    bodies, with every default, bound and choice (the page builds its forms from them)."""
+    return SETTINGS
 
 
 @router.post("/runs", status_code=201, responses=NOT_FOUND | CONFLICT)

@@ -64,6 +64,14 @@ class HParamsUpdate(HParamsFields):
     name: RunName | None = None
 
 
+class SettingsSchema(BaseModel):
+    """A run's settings as the server checks them, for a client to build its forms from (every
+    default, bound and choice): the JSON schemas of the create and the update bodies."""
+
+    create: dict[str, Any] = Field(description="the JSON schema of POST /api/runs's body")
+    update: dict[str, Any] = Field(description="the JSON schema of PATCH /api/runs/{run_id}'s body")
+
+
 class BranchCreate(HParamsFields):
     """A new run from one of this run's checkpoints, with its history up to there."""
 

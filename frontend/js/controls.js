@@ -10,13 +10,11 @@ import * as fmt from "./format.js";
 import { guardSliders } from "./keyguard.js";
 import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
+import { applySchema, bounds, defaultOf, rangeText, within } from "./schema.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
 
 const PENDING_MS = 10_000; // give up waiting for a confirmation after this long
-const LR_MIN_LOG = -4;
-const LR_MAX_LOG = 1;
-const BATCH_MAX_LOG = 12; // 4096
 const STORAGE_KEY = "makemore-live.view";
 const FOLLOW = [0, 1000, 10_000]; // the "show" choices: the whole run, or the last N steps
 
@@ -85,7 +83,10 @@ export function setHparam(field, value) {
   invalidate();
 }
 
-function readInt(input, label, min, max) {
+/** A whole number within the setting's bounds (the server's; `upper`: its upper one too), or null after saying why. */
+function readInt(input, label, field, kind = null, upper = true) {
+  const { min, max: bound } = bounds(field, kind);
+  const max = upper ? bound : undefined;
   const text = input.value.trim();
   const n = Number(text);
   if (text === "" || !Number.isInteger(n) || n < min || (max !== undefined && n > max)) {
@@ -141,8 +142,9 @@ export function initControls() {
   lrInput.addEventListener("change", () => {
     const text = lrInput.value.trim();
     const lr = Number(text);
-    if (text === "" || lrInput.validity.badInput || !Number.isFinite(lr) || lr <= 0) {
-      notify("learning rate: enter a number above 0"); // the server checks the upper bound, and says why
+    const { min } = bounds("lr"); // the server checks the upper bound, and says why
+    if (text === "" || lrInput.validity.badInput || !Number.isFinite(lr) || lr <= min) {
+      notify(`learning rate: enter a number above ${min}`);
       return;
     }
     setHparam("lr", lr);
@@ -161,18 +163,18 @@ export function initControls() {
   });
   batchSlider.addEventListener("change", () => setHparam("batch_size", 2 ** Number(batchSlider.value)));
   batchInput.addEventListener("change", () => {
-    const b = readInt(batchInput, "batch size", 1); // the server checks the upper bound, and says why
+    const b = readInt(batchInput, "batch size", "batch_size", null, false); // the server checks the dataset's bound, and says why
     if (b !== null) setHparam("batch_size", b);
   });
 
   const evalInput = $("eval-every-input");
   evalInput.addEventListener("change", () => {
-    const n = readInt(evalInput, "evaluate every", 1, 1_000_000);
+    const n = readInt(evalInput, "evaluate every", "eval_every");
     if (n !== null) setHparam("eval_every", n);
   });
   const maxInput = $("max-steps-input");
   maxInput.addEventListener("change", () => {
-    const n = readInt(maxInput, "max steps", 1, 100_000_000);
+    const n = readInt(maxInput, "max steps", "max_steps");
     if (n === null) return;
     // at or below the current step, the run ends at once: say so, and ask
     const live = state.status === "running" || state.status === "paused";
@@ -194,6 +196,12 @@ export function initControls() {
   runButton("pause", "paused", { type: "pause" });
 
   initSchedule();
+  // the server's bounds and choices; the rate slider reaches its upper bound (its lower end and the batch's reach: index.html)
+  applySchema().then(() => {
+    if (bounds("lr").max) lrSlider.max = String(Math.log10(bounds("lr").max));
+    scheduleShown = null; // the kinds are listed now: show the confirmed one
+    invalidate();
+  });
 
   // chart view
   loadView();
@@ -244,18 +252,18 @@ function readSchedule() {
   const kind = $("schedule-kind").value;
   if (kind === "constant") return { kind };
   if (kind === "step") {
-    const at = readInt($("schedule-at"), "schedule: at step", 0, 100_000_000);
+    const at = readInt($("schedule-at"), "schedule: at step", "at", "step");
     const factor = Number($("schedule-factor").value);
     if (at === null) return null;
-    if (!(factor > 0 && factor <= 10)) {
-      notify("schedule: the factor must be more than 0, at most 10");
+    if (!within("factor", factor, "step")) {
+      notify(`schedule: the factor must be in ${rangeText("factor", "step")}`);
       return null;
     }
     return { kind, at, factor };
   }
   const minLr = Number($("schedule-min-lr").value);
-  if ($("schedule-min-lr").value.trim() === "" || !(minLr >= 0 && minLr <= 10)) {
-    notify("schedule: min lr must be from 0 to 10");
+  if ($("schedule-min-lr").value.trim() === "" || !within("min_lr", minLr, "cosine")) {
+    notify(`schedule: min lr must be in ${rangeText("min_lr", "cosine")}`);
     return null;
   }
   return { kind, min_lr: minLr };
@@ -270,7 +278,7 @@ function fillSchedule(s) {
     $("schedule-factor").value = String(s.factor);
   } else if (h && !$("schedule-at").value) {
     $("schedule-at").value = String(Math.round(h.max_steps / 2)); // the lecture: halfway
-    $("schedule-factor").value = "0.1";
+    $("schedule-factor").value = String(defaultOf("factor", "step"));
   }
   if (s.kind === "cosine") $("schedule-min-lr").value = String(s.min_lr);
   else if (h && !$("schedule-min-lr").value) $("schedule-min-lr").value = String(Number((h.lr / 100).toPrecision(3)));
@@ -359,7 +367,7 @@ export function renderControls() {
     lrPending.textContent = `→ ${fmt.lr(p.lr.value)} pending…`;
   } else if (!dragging.has(lrSlider)) {
     lrPending.hidden = true;
-    lrSlider.value = String(clamp(Math.log10(h.lr), LR_MIN_LOG, LR_MAX_LOG));
+    lrSlider.value = String(clamp(Math.log10(h.lr), Number(lrSlider.min), Number(lrSlider.max)));
     if (document.activeElement !== $("lr-input")) $("lr-input").value = String(h.lr);
   }
 
@@ -373,7 +381,7 @@ export function renderControls() {
     batchPending.textContent = `→ ${fmt.int(p.batch_size.value)} pending…`;
   } else if (!dragging.has(batchSlider)) {
     batchPending.hidden = true;
-    batchSlider.value = String(clamp(Math.round(Math.log2(h.batch_size)), 0, BATCH_MAX_LOG));
+    batchSlider.value = String(clamp(Math.round(Math.log2(h.batch_size)), 0, Number(batchSlider.max)));
     if (document.activeElement !== batchInput) batchInput.value = String(h.batch_size);
   }
   if (state.run) batchInput.max = String(state.run.dataset.train_examples);

@@ -63,7 +63,7 @@ function addChange(msg) {
  * it). Until the trainer has sent it, the current ones.
  */
 function runHparams(run) {
-  return { ...run.hparams, max_steps: run.config.max_steps };
+  return { ...run.hparams };
 }
 
 /** Keep every other point (and always the last) once there are more than `limit`. */

@@ -8,26 +8,10 @@ import { refreshDatasets } from "./datalist.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
+import { applySchema, defaultOf, defaults } from "./schema.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
-
-// The lecture's run (the server's defaults).
-const DEFAULTS = {
-  block_size: 3,
-  n_embd: 10,
-  n_hidden: 200,
-  init: "lecture",
-  optimizer: "sgd",
-  momentum: 0.9,
-  dataset: "builtin",
-  lr: 0.1,
-  batch_size: 32,
-  max_steps: 200000,
-  eval_every: 1000,
-  seed: 2147483647,
-  schedule: { kind: "constant" },
-};
 
 const NUMBERS = [
   ["block_size", "nr-block-size", "block size", true],
@@ -44,12 +28,12 @@ function fill(v) {
   for (const [key, id] of NUMBERS) $(id).value = String(v[key]);
   $("nr-init").value = v.init;
   $("nr-optimizer").value = v.optimizer;
-  $("nr-momentum").value = String(v.momentum ?? 0.9);
+  $("nr-momentum").value = String(v.momentum ?? defaultOf("momentum"));
   const s = v.schedule || { kind: "constant" };
   $("nr-schedule-kind").value = s.kind;
   $("nr-schedule-at").value = String(s.at ?? Math.round(v.max_steps / 2));
-  $("nr-schedule-factor").value = String(s.factor ?? 0.1);
-  $("nr-schedule-min-lr").value = String(s.min_lr ?? 0);
+  $("nr-schedule-factor").value = String(s.factor ?? defaultOf("factor", "step"));
+  $("nr-schedule-min-lr").value = String(s.min_lr ?? defaultOf("min_lr", "cosine"));
   fillDatasets(v.dataset);
   showDependent();
 }
@@ -57,15 +41,14 @@ function fill(v) {
 /** The shown run's settings as it started: "New run" then "Create" trains the same again. */
 function currentValues() {
   const run = state.run;
-  if (!run) return DEFAULTS;
+  if (!run) return defaults();
   const h = state.initialHparams || run.hparams;
   return {
     ...run.config,
-    momentum: run.config.momentum ?? 0.9,
     lr: h.lr,
     batch_size: h.batch_size,
     eval_every: h.eval_every,
-    max_steps: h.max_steps ?? run.config.max_steps,
+    max_steps: h.max_steps ?? run.hparams.max_steps,
     schedule: h.schedule || run.hparams.schedule,
   };
 }
@@ -200,6 +183,7 @@ export async function openNewRun({ dataset = null, context = "", then = null } =
   showError("");
   if (onCreated) onCreated(null); // an earlier opener's form is gone
   onCreated = then;
+  await applySchema($("new-run-dialog")); // the server's bounds and choices, before a value is chosen
   if (dataset) await refreshDatasets(); // it must be in the list to be chosen
   const values = currentValues();
   fill(dataset ? { ...values, dataset } : values);
@@ -223,7 +207,7 @@ export function initNewRun() {
     onCreated = null;
     if (done) done(null); // closed without a new run (Cancel, Escape)
   });
-  $("nr-defaults").addEventListener("click", () => fill(DEFAULTS));
+  $("nr-defaults").addEventListener("click", () => fill(defaults())); // the lecture's run: the server's defaults
   $("nr-optimizer").addEventListener("change", showDependent);
   $("nr-dataset").addEventListener("change", showDeletable);
   $("nr-dataset-delete").addEventListener("click", deleteChosenDataset);

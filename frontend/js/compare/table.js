@@ -24,7 +24,7 @@ export function rowOf(id) {
     batch: live ? live.batch_size : run ? run.hparams.batch_size : null,
     schedule: run && run.hparams.schedule ? run.hparams.schedule.kind : "constant",
     step: Math.max(live ? live.step : 0, run ? run.step : 0),
-    max: live ? live.max_steps : cfg ? cfg.max_steps : null,
+    max: live ? live.max_steps : run ? run.hparams.max_steps : null,
     best: live ? live.best_dev_loss : run ? run.best_dev_loss : null,
     dev: e ? e[2] : null,
     train: e ? e[1] : null,
