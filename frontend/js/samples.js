@@ -21,6 +21,7 @@ function readInputs() {
 async function drawSamples(event) {
   event.preventDefault();
   const s = state.samples;
+  if (s.busy) return; // one draw at a time (the button only looks disabled meanwhile)
   const { n, t, problems } = readInputs();
   if (problems.length) {
     s.error = problems.join("; ");
@@ -70,7 +71,8 @@ const BADGES = {
 export function renderSamples() {
   const s = state.samples;
   const button = $("sample-button");
-  button.disabled = s.busy;
+  // aria-disabled, not disabled: a disabled button drops the keyboard's focus to the page's body
+  button.setAttribute("aria-disabled", String(s.busy));
   button.textContent = s.busy ? "Sampling…" : "Sample";
   const error = $("sample-error");
   error.hidden = !s.error;
