@@ -20,8 +20,21 @@ const STATUS_HINTS = {
   interrupted: () => "Press Resume to go on from its last checkpoint.",
 };
 
+// The run's files: its weights, its history as CSV, and the run as a Python script that replays it.
+function renderDownloads(run) {
+  const nav = $("run-downloads");
+  if (nav.hidden !== !run) nav.hidden = !run;
+  if (!run) return;
+  const base = `/api/runs/${encodeURIComponent(run.id)}`;
+  const links = { "download-weights": `${base}/weights`, "download-history": `${base}/history?format=csv`, "download-code": `${base}/code` };
+  for (const [id, href] of Object.entries(links)) {
+    if ($(id).getAttribute("href") !== href) $(id).setAttribute("href", href);
+  }
+}
+
 export function renderFigures() {
   const run = state.run;
+  renderDownloads(run);
   const conn = $("connection");
   conn.dataset.state = state.connection;
   setText("connection", {
