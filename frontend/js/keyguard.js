@@ -19,7 +19,8 @@ const SLIDERS = {
 /** Where the key would put the slider (a range input's own rule: PageUp/PageDown a tenth of the
  *  range, on its steps). */
 function landing(el, key) {
-  const min = Number(el.min), max = Number(el.max), step = Number(el.step) || 1;
+  const min = el.min === "" ? 0 : Number(el.min), max = el.max === "" ? 100 : Number(el.max); // a range's defaults
+  const step = Number(el.step) || 1;
   const value = Number(el.value);
   if (key === "Home") return min;
   if (key === "End") return max;
