@@ -121,7 +121,7 @@ def test_past_the_stored_steps_the_history_lasts(
     buckets: after a restart the run's snapshot is the one it had, and resumed it goes on (the
     history was the stored steps alone, short of the run's step, and every step message failed)."""
     cap = 1000
-    monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
+    monkeypatch.setattr("backend.store.steps.MAX_STORED_STEPS", cap)
     first = make_client(home=tmp_path)
     store = first.app.state.registry.store
     saves: list[float] = []
@@ -178,7 +178,7 @@ def test_past_the_stored_steps_a_dying_worker_cuts_the_history(
     saved buckets (here saved with every checkpoint, so with that one or later) are cut there;
     resumed, it goes on."""
     cap = 1000
-    monkeypatch.setattr("backend.store.store.MAX_STORED_STEPS", cap)
+    monkeypatch.setattr("backend.store.steps.MAX_STORED_STEPS", cap)
     monkeypatch.setattr("backend.runs.events.HISTORY_SAVE_SECONDS", 0.0)
     client = make_client()
     doomed = client.post("/api/runs", json={"max_steps": 10**7, "eval_every": 300}).json()
