@@ -23,7 +23,7 @@ from backend.server.config import Settings
 from backend.server.datasets import DatasetRegistry
 from backend.server.failures import internal_error
 from backend.server.points import RunPoints
-from backend.store.store import NoHistoryStore, Store
+from backend.store.store import Store
 from backend.training.protocol import ConflictError
 from backend.training.spec import RunSpec
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, dataset: Dataset | None = None)
         data = dataset or Dataset.from_file(settings.data)
         runtime = make_runtime(settings)
         warm = asyncio.create_task(asyncio.to_thread(runtime.warm_up))  # the forkserver imports torch
-        store = (NoHistoryStore if settings.bench_no_store else Store)(settings.home)
+        store = Store(settings.home, history=not settings.bench_no_store)
         await asyncio.to_thread(store.open)
         datasets = DatasetRegistry(store, data)
         await asyncio.to_thread(datasets.open)

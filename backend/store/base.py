@@ -27,8 +27,12 @@ def finite(x: float | None) -> float | None:
 
 
 class Base(Writer):
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, history: bool = True) -> None:
         self.home = home
+        # False: bench only (Settings.bench_no_store, bench/store_cost.py): run records and datasets
+        # are kept, a run's steps, evaluations and checkpoints are dropped, so that a benchmark can
+        # put the cost of storing them beside a run that does not pay it
+        self.keeps_history = history
         self.path = home / "makemore.db"
         self.checkpoint_dir = home / "checkpoints"
         self.lost_found = lostfound.LostFound(home)

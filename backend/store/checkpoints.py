@@ -22,6 +22,8 @@ class Checkpoints(Base):
         self, run_id: str, step: int, data: bytes, train_loss: float | None, dev_loss: float | None
     ) -> None:
         """Write the file (atomically), then its row; keep the latest and KEEP_CHECKPOINTS earlier."""
+        if not self.keeps_history:  # bench only (Settings.bench_no_store)
+            return
         rel = f"checkpoints/{run_id}/{step:012d}.safetensors"
 
         def op(c: sqlite3.Connection) -> None:

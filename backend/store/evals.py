@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 class Evals(Base):
     def add_eval(self, run_id: str, step: int, train: float | None, dev: float | None) -> None:
+        if not self.keeps_history:  # bench only (Settings.bench_no_store)
+            return
         self._queue(
             lambda c: c.execute(
                 "INSERT OR REPLACE INTO evals (run_id, step, train_loss, dev_loss, b_noise) VALUES (?, ?, ?, ?, NULL)",
@@ -25,6 +27,8 @@ class Evals(Base):
         )
 
     def set_noise(self, run_id: str, step: int, b_noise: float) -> None:
+        if not self.keeps_history:  # bench only (Settings.bench_no_store)
+            return
         self._queue(
             lambda c: c.execute(
                 "UPDATE evals SET b_noise = ? WHERE run_id = ? AND step = ?", (finite(b_noise), run_id, step)

@@ -25,6 +25,9 @@ class Steps(Base):
     def add_steps(
         self, run_id: str, first: int, losses: list[float], lrs: list[float], batch_size: int, time_end: float
     ) -> None:
+        if not self.keeps_history:  # bench only (Settings.bench_no_store)
+            return
+
         def op(conn: sqlite3.Connection) -> None:
             p = self._pending.get(run_id)
             if p is not None and (

@@ -33,7 +33,7 @@ from backend.store.schema import migrate
 from backend.store.steps import CHUNK_STEPS, MAX_STORED_STEPS
 from backend.store.sweeps import Sweeps
 
-__all__ = ["CHUNK_STEPS", "KEEP_CHECKPOINTS", "MAX_STORED_STEPS", "NoHistoryStore", "Store"]
+__all__ = ["CHUNK_STEPS", "KEEP_CHECKPOINTS", "MAX_STORED_STEPS", "Store"]
 
 
 class Store(Recovery, Evals, Checkpoints, Datasets, Sweeps):
@@ -78,25 +78,3 @@ class Store(Recovery, Evals, Checkpoints, Datasets, Sweeps):
         ).fetchone()
         (ck,) = c.execute("SELECT COALESCE(SUM(bytes), 0) FROM checkpoints WHERE run_id = ?", (run_id,)).fetchone()
         return int(steps + other + ck)
-
-
-class NoHistoryStore(Store):
-    """Bench only (Settings.bench_no_store): a store that keeps run records and datasets but drops
-    every write of a run's steps, evaluations and checkpoints, so that a benchmark can put the
-    cost of storing them beside a run that does not pay it."""
-
-    def add_steps(
-        self, run_id: str, first: int, losses: list[float], lrs: list[float], batch_size: int, time_end: float
-    ) -> None:
-        pass
-
-    def add_eval(self, run_id: str, step: int, train: float | None, dev: float | None) -> None:
-        pass
-
-    def set_noise(self, run_id: str, step: int, b_noise: float) -> None:
-        pass
-
-    def put_checkpoint(
-        self, run_id: str, step: int, data: bytes, train_loss: float | None, dev_loss: float | None
-    ) -> None:
-        pass
