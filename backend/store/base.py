@@ -5,7 +5,6 @@ reading thread, the writer's own), and how values are kept in a row.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import sqlite3
 import threading
@@ -14,8 +13,6 @@ from typing import Any
 
 from backend.store import diagnostics, lostfound
 from backend.store.writer import Writer
-
-log = logging.getLogger(__name__)
 
 
 def json_or_none(value: Any) -> str | None:
@@ -27,6 +24,8 @@ def finite(x: float | None) -> float | None:
 
 
 class Base(Writer):
+    """The store's tables are mixins of Base; Store (store.py) is all of them over one writer."""
+
     def __init__(self, home: Path, history: bool = True) -> None:
         self.home = home
         # False: bench only (Settings.bench_no_store, bench/store_cost.py): run records and datasets

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import zlib
 
 from backend.store.base import Base
 from backend.store.records import DatasetRecord
-
-log = logging.getLogger(__name__)
 
 
 class Datasets(Base):

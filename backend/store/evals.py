@@ -5,14 +5,11 @@ learning-rate sweeps.
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from typing import Any
 
 from backend.store.base import Base, finite
 from backend.store.records import History
-
-log = logging.getLogger(__name__)
 
 
 class Evals(Base):

@@ -5,7 +5,6 @@ with their history.
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 import sqlite3
 from typing import Any
@@ -16,8 +15,6 @@ from backend.store.records import RunRecord
 from backend.store.steps import Steps
 from backend.training.protocol import Cause, Divergence, Status
 from backend.training.spec import HParams, RunSpec
-
-log = logging.getLogger(__name__)
 
 
 def hparams_of(text: str, max_steps: int) -> HParams:

@@ -4,7 +4,6 @@ hold CHUNK_STEPS (see store.py); past MAX_STORED_STEPS, the run's bucketed histo
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 from array import array
 from collections.abc import Iterator
@@ -13,9 +12,7 @@ import numpy as np
 
 from backend.store.base import Base
 from backend.store.records import StepChunk
-from backend.store.writer import Pending as _Pending
-
-log = logging.getLogger(__name__)
+from backend.store.writer import Pending
 
 MAX_STORED_STEPS = 2_000_000  # every step up to here; past it, the bucketed history only
 CHUNK_STEPS = 8_192  # steps per stored chunk at most (32 KB of losses): rewritten at most this big
@@ -36,7 +33,7 @@ class Steps(Base):
                 self._flush_run(conn, run_id)
                 p = None
             if p is None:
-                self._pending[run_id] = _Pending(first, array("f", losses), array("f", lrs), batch_size, time_end)
+                self._pending[run_id] = Pending(first, array("f", losses), array("f", lrs), batch_size, time_end)
             else:
                 p.losses.extend(losses)
                 p.lrs.extend(lrs)
@@ -64,7 +61,7 @@ class Steps(Base):
         if p is not None and p.dirty:
             self._write_chunk(conn, run_id, p)
 
-    def _write_chunk(self, conn: sqlite3.Connection, run_id: str, p: _Pending) -> None:
+    def _write_chunk(self, conn: sqlite3.Connection, run_id: str, p: Pending) -> None:
         p.dirty = False
         if not p.losses:
             return

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from backend.store.base import Base
 from backend.store.records import SweepRecord
-
-log = logging.getLogger(__name__)
 
 
 class Sweeps(Base):
