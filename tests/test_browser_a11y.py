@@ -296,6 +296,7 @@ def test_axe_single_compare_and_sweep_views(server: Server, context: tuple[Any, 
     other = new_runs(server, 1)[0]
     page.goto(f"{server.base}/?compare={run['id']},{other['id']}")
     expect(page.locator("#compare-table tbody tr")).to_have_count(2, timeout=WAIT_MS)
+    page.wait_for_selector("#compare-chart .modebar", state="attached", timeout=WAIT_MS)  # plotly's, not the preview
     assert_no_serious(page)
 
     spec = {"base": {"max_steps": 300, "eval_every": 100}, "grid": {"lr": [0.1, 0.05]}}
