@@ -1,4 +1,4 @@
-"""Step chunks that grow over commits (backend/store/store.py): a running run's steps reach the
+"""Step chunks that grow over commits (backend/store/steps.py): a running run's steps reach the
 database at every commit, in a row that is rewritten with more steps until it holds CHUNK_STEPS,
 so that a 200,000-step run's losses take little more than their 4 bytes a step on disk."""
 

@@ -1,4 +1,4 @@
-"""Damaged or missing files are facts, not guesses (backend/store/store.py `recover` and `_cut`,
+"""Damaged or missing files are facts, not guesses (backend/store/recover.py `recover` and `_cut`,
 backend/store/lostfound.py): at start-up a run whose latest checkpoint fails its sha256 (or is
 gone, or was never saved) stands at its newest sound one and says so, its stored history cut to
 match in the same transaction; nothing is deleted that cannot be rebuilt (files without a row and

@@ -1,4 +1,4 @@
-"""At start-up the store squares its checkpoint files with its rows (backend/store/store.py,
+"""At start-up the store squares its checkpoint files with its rows (backend/store/recover.py,
 `recover`): a file without a row (written just before a crash) is moved to lost+found, a
 temporary file left half written is removed, a row whose file is gone (not a run's latest: see
 test_store_damage.py) is dropped, and everything else stays as it was."""
