@@ -10,11 +10,12 @@ import math
 import time
 from dataclasses import replace
 
+from backend.runs.overfit import overfit
 from backend.runs.scheduler import Scheduler
 from backend.runs.table import LiveRun, Table
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
-from backend.server.messages import event_message, finite, gradcos_message, lrfind_message
+from backend.server.messages import eval_row, event_message, finite, gradcos_message, lrfind_message
 from backend.training.protocol import (
     Cause,
     Diagnostics,
@@ -132,7 +133,9 @@ class Events:
         if dev is not None and (r.best_dev is None or dev < r.best_dev):
             r.best_dev = dev
         self.store.add_eval(r.id, msg.step, msg.train_loss, msg.dev_loss)
-        live.channel.publish(msg)
+        # the overfitting notice, from every evaluation so far (this one included): the page only shows it
+        r.overfit = overfit([*live.channel.evals, eval_row(msg.step, msg.train_loss, msg.dev_loss, None)])
+        live.channel.send({**event_message(msg), "overfit": r.overfit}, msg)
         self.table.show(live)
 
     def _status_changed(self, live: LiveRun, msg: StatusChanged) -> None:

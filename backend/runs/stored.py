@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from backend.core.embeddings import embedding_map
+from backend.runs.overfit import overfit
 from backend.server.channel import Channel
 from backend.server.diagview import SNAPSHOT_POINTS
 from backend.server.history import LossHistory
@@ -25,6 +26,7 @@ def stored_channel(store: Store, record: RunRecord) -> Channel:
     ch.history = step_history(store, record)
     h = store.history(record.id)
     ch.evals = [eval_row(*e) for e in h.evals]
+    record.overfit = overfit(ch.evals)
     ch.timeline.changes = h.changes
     if h.lrfind is not None:
         ch.lrfind = {k: v for k, v in h.lrfind.items() if k not in ("lr", "loss", "smoothed")}

@@ -32,6 +32,7 @@ class RunRecord:
     best_dev: float | None = None  # the lowest dev loss of any evaluation (read, not written)
     cause: Cause | None = None  # why it has its status (the detail says it to people)
     divergence: Divergence | None = None  # where it diverged, with cause DIVERGED
+    overfit: dict[str, Any] | None = None  # {best_step, best_dev, since_step} (backend/runs/overfit.py; not written)
 
     @property
     def max_steps(self) -> int:

@@ -16,7 +16,7 @@ function setUpload(text, error = false, busy = false) {
 
 /**
  * Upload the chosen file, then open the New-run form with it chosen: the user checks the settings
- * (a short list wants fewer steps than the lecture's 200,000) and creates the run, or cancels
+ * (prefilled with the length its size suggests) and creates the run, or cancels
  * and keeps the upload for later. Nothing starts or stops without that.
  */
 async function uploadAndTrain() {
@@ -37,7 +37,7 @@ async function uploadAndTrain() {
   setUpload(`${what}, uploaded. Check the settings and create the run.`);
   await openNewRun({
     dataset: entry.id,
-    context: `Train on ${what}, just uploaded. A short list needs far fewer steps than the lecture's names.`,
+    context: `Train on ${what}, just uploaded.`, // the form's advice says what its size asks for
     then(run) {
       setUpload(run ? `${what}. Run ${run.id} trains on it.` : `${what}, uploaded: choose it under New run… to train on it.`);
     },
@@ -45,6 +45,11 @@ async function uploadAndTrain() {
 }
 
 export function initDatasets() {
+  const about = document.createElement("p"); // what the built-in list is (the server says, when it knows)
+  about.id = "builtin-about";
+  about.className = "muted small";
+  about.hidden = true;
+  $("upload-status").after(about);
   $("upload-button").addEventListener("click", uploadAndTrain);
   $("upload-file").addEventListener("change", () => {
     const file = $("upload-file").files[0];
@@ -59,4 +64,8 @@ export function renderUpload() {
   if (status.textContent !== u.text) status.textContent = u.text;
   status.classList.toggle("error", u.error);
   $("upload-button").disabled = u.busy;
+  const text = state.datasets.find((d) => d.builtin)?.about || "";
+  const about = $("builtin-about");
+  about.hidden = !text;
+  if (about.textContent !== `Built-in: ${text}`) about.textContent = `Built-in: ${text}`;
 }

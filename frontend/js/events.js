@@ -112,6 +112,7 @@ export function clearRun() {
   state.changes = [];
   state.divergences = [];
   state.evals.clear();
+  state.overfit = null;
   state.losses.load([], []);
   state.lrs.load([], []);
   state.times.load([], []);
@@ -162,6 +163,7 @@ function onSnapshot(msg) {
   state.divergences = loadDivergences(run.id);
   if (run.status === "diverged") recordDivergence(run.step, run.detail, run.divergence);
   state.hparams = runHparams(run); // authoritative
+  state.overfit = run.overfit ?? null; // the server's overfitting notice (js/overfit.js shows it)
 
   // evaluations: compact tuples [step, train_loss, dev_loss, b_noise]
   state.evals.clear();
@@ -215,6 +217,7 @@ function onSteps(msg) {
 
 function onEval(msg) {
   state.evals.push(msg.step, msg.train_loss, msg.dev_loss); // the same step again: re-evaluated (restored weights)
+  if ("overfit" in msg) state.overfit = msg.overfit;
   invalidate({ chart: true });
 }
 

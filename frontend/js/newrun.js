@@ -38,6 +38,41 @@ function fill(v) {
   showDependent();
 }
 
+/**
+ * The chosen dataset's suggested length (the server's, from its size: GET /api/datasets'
+ * `suggested`) into max steps and evaluate every; with the advice when the list is short (fewer
+ * steps than the lecture's), and what the built-in list is.
+ */
+let lengthTyped = false; // max steps or evaluate every typed in since the form opened: a dataset change keeps them
+
+function suggestForDataset() {
+  const d = chosenDataset();
+  const s = d?.suggested;
+  if (s) {
+    $("nr-max-steps").value = String(s.max_steps);
+    $("nr-eval-every").value = String(s.eval_every);
+    const at = $("nr-schedule-at");
+    if (Number(at.value) >= s.max_steps) at.value = String(Math.round(s.max_steps / 2));
+  }
+  showAdvice();
+}
+
+function showAdvice() {
+  const d = chosenDataset();
+  const s = d?.suggested;
+  const advice = $("nr-advice");
+  const text = s?.short
+    ? `A short list (${fmt.int(d.words)} words, ${fmt.int(d.train_examples)} training examples) needs far fewer steps ` +
+      `than the lecture's 200,000: ${fmt.int(s.max_steps)} steps are about ${fmt.approx(s.epochs)} passes over it ` +
+      `at batch 32, an evaluation every ${fmt.int(s.eval_every)}. Longer, it overfits (the chart says when).`
+    : "";
+  advice.hidden = !text;
+  if (advice.textContent !== text) advice.textContent = text;
+  const about = $("nr-about");
+  about.hidden = !d?.about;
+  if (about.textContent !== (d?.about || "")) about.textContent = d?.about || "";
+}
+
 /** The shown run's settings as it started: "New run" then "Create" trains the same again. */
 function currentValues() {
   const run = state.run;
@@ -71,6 +106,7 @@ function fillDatasets(selected) {
   );
   select.value = list.some((d) => d.id === want) ? want : list[0].id;
   showDeletable();
+  showAdvice();
 }
 
 function chosenDataset() {
@@ -187,14 +223,18 @@ export async function openNewRun({ dataset = null, context = "", then = null } =
   if (dataset) await refreshDatasets(); // it must be in the list to be chosen
   const values = currentValues();
   fill(dataset ? { ...values, dataset } : values);
+  lengthTyped = false;
+  suggestForDataset(); // a length for the chosen data's size
   const note = $("nr-context");
   note.hidden = !context;
   note.textContent = context;
   const dialog = $("new-run-dialog");
   if (!dialog.open) dialog.showModal();
   if (!dataset) {
+    const before = chosenDataset()?.suggested;
     await refreshDatasets(); // the uploads of other tabs too
     fillDatasets();
+    if (!before && !lengthTyped) suggestForDataset(); // the list had not come yet
   }
 }
 
@@ -209,7 +249,20 @@ export function initNewRun() {
   });
   $("nr-defaults").addEventListener("click", () => fill(defaults())); // the lecture's run: the server's defaults
   $("nr-optimizer").addEventListener("change", showDependent);
-  $("nr-dataset").addEventListener("change", showDeletable);
+  $("nr-dataset").addEventListener("change", () => {
+    showDeletable();
+    if (lengthTyped) showAdvice();
+    else suggestForDataset();
+  });
+  for (const id of ["nr-max-steps", "nr-eval-every"]) $(id).addEventListener("input", () => (lengthTyped = true));
+  // the advice and what the chosen list is, under the data select
+  for (const id of ["nr-about", "nr-advice"]) {
+    const p = document.createElement("p");
+    p.id = id;
+    p.className = "small nr-context";
+    p.hidden = true;
+    $("nr-dataset-delete").after(p);
+  }
   $("nr-dataset-delete").addEventListener("click", deleteChosenDataset);
   $("nr-schedule-kind").addEventListener("change", showDependent);
 }

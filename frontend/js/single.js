@@ -14,6 +14,7 @@ import { initInside, insideMessage, renderInside } from "./inside/panel.js";
 import { renderFigures } from "./figures.js";
 import { drawLrFind, initLrFind, onSnapshotSweep, renderLrFind } from "./lrfind.js";
 import { initNewRun } from "./newrun.js";
+import { initOverfit, renderOverfit } from "./overfit.js";
 import { drawNoise, renderNoiseValue } from "./noise.js";
 import { notify } from "./notify.js";
 import { drawNext, initReadout, modelChanged, renderReadout } from "./readout.js";
@@ -38,6 +39,7 @@ const RENDERERS = {
     renderNoiseValue();
     renderReadout();
     renderUpload();
+    renderOverfit();
     renderRuns();
     renderNotices();
     renderA11y();
@@ -77,6 +79,7 @@ export function startSingle() {
   initReadout();
   initDatasets();
   initNewRun();
+  initOverfit();
   initBranch();
   initNotices();
   initRuns();

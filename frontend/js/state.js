@@ -45,6 +45,7 @@ export const state = {
   changes: [], // [{step, lr, batch_size, eval_every, max_steps, schedule, label}]
   divergences: [], // [{step, detail, restoredFrom}]: where the run diverged, and whose weights came back
   evals: new EvalSeries(EVAL_BUCKETS, RECENT_EVALS), // train and dev losses, downsampled; .last for the figures
+  overfit: null, // {best_step, best_dev, since_step} while the server sees the run overfit (js/overfit.js)
   losses: new LossSeries(CHART_BUCKETS, 0.6, RECENT_STEPS), // every step's loss, downsampled, with its EMA
   lrs: new MinMaxSeries(CHART_BUCKETS), // every step's effective learning rate, downsampled
   times: new StepTimes(TIME_KNOTS), // step -> seconds of training
