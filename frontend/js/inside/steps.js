@@ -2,6 +2,7 @@
 // -3) and the hidden layer's saturation and dead units, with the run's hyperparameter changes
 // marked as on the loss chart (marks.js).
 
+import { bucketMinMax, bucketsAcross } from "../chartkit/thin.js";
 import { changeMarks } from "../marks.js";
 import { axis, baseLayout, COLORS, react, SMALL_CONFIG } from "../plots.js";
 import { state } from "../state.js";
@@ -21,6 +22,12 @@ function xRange() {
 
 function width(id) {
   return Math.max(50, (document.getElementById(id)?.clientWidth || 600) - MARGIN.l - MARGIN.r);
+}
+
+/** A series as drawn: at most a minimum and a maximum every 3 pixels (spikes kept), so that a
+ *  long run's 2,000 points cost a redraw no more than a few hundred do. */
+function thinned(id, series, [a, b]) {
+  return bucketMinMax(series, a, b, bucketsAcross(width(id), 3, 50));
 }
 
 /** The change marks in [a, b]: shapes and the hover trace (on y2, 0..1). */
@@ -50,7 +57,7 @@ export function drawUpdateData() {
     type: "scatter",
     mode: inside.steps.length <= 30 ? "lines+markers" : "lines",
     name: p,
-    ...udSeries(p),
+    ...thinned("inside-ud", udSeries(p), range),
     line: { color: PARAM_COLORS[p], width: 1.4 },
     marker: { size: 4, color: PARAM_COLORS[p] },
     hovertemplate: `${p}: %{y:.2f} at step %{x:,}<extra></extra>`,
@@ -83,8 +90,8 @@ function udRange(traces) {
 /** Saturated share (|tanh| > 0.97, %) and dead units (saturated on every probe row) over steps. */
 export function drawSaturation() {
   const range = xRange();
-  const sat = hiddenSeries("saturated");
-  const dead = hiddenSeries("dead");
+  const sat = thinned("inside-sat", hiddenSeries("saturated"), range);
+  const dead = thinned("inside-sat", hiddenSeries("dead"), range);
   const units = inside.point?.hidden?.units;
   const m = marks("inside-sat", range);
   const few = inside.steps.length <= 30 ? "lines+markers" : "lines";
