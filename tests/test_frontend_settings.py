@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from backend.server.schemas import HParamsUpdate, RunCreate
+from backend.server.schemas import HParamsUpdate, RunCreate, SweepCreate
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 
@@ -41,7 +41,11 @@ def _without_comments(path: Path) -> str:
 def test_the_schema_answer_is_the_models(make_client: Any) -> None:
     client: TestClient = make_client()
     body = client.get("/api/schema").json()
-    assert body == {"create": RunCreate.model_json_schema(), "update": HParamsUpdate.model_json_schema()}
+    assert body == {
+        "create": RunCreate.model_json_schema(),
+        "update": HParamsUpdate.model_json_schema(),
+        "sweep": SweepCreate.model_json_schema(),
+    }
     assert body["create"]["properties"]["max_steps"]["default"] == 200_000
 
 

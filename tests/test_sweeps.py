@@ -40,7 +40,8 @@ def test_a_sweep_queues_its_runs_and_can_be_stopped(make_client: Client) -> None
     sweep = r.json()
     assert sweep["swept"] == ["lr", "batch_size"] and sweep["status"] == "running"
     runs = sweep["runs"]
-    assert [x["name"] for x in runs] == [f"lr {a} · b {b}" for a in ("0.3", "0.1", "0.03") for b in (16, 64)]
+    named = [f"lr {a} · b {b} · {sweep['name']}" for a in ("0.3", "0.1", "0.03") for b in (16, 64)]
+    assert [x["name"] for x in runs] == named
     assert [(x["hparams"]["lr"], x["hparams"]["batch_size"]) for x in runs][:2] == [(0.3, 16), (0.3, 64)]
     assert [x["status"] for x in runs] == ["running", "running", "queued", "queued", "queued", "queued"]
     assert all(x["sweep"] == sweep["id"] for x in runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile
@@ -10,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import DatasetsDep, SettingsDep, invalid
 from backend.api.responses import CONFLICT, NOT_FOUND, TOO_LARGE
 from backend.core.words import DatasetError
-from backend.server.datasets import UPLOAD_LIMITS, DatasetConflictError, DatasetRegistry, parse_upload
-from backend.server.schemas import DatasetInfo
+from backend.server.datasets import UPLOAD_LIMITS, DatasetConflictError, DatasetRegistry, parse_upload, suggest
+from backend.server.schemas import DatasetInfo, SuggestedPublic
 from backend.store.records import DatasetRecord
 
 router = APIRouter(prefix="/api", tags=["datasets"])
@@ -23,7 +24,10 @@ def info(datasets: DatasetRegistry, r: DatasetRecord) -> DatasetInfo:
         name=r.name,
         words=r.words,
         vocab_size=r.vocab_size,
+        train_examples=r.train_examples,
         builtin=r.id == datasets.builtin_id,
+        about=datasets.builtin_about if r.id == datasets.builtin_id else "",
+        suggested=SuggestedPublic(**asdict(suggest(r.train_examples))),
         bytes=r.bytes,
         created_at=r.created_at,
     )

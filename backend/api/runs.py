@@ -21,12 +21,17 @@ from backend.server.schemas import (
     RunPublic,
     RunsPointsPublic,
     SettingsSchema,
+    SweepCreate,
 )
 from backend.training.protocol import Status
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
-SETTINGS = SettingsSchema(create=RunCreate.model_json_schema(), update=HParamsUpdate.model_json_schema())
+SETTINGS = SettingsSchema(
+    create=RunCreate.model_json_schema(),
+    update=HParamsUpdate.model_json_schema(),
+    sweep=SweepCreate.model_json_schema(),
+)
 
 
 @router.get("/schema")
@@ -111,7 +116,8 @@ async def runs_points(
 
 @router.get("/runs/{run_id}", responses=NOT_FOUND)
 async def get_run(registry: RegistryDep, run_id: str) -> RunPublic:
-    """A run by id; `current` is the newest (404 when there is none)."""
+    """A run by id; `current` is the run last created, branched or resumed by hand, else the
+    newest outside sweeps (404 when there is none)."""
     return RunPublic.model_validate(registry.public(await registry.record(run_id)))
 
 

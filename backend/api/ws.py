@@ -88,7 +88,8 @@ async def _send_loop(ws: WebSocket, sub: Subscriber) -> None:
 
 @router.websocket("/ws/runs/{run_id}")
 async def run_socket(ws: WebSocket, run_id: str, registry: RegistryDep, settings: SettingsDep) -> None:
-    """`current` follows the newest run: when a new run is created, a snapshot of it follows."""
+    """`current` follows the run a user last created, branched or resumed by hand (never a sweep's
+    run): when that changes, a snapshot of the new one follows."""
     if not origin_allowed(ws, settings):
         await ws.close(code=POLICY_VIOLATION, reason="origin not allowed")
         return

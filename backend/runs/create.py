@@ -54,10 +54,12 @@ class Creator:
         sweep_id: str | None = None,
         checkpoint: tuple[int, bytes] | None = None,
         hparams: HParams | None = None,
+        by_hand: bool = True,
     ) -> RunRecord:
         """A new run (or a branch: `parent` and the `checkpoint` it starts from). It trains at once
         if `start` (queued while every slot is taken); otherwise it waits without a worker (a new
-        run gets its step-0 evaluation here, in the background). KeyError: no such dataset."""
+        run gets its step-0 evaluation here, in the background). A run made by hand (not a sweep's,
+        not the default one at start-up) becomes `current`. KeyError: no such dataset."""
         table, store = self.table, self.table.store
         ds = table.datasets.record(spec.dataset)
         if ds is None:
@@ -66,7 +68,7 @@ class Creator:
         now = time.time()
         record = RunRecord(
             id=secrets.token_hex(6),
-            name=name or spec.default_name(),
+            name=name or spec.default_name(None if ds.id == table.datasets.builtin_id else ds.name),
             spec=spec,
             status=Status.PAUSED,
             detail="",
@@ -98,10 +100,9 @@ class Creator:
                 table.record_change(live, event_message(change))
         table.runs[record.id] = live
         table.went_live += 1
-        table.newest = record.id
         table.show(live, new=True)
-        for sub in table.followers:
-            sub.switch(live.channel)
+        if by_hand and sweep_id is None:
+            table.make_current(live)
         log.info("run %s created (%s)", record.id, spec.model_dump_json())
         if start:
             async with live.lock:
@@ -164,7 +165,7 @@ class Creator:
         return await self.create(
             spec,
             start,
-            name=name or f"{parent.name} ⑂ {found[0]:,}",
+            name=name or f"from {parent.name} @ step {found[0]:,}",
             parent=(parent.id, found[0]),
             checkpoint=found,
             hparams=hparams,
@@ -191,5 +192,5 @@ class Creator:
         self.reads.models.pop(rid, None)
         await asyncio.to_thread(store.delete_run, rid)
         table.overview.remove(rid)
-        if table.newest == rid:
-            table.newest = await asyncio.to_thread(store.newest_run_id)
+        if table.current == rid:
+            table.current = None  # resolve finds the next one

@@ -97,11 +97,10 @@ class RunRegistry:
         changed = await asyncio.to_thread(self.store.recover)
         for r in changed:
             log.info("run %s: %s", r.id, r.detail)
-        self.table.newest = await asyncio.to_thread(self.store.newest_run_id)
         newest = await asyncio.to_thread(self.store.runs, None, OVERVIEW_KEPT, 0)
         self.overview.load([summary(self.public(r), None) for r in newest])
-        if self.table.newest is None and default is not None:
-            self.table.default = asyncio.create_task(self.create(default, start=False))
+        if await asyncio.to_thread(self.store.newest_run_id) is None and default is not None:
+            self.table.default = asyncio.create_task(self.creator.create(default, False, by_hand=False))
 
     async def stop_runs(self) -> None:
         """Shutdown's first half, begun as soon as the server is told to stop (SIGTERM, Ctrl-C),

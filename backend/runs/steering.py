@@ -47,6 +47,7 @@ class Steering:
                 await self._change(live, hp)
             if update.status is Status.RUNNING:
                 await self.scheduler.run(live)
+                self.table.make_current(live)  # resumed by hand (sweeps' runs start in the scheduler)
             elif update.status is Status.PAUSED:
                 await self._pause(live)
             return live.record

@@ -54,6 +54,24 @@ def label(values: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
+def run_name(values: dict[str, Any], spec: RunSpec, sweep_name: str, dataset: str | None = None) -> str:
+    """A sweep's run: its swept values, what else sets the sweep apart from the lecture's run, and
+    the sweep's name (two sweeps of the same rates give their runs different names)."""
+    rest = [] if "lr" in values else [f"lr {spec.lr:g}"]
+    rest += spec.differences(dataset, skip=frozenset(values))
+    return " · ".join([label(values), *rest, sweep_name])
+
+
+def unique(name: str, taken: set[str]) -> str:
+    """The name, or with " #2", " #3"... when another sweep has it."""
+    n = 1
+    out = name
+    while out in taken:
+        n += 1
+        out = f"{name} #{n}"
+    return out
+
+
 def expand(base: RunSpec, grid: dict[str, list[Any]]) -> list[tuple[dict[str, Any], RunSpec]]:
     """(the values swept, the run's settings) for each run; raises ValueError past MAX_RUNS."""
     runs = combinations(grid)
@@ -105,11 +123,18 @@ class Sweeps:
         """Its runs, created in order and started as slots free (queued first come, first served).
         ValueError: too many runs; KeyError: no such dataset."""
         planned = expand(base, grid)
-        if self.table.datasets.record(base.dataset) is None:
+        ds = self.table.datasets.record(base.dataset)
+        if ds is None:
             raise KeyError(base.dataset)
-        record = SweepRecord(secrets.token_hex(6), name or default_name(grid), request, list(grid), False, time.time())
+        if name is None:
+            taken = {s.name for s in await asyncio.to_thread(self.table.store.sweeps, 10_000, 0)}
+            name = unique(default_name(grid), taken)
+        record = SweepRecord(secrets.token_hex(6), name, request, list(grid), False, time.time())
         await asyncio.to_thread(self.table.store.put_sweep, record)
-        runs = [await self.creator.create(spec, True, name=label(v), sweep_id=record.id) for v, spec in planned]
+        shown = None if ds.id == self.table.datasets.builtin_id else ds.name
+        runs = []
+        for v, spec in planned:
+            runs.append(await self.creator.create(spec, True, name=run_name(v, spec, name, shown), sweep_id=record.id))
         return record, runs
 
     async def sweep(self, sweep_id: str) -> tuple[SweepRecord, list[RunRecord]]:

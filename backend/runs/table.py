@@ -1,7 +1,7 @@
 """The table of live runs, and what every room of the registry shares through it.
 
 Every run is a record in the store; a run that trains, waits in the queue or has viewers is live
-here, with its channel. The table finds runs ("current" is the newest), makes them live (their
+here, with its channel. The table finds runs ("current": see `resolve`), makes them live (their
 channel rebuilt from the store), lets them go when nothing uses them, and says how each stands:
 its public view, the overview's summary, a status the server decides. The rooms beside it
 (scheduler, events, steering, reads, histories, lrfind, sweeps, create) each hold the table.
@@ -68,7 +68,8 @@ class Table:
         self.loading: dict[str, asyncio.Future[LiveRun]] = {}
         self.queue: deque[str] = deque()  # runs waiting for a training slot (scheduler.py)
         self.followers: set[Subscriber] = set()  # viewers of /ws/runs/current
-        self.newest: str | None = None
+        # the run a user last created, branched or resumed by hand (never a sweep's); None: see resolve
+        self.current: str | None = None
         self.default: asyncio.Task[RunRecord] | None = None  # the first run, being created
         self.closing = False  # shutdown has begun: no run starts any more
         self.tasks: set[asyncio.Task[None]] = set()
@@ -76,15 +77,39 @@ class Table:
 
     # ---- finding runs --------------------------------------------------------------------------------
     async def resolve(self, run_id: str) -> str:
-        """ "current" is the newest run (waited for while the first one is being created)."""
+        """ "current" is the run a user last created, branched or resumed by hand; failing that
+        (at start-up, or once it is deleted) the newest run outside sweeps, else the newest of all
+        (waited for while the first one is being created)."""
         if run_id != "current":
             return run_id
-        if self.newest is None and self.default is not None:
+        if self.current is None and self.default is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.default)
-        if self.newest is None:
+        if self.current is None:
+            found = await asyncio.to_thread(self.newest_by_hand)
+            self.current = self.current or found  # a run made current meanwhile stays so
+        if self.current is None:
             raise RunNotFoundError("no runs yet")
-        return self.newest
+        return self.current
+
+    def newest_by_hand(self) -> str | None:
+        """The newest run outside sweeps, else the newest run (blocking: store reads, a page of
+        runs at a time: sweeps' runs come in dozens, not thousands)."""
+        offset = 0
+        while page := self.store.runs(None, 200, offset):
+            if (found := next((r.id for r in page if r.sweep_id is None), None)) is not None:
+                return found
+            offset += len(page)
+        return self.store.newest_run_id()
+
+    def make_current(self, live: LiveRun) -> None:
+        """A user chose this run (created, branched or resumed it): `current` and the viewers of
+        /ws/runs/current follow it."""
+        if self.current == live.record.id:
+            return
+        self.current = live.record.id
+        for sub in self.followers:
+            sub.switch(live.channel)
 
     async def record(self, run_id: str) -> RunRecord:
         rid = await self.resolve(run_id)
@@ -224,6 +249,7 @@ class Table:
             "params": spec.shape(ds.vocab_size if ds is not None else 27).n_params,
             "last_eval": r.last_eval,
             "best_dev_loss": r.best_dev,
+            "overfit": r.overfit,
             "test": r.test,
             "train_seconds": round(r.train_seconds, 3),
             "created_at": r.created_at,

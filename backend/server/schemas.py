@@ -70,6 +70,7 @@ class SettingsSchema(BaseModel):
 
     create: dict[str, Any] = Field(description="the JSON schema of POST /api/runs's body")
     update: dict[str, Any] = Field(description="the JSON schema of PATCH /api/runs/{run_id}'s body")
+    sweep: dict[str, Any] = Field(default_factory=dict, description="the JSON schema of POST /api/sweeps's body")
 
 
 class BranchCreate(HParamsFields):
@@ -118,6 +119,12 @@ class DivergencePublic(BaseModel):
     restored_dev_loss: float | None = Field(description="that evaluation's dev loss")
 
 
+class OverfitPublic(BaseModel):
+    best_step: int = Field(description="the evaluation with the lowest dev loss")
+    best_dev: float = Field(description="that dev loss")
+    since_step: int = Field(description="the first evaluation of the stretch that shows it")
+
+
 class RunPublic(BaseModel):
     id: str
     name: str
@@ -132,6 +139,11 @@ class RunPublic(BaseModel):
     params: int
     last_eval: EvalPublic | None
     best_dev_loss: float | None = Field(description="the lowest dev loss of any evaluation so far")
+    overfit: OverfitPublic | None = Field(
+        default=None,
+        description="the dev loss rising for 3 evaluations, 2% above its best, while the training loss falls "
+        "(backend/runs/overfit.py); null: not seen (or the run is not in memory: its page not open, not training)",
+    )
     test: TestEvalPublic | None = Field(description="the last evaluation on the test split, if any")
     train_seconds: float = Field(description="seconds spent training (pauses excluded)")
     created_at: float = Field(description="Unix time")
@@ -258,12 +270,22 @@ class LrFindPublic(BaseModel):
 
 
 # ---- datasets ------------------------------------------------------------------------------------
+class SuggestedPublic(BaseModel):
+    max_steps: int = Field(description="about 40 epochs of its training examples at batch 32, within 1,000-200,000")
+    eval_every: int = Field(description="max_steps / 200, rounded")
+    epochs: float = Field(description="the passes over its training examples that max_steps makes at batch 32")
+    short: bool = Field(description="fewer steps than the lecture's 200,000: under 160,000 training examples")
+
+
 class DatasetInfo(BaseModel):
     id: str
     name: str
     words: int
     vocab_size: int
+    train_examples: int = Field(description="examples of its training split (a character of a word or its end)")
     builtin: bool
+    about: str = Field(default="", description="what the list is and where it comes from ('' for uploads)")
+    suggested: SuggestedPublic = Field(description="a new run's max_steps and eval_every for its size")
     bytes: int = Field(description="the size of its text")
     created_at: float = Field(description="Unix time")
 
@@ -309,15 +331,19 @@ class SweepGrid(Strict):
 class LrRange(Strict):
     """n learning rates spaced evenly in log10 from min to max (the lecture's search)."""
 
-    min: LR
-    max: LR
-    n: Annotated[int, Field(ge=2, le=64, strict=True), Integral]
+    # the lecture's search: 10^-3 to 10^0 (the page's sweep form starts from these)
+    min: LR = 0.001
+    max: LR = 1.0
+    n: Annotated[int, Field(ge=2, le=64, strict=True), Integral] = 7
 
     @model_validator(mode="after")
     def _ordered(self) -> LrRange:
         if self.min >= self.max:
             raise ValueError("min must be below max")
         return self
+
+
+SWEEP_STEPS = 20_000
 
 
 class SweepCreate(Strict):
@@ -328,7 +354,12 @@ class SweepCreate(Strict):
         json_schema_extra={"anyOf": [{"required": ["grid"]}, {"required": ["lr_range"]}]},
     )
 
-    base: RunSpec = Field(default_factory=RunSpec, description="any field of POST /api/runs (but name and start)")
+    base: RunSpec = Field(
+        default_factory=lambda: RunSpec(max_steps=SWEEP_STEPS),
+        description="any field of POST /api/runs (but name and start); left out: the lecture's run, "
+        f"{SWEEP_STEPS:,} steps long (a sweep compares many runs: each short)",
+        json_schema_extra={"default": {"max_steps": SWEEP_STEPS}},
+    )
     grid: SweepGrid | SkipJsonSchema[None] = None
     lr_range: LrRange | SkipJsonSchema[None] = Field(
         default=None, description="instead of (or besides) a grid without lr"

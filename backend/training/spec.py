@@ -165,15 +165,26 @@ class RunSpec(RunConfig, HParams):
     def hparams(self) -> HParams:
         return HParams.model_validate(self.model_dump(include=set(HParams.model_fields)))
 
-    def default_name(self) -> str:
-        """A short name from what sets this run apart, e.g. "lr 0.1 · b 32"."""
-        parts = [f"lr {self.lr:g}", f"b {self.batch_size}"]
-        if self.optimizer != "sgd":
+    def default_name(self, dataset: str | None = None) -> str:
+        """A short name from what sets this run apart from the lecture's, e.g. "lr 0.1 · b 32" or
+        "lr 0.1 · b 32 · names.txt · adam"; `dataset`: its data's name when not the built-in."""
+        return " · ".join([f"lr {self.lr:g}", f"b {self.batch_size}", *self.differences(dataset)])
+
+    def differences(self, dataset: str | None = None, skip: frozenset[str] = frozenset()) -> list[str]:
+        """What differs from the lecture's run besides the rate and batch (the data, the
+        initialisation, the optimizer, the model's size, the schedule), `skip`'s fields left out;
+        `dataset`: the data's name when not the built-in (the caller knows which that is)."""
+        parts = []
+        if dataset is not None and "dataset" not in skip:
+            parts.append(dataset)
+        if self.optimizer != "sgd" and "optimizer" not in skip:
             parts.append(self.optimizer)
-        if self.init != "lecture":
+        if self.init != "lecture" and "init" not in skip:
             parts.append(f"{self.init} init")
-        if (self.block_size, self.n_embd, self.n_hidden) != (3, 10, 200):
-            parts.append(f"{self.block_size}×{self.n_embd}→{self.n_hidden}")
-        if self.schedule.kind != "constant":
+        size = (self.block_size, self.n_embd, self.n_hidden)
+        if size != (3, 10, 200) and not skip & {"block_size", "n_embd", "n_hidden"}:
+            # ASCII: fonts without the arrow glyph showed a box
+            parts.append(f"{self.block_size}x{self.n_embd}->{self.n_hidden}")
+        if self.schedule.kind != "constant" and "schedule" not in skip:
             parts.append(self.schedule.kind)
-        return " · ".join(parts)
+        return parts
