@@ -205,7 +205,7 @@ def test_lr_sweep_from_the_form(server: Server, context: tuple[Any, Watch]) -> N
     page = watch.attach(ctx.new_page())
     page.goto(f"{server.base}/?compare=")
     expect(page.locator("#sweep-form")).to_be_visible()
-    expect(page.locator("#sweep-steps")).to_have_value("200000")  # the server's default, from its schema
+    expect(page.locator("#sweep-steps")).to_have_value("20000")  # lecture-sized runs, from the server's schema
     page.select_option("#sweep-param", "lr")
     page.fill("#sweep-lr-min", "0.001")
     page.fill("#sweep-lr-max", "1")

@@ -3,6 +3,7 @@
 import { examplesSeen } from "./events.js";
 import * as fmt from "./format.js";
 import { state } from "./state.js";
+import { renderRunId } from "./copyid.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,6 +26,7 @@ function renderDownloads(run) {
   const nav = $("run-downloads");
   if (nav.hidden !== !run) nav.hidden = !run;
   if (!run) return;
+  renderRunId(run);
   const base = `/api/runs/${encodeURIComponent(run.id)}`;
   const links = { "download-weights": `${base}/weights`, "download-history": `${base}/history?format=csv`, "download-code": `${base}/code` };
   for (const [id, href] of Object.entries(links)) {

@@ -142,6 +142,7 @@ const ROW_HTML = `
   <div class="run-line">
     <input class="run-select" type="checkbox">
     <button class="run-name" type="button"></button>
+    <span class="run-hp" title="its learning rate and batch size now"></span>
     <span class="run-status"></span>
   </div>
   <div class="run-more">
@@ -198,6 +199,8 @@ function fillRow(li, r, shownId, full) {
   q(".run-delete").title = "delete";
   for (const b of li.querySelectorAll(".run-actions button")) b.disabled = !!busy;
 
+  // the settings now, beside the name that says what it started with: a change shows
+  if (r.lr !== undefined) setText(q(".run-hp"), `lr ${fmt.lr(r.lr)} · b ${fmt.int(r.batch_size)}`);
   const status = q(".run-status");
   setText(status, r.status === "queued" && r.queue_position ? `queued #${r.queue_position}` : r.status);
   status.dataset.status = r.status;

@@ -12,6 +12,9 @@ export const X_AXES = {
   step: { title: "step", hover: "step %{x:,}", format: ",d" },
   examples: { title: "examples seen", hover: "%{x:,.0f} examples", format: ",.0f" },
   time: { title: "training time (s)", hover: "%{x:.2f} s of training", format: ".2f" },
+  // the compare view's alignments (compare/series.js maps them): log10(step + 1), step / length
+  logstep: { title: "step (log scale)", hover: "log10(step+1) %{x:.2f}", format: ".2f", log: true },
+  fraction: { title: "fraction of each run", hover: "%{x:.1%} of the run", format: ".1%" },
 };
 
 /** step -> seconds of training at the end of that step, as bounded knots (thinned when full). */

@@ -10,10 +10,15 @@ export const LOSS_TICKS = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 2.5, 3, 4
 
 export const LOSS_MARGIN = { l: 58, r: 16, t: 10, b: 40 }; // a loss chart's, the y axis's title and ticks at its left
 
+const LOG_STEPS = [0, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+const shortStep = (n) => (n >= 1e6 ? `${n / 1e6}M` : n >= 1e3 ? `${n / 1e3}k` : String(n));
+
 /** The x axis in unit `mode` (a key of X_AXES) over `range`: the chart's own, never plotly's autorange. */
 export function xAxis(mode, range) {
   const spec = X_AXES[mode] || X_AXES.step;
-  return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format });
+  // a log10 axis drawn linear (step 0 has a place on it), its ticks read as steps
+  const ticks = spec.log ? { tickmode: "array", tickvals: LOG_STEPS.map((n) => Math.log10(n + 1)), ticktext: LOG_STEPS.map(shortStep) } : {};
+  return axis({ type: "linear", title: { text: spec.title }, range, autorange: false, hoverformat: spec.format, ...ticks });
 }
 
 /** The y axis of losses, linear or log (then with `ticks` that read as losses), and `extra`. */

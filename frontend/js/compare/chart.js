@@ -17,15 +17,20 @@ import { hookHover, passMouse } from "./hover.js";
 import { pointsPerRun } from "./prefetch.js";
 import { firstStep, hparamsAt, points, smoothed, stepOf, xMapper } from "./series.js";
 
-// 20 colours that read on the dark background, far apart in hue and lightness.
+// 20 colours that read on the dark background, each at least 30 apart (CIE76 in Lab) from every
+// other: chosen greedily, the farthest from those already taken. Past 20 runs the colours come
+// round again with another dash (RUN_DASHES).
 export const RUN_COLORS = [
-  "#7aa2ff", "#ffb454", "#4fd1a5", "#ff6b7a", "#c792ea", "#89ddff", "#f78c6c", "#c3e88d", "#ffcb6b", "#f07178",
-  "#82aaff", "#b2ccd6", "#ff9cac", "#addb67", "#d6a0ff", "#5fd7ff", "#e6b450", "#95e6cb", "#ff8f40", "#a6accd",
+  "#5b9bff", "#00ff00", "#ff3300", "#ebebad", "#ff00ff", "#f471a5", "#ffff00", "#33ebff", "#13ec95", "#ffad33",
+  "#9466ff", "#8fcc33", "#ff8566", "#ff00b2", "#eb99ff", "#adc6eb", "#ebb4ad", "#ff335c", "#99ffd6", "#f4f471",
 ];
+export const RUN_DASHES = ["solid", "dot", "dashdot", "longdash"];
 const MARKERS_MAX = 40; // evaluation markers only when this few are in view
 const LOG_TICKS = LOSS_TICKS.filter((v) => v >= 0.5 && v <= 50); // the compare chart labels losses from 0.5 to 50
 
-export const colorOf = (id) => RUN_COLORS[Math.max(0, state.compare.ids.indexOf(id)) % RUN_COLORS.length];
+const indexOf = (id) => Math.max(0, state.compare.ids.indexOf(id));
+export const colorOf = (id) => RUN_COLORS[indexOf(id) % RUN_COLORS.length];
+export const dashOf = (id) => RUN_DASHES[Math.floor(indexOf(id) / RUN_COLORS.length) % RUN_DASHES.length];
 const faint = (hex, a) => `rgba(${parseInt(hex.slice(1, 3), 16)}, ${parseInt(hex.slice(3, 5), 16)}, ${parseInt(hex.slice(5, 7), 16)}, ${a})`;
 export const nameOf = (id) => (state.compare.live[id] || state.compare.runs[id] || { name: id }).name;
 
@@ -109,7 +114,7 @@ function runTraces(id, X, range, width) {
     },
     {
       type: "scatter", mode: "lines", name, legendgroup: group, x: smooth.x, y: smooth.y, customdata: custom,
-      line: { color, width: 2 }, meta: id,
+      line: { color, width: 2, dash: dashOf(id) }, meta: id,
       hovertemplate: `${escapeHtml(name)}<br>step %{customdata[0]:,}<br>loss %{y:.4f} (smoothed)` +
         "<br>lr %{customdata[1]} · batch %{customdata[2]}<extra></extra>",
     },
@@ -339,7 +344,7 @@ export function renderLegend() {
       legendButton({
         label: nameOf(id),
         color: colorOf(id),
-        data: { run: id },
+        data: { run: id, dash: dashOf(id) },
         shown: !c.view.hidden[id],
         toggle() {
           c.view.hidden[id] = !c.view.hidden[id];

@@ -128,9 +128,25 @@ export function hparamsAt(id) {
 
 /** step -> x on the chosen axis, for this run. */
 export function xMapper(id, mode) {
+  // alignments of the compare view alone: one long run no longer squeezes the others to the left
+  if (mode === "logstep") return (step) => Math.log10(step + 1);
+  if (mode === "fraction") {
+    const n = Math.max(runLength(id), 1);
+    return (step) => step / n;
+  }
   const s = series(id);
   const examples = s.changes.length ? () => examplesMapper(s.changes[0].batch_size, s.changes) : null;
   return stepMapper(mode, examples, s.times);
+}
+
+/** The steps a run spans for "fraction of each run": its max_steps while it trains or waits,
+ *  else the step it reached (a run stopped early spans the whole width too). */
+function runLength(id) {
+  const row = state.compare.live[id];
+  const run = state.compare.runs[id];
+  const status = (row || run || {}).status;
+  const max = row ? row.max_steps : run ? run.hparams.max_steps : 0;
+  return status === "running" || status === "queued" ? Math.max(max, stepOf(id)) : stepOf(id) || max;
 }
 
 /** The step of this run at x (x grows with the step). */

@@ -1,8 +1,9 @@
 // The sweep form: which parameter (the learning rate as a log range min/max/n, or a list of values
 // for batch_size, n_hidden...), optionally a second one (a list: a grid, drawn as a heatmap), how
 // many steps, and a few base settings -> POST /api/sweeps, then the sweep's own view. Defaults
-// and bounds come from the server's OpenAPI schema (RunSpec, LrRange); the server validates, and
-// its 422 is shown under the form.
+// and bounds come from the server's schema of a sweep (GET /api/schema's `sweep`: RunSpec, the
+// lecture's LrRange, a base of lecture-sized runs); the server validates, and its 422 is shown
+// under the form.
 
 import { ApiError, request } from "../api.js";
 import { sweepHref } from "./address.js";
@@ -37,16 +38,18 @@ export async function initSweepForm() {
   });
   showDependent();
   try {
-    const api = await request("GET", "/openapi.json");
-    schema = api.components.schemas.RunSpec.properties;
-    const range = api.components.schemas.LrRange.properties;
+    const { sweep } = await request("GET", "/api/schema");
+    schema = sweep.$defs.RunSpec.properties;
+    const range = sweep.$defs.LrRange.properties;
+    const base = sweep.properties.base.default || {}; // a sweep's runs are shorter than one run
     for (const [field, id] of BASE) {
       bound($(id), schema[field]);
-      if ($(id).value === "") $(id).value = String(schema[field].default);
+      if ($(id).value === "") $(id).value = String(base[field] ?? schema[field].default);
     }
-    bound($("sweep-lr-min"), range.min);
-    bound($("sweep-lr-max"), range.max);
-    bound($("sweep-lr-n"), range.n);
+    for (const [field, id] of [["min", "sweep-lr-min"], ["max", "sweep-lr-max"], ["n", "sweep-lr-n"]]) {
+      bound($(id), range[field]);
+      $(id).value = String(range[field].default);
+    }
   } catch (e) {
     showError(`cannot read the server's defaults: ${e.message}`);
   }

@@ -1,13 +1,32 @@
-// The table of the compared runs under the chart: name, config, current hyperparameters, steps,
-// best and last dev loss, last train loss, test loss (if computed), status. A click on a column's
+// The table of the compared runs under the chart: name, its data, its sweep, model size, init and
+// optimizer, current hyperparameters, steps, best and last dev loss, last train loss, test loss
+// (if computed), status. A click on a column's
 // header sorts by it (again: the other way). Live fields come from the overview stream, the rest
 // from each run's record.
 
+import { request } from "../api.js";
 import * as fmt from "../format.js";
 import { invalidate } from "../render.js";
 import { state } from "../state.js";
 import { runHref } from "./address.js";
 import { colorOf, nameOf } from "./chart.js";
+
+// sweeps' names by id, each asked for once (a run's record names its sweep by id)
+const sweeps = {};
+function sweepName(id) {
+  if (state.compare.sweep && state.compare.sweep.id === id) return state.compare.sweep.name;
+  if (!(id in sweeps)) {
+    sweeps[id] = id;
+    request("GET", `/api/sweeps/${encodeURIComponent(id)}`).then(
+      (s) => {
+        sweeps[id] = s.name;
+        invalidate();
+      },
+      () => {},
+    );
+  }
+  return sweeps[id];
+}
 
 /** What a row shows, from the stream's row (live) and the run's record. */
 export function rowOf(id) {
@@ -18,7 +37,11 @@ export function rowOf(id) {
   return {
     id,
     name: nameOf(id),
-    config: cfg ? `${cfg.block_size}·${cfg.n_embd}·${cfg.n_hidden} ${cfg.init} ${cfg.optimizer}` : "",
+    dataset: run && run.dataset ? run.dataset.name : "",
+    sweep: run && run.sweep ? sweepName(run.sweep) : "",
+    config: cfg ? `${cfg.block_size}·${cfg.n_embd}·${cfg.n_hidden}` : "",
+    init: cfg ? cfg.init : "",
+    optimizer: cfg ? cfg.optimizer : "",
     params: run ? run.params : null,
     lr: live ? live.lr : run ? run.hparams.lr : null,
     batch: live ? live.batch_size : run ? run.hparams.batch_size : null,
@@ -37,7 +60,11 @@ export function rowOf(id) {
 // [key, header, cell text]
 const COLUMNS = [
   ["name", "run", null],
-  ["config", "config (block·embd·hidden)", (r) => r.config],
+  ["dataset", "data", (r) => r.dataset],
+  ["sweep", "sweep", (r) => r.sweep],
+  ["config", "model (block·embd·hidden)", (r) => r.config],
+  ["init", "init", (r) => r.init],
+  ["optimizer", "optimizer", (r) => r.optimizer],
   ["lr", "lr", (r) => fmt.lr(r.lr)],
   ["batch", "batch", (r) => fmt.int(r.batch)],
   ["schedule", "schedule", (r) => r.schedule],
@@ -155,6 +182,81 @@ export function renderTable() {
       td.append(x);
       tr.append(td);
       return tr;
+    }),
+  );
+}
+
+// ---- with no runs chosen: the latest runs, each with a box to tick, and a button that compares
+// those ticked (the newest few ticked to begin with), instead of an empty chart ----------------
+const SHOWN = 12; // the latest runs offered
+const TICKED = 4; // ticked to begin with
+
+let onChoose = () => {};
+let shownKey = "";
+const ticked = new Set();
+let tickedOnce = false; // the newest few ticked once, when the list first comes
+
+/** What the button does with the ids ticked (view.js: compare them). */
+export function onStart(f) {
+  onChoose = f;
+}
+
+function box() {
+  let el = document.getElementById("compare-start");
+  if (!el) {
+    el = document.createElement("fieldset");
+    el.id = "compare-start";
+    el.className = "compare-start";
+    const legend = document.createElement("legend");
+    legend.textContent = "The latest runs: tick those to compare";
+    const list = document.createElement("ul");
+    list.className = "compare-start-list";
+    const go = document.createElement("button");
+    go.type = "button";
+    go.id = "compare-start-go";
+    go.className = "primary";
+    go.textContent = "Compare the ticked runs";
+    go.addEventListener("click", () => {
+      const ids = state.compare.list.filter((r) => ticked.has(r.id)).map((r) => r.id);
+      if (ids.length) onChoose(ids);
+    });
+    el.append(legend, list, go);
+    document.getElementById("compare-empty").after(el);
+  }
+  return el;
+}
+
+/** Shown while nothing is compared and there are runs to pick from. */
+export function renderStart() {
+  const el = box();
+  const rows = state.compare.mode === "compare" && !state.compare.ids.length ? state.compare.list.slice(0, SHOWN) : [];
+  el.hidden = !rows.length;
+  document.getElementById("compare-empty").textContent = rows.length
+    ? "No runs chosen yet: tick some of the latest below, add any run further down, or start a sweep."
+    : "No runs yet: start a sweep below, or a run on the main page.";
+  const key = JSON.stringify(rows.map((r) => [r.id, r.name, r.status, r.step]));
+  if (key === shownKey) return;
+  if (!tickedOnce && rows.length) {
+    tickedOnce = true;
+    for (const r of rows.slice(0, TICKED)) ticked.add(r.id);
+  }
+  shownKey = key;
+  el.querySelector("ul").replaceChildren(
+    ...rows.map((r) => {
+      const li = document.createElement("li");
+      const label = document.createElement("label");
+      const check = document.createElement("input");
+      check.type = "checkbox";
+      check.value = r.id;
+      check.checked = ticked.has(r.id);
+      check.addEventListener("change", () => (check.checked ? ticked.add(r.id) : ticked.delete(r.id)));
+      label.append(check, ` ${r.name} `);
+      const info = document.createElement("span");
+      info.className = "muted small";
+      info.textContent = `${r.status} · step ${fmt.int(r.step)}${r.sweep ? " · in a sweep" : ""}`;
+      label.append(info);
+      li.append(label);
+      return li;
     }),
   );
 }

@@ -16,7 +16,7 @@ import { take } from "./prefetch.js";
 import { drawResult, renderSweepInfo } from "./result.js";
 import { addLive, emptySeries, firstStep, load, stepAtX } from "./series.js";
 import { initSweepForm } from "./sweep.js";
-import { initTable, onRemove, renderTable } from "./table.js";
+import { initTable, onRemove, onStart, renderStart, renderTable } from "./table.js";
 
 export { compareAsked } from "./address.js";
 
@@ -43,6 +43,7 @@ export function startCompare() {
   $("sweep-stop").addEventListener("click", stopSweep);
   initSweepForm();
   onRemove((id) => setIds(c.ids.filter((x) => x !== id)));
+  onStart((ids) => setIds(ids));
   onZoom(() => reloadInView());
   watchRuns({
     rows: onRows,
@@ -91,6 +92,7 @@ function renderUi() {
   asCompare.hidden = c.mode !== "sweep" || !c.ids.length || c.ids.length > MAX_RUNS;
   asCompare.href = compareHref(c.ids);
   $("compare-empty").hidden = c.ids.length > 0;
+  renderStart();
   renderPicker();
   renderLegend();
   renderTable();
@@ -256,6 +258,11 @@ function initControls() {
     const id = $("compare-add-select").value;
     if (id && !c.ids.includes(id)) setIds([...c.ids, id]);
   });
+  // the compare view's own alignments (series.js): one long run need not flatten the others
+  $("compare-x-axis").append(
+    new Option("log steps", "logstep"),
+    new Option("fraction of each run", "fraction"),
+  );
   $("compare-x-axis").addEventListener("change", (e) => {
     c.view.xAxis = e.target.value;
     c.view.xRange = null; // another unit: the whole runs
