@@ -53,27 +53,26 @@ export function forgetSuggestion() {
   renderSuggestion();
 }
 
+/** Set only what changed: called with the page's controls, every frame something changes. */
+function set(el, props) {
+  for (const [k, v] of Object.entries(props)) if (el[k] !== v) el[k] = v;
+}
+
 export function renderSuggestion() {
   const out = $("inside-suggestion");
   const button = $("inside-apply");
-  if (!suggestion) {
-    out.textContent = "";
+  if (!suggestion || suggestion.lr === null) {
+    set(out, { textContent: suggestion ? "no suggestion: no update:data of W1 yet" : "" });
     delete out.dataset.value;
-    button.hidden = true;
-    return;
-  }
-  if (suggestion.lr === null) {
-    out.textContent = "no suggestion: no update:data of W1 yet";
-    delete out.dataset.value;
-    button.hidden = true;
+    set(button, { hidden: true });
     return;
   }
   out.dataset.value = String(suggestion.lr);
-  out.textContent =
-    `suggested lr ${fmt.lr(suggestion.lr)}: W1's update:data is 10^${suggestion.ud.toFixed(2)} at lr ${fmt.lr(suggestion.from)}, ` +
-    `so lr × 10^(${GUIDE} − ${suggestion.ud.toFixed(2)}) would bring it to ~1e-3`;
-  out.title = ASSUMES;
-  button.hidden = false;
-  button.textContent = `Apply lr ${fmt.lr(suggestion.lr)}`;
-  button.disabled = state.connection !== "open";
+  set(out, {
+    textContent:
+      `suggested lr ${fmt.lr(suggestion.lr)}: W1's update:data is 10^${suggestion.ud.toFixed(2)} at lr ${fmt.lr(suggestion.from)}, ` +
+      `so lr × 10^(${GUIDE} − ${suggestion.ud.toFixed(2)}) would bring it to ~1e-3`,
+    title: ASSUMES,
+  });
+  set(button, { hidden: false, textContent: `Apply lr ${fmt.lr(suggestion.lr)}`, disabled: state.connection !== "open" });
 }
