@@ -74,6 +74,8 @@ def test_a_small_learning_rate_sweep_runs_to_the_end(make_client: Client) -> Non
     [
         ({}, "grid"),
         ({"grid": {}}, "grid"),
+        ({"grid": {}, "lr_range": {}}, "grid"),  # as the schema says: a grid names a parameter
+        ({"grid": {"seed": None}, "lr_range": {}}, "seed"),
         ({"grid": {"lr": []}}, "lr"),
         ({"grid": {"lr": [0.0]}}, "lr"),
         ({"grid": {"colour": ["red"]}}, "colour"),

@@ -327,6 +327,21 @@ class SweepGrid(Strict):
     schedule: Values[Schedule] | SkipJsonSchema[None] = None
     seed: Values[Seed] | SkipJsonSchema[None] = None
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        # absent is fine; an explicit null is not (the schema says a list)
+        if value is None:
+            raise ValueError("leave it out rather than null")
+        return value
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SweepGrid:
+        # as its schema says (minProperties 1): an empty grid is a mistake, not "nothing to vary"
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("a grid names at least one parameter; leave it out to sweep an lr_range alone")
+        return self
+
 
 class LrRange(Strict):
     """n learning rates spaced evenly in log10 from min to max (the lecture's search)."""
