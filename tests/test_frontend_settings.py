@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from backend.server.schemas import HParamsUpdate, RunCreate, SweepCreate
+from backend.server.schemas import HParamsUpdate, RunCreate
+from backend.server.sweepschemas import SweepCreate
 
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 

@@ -21,8 +21,8 @@ from backend.server.schemas import (
     RunPublic,
     RunsPointsPublic,
     SettingsSchema,
-    SweepCreate,
 )
+from backend.server.sweepschemas import SweepCreate
 from backend.training.protocol import Status
 
 router = APIRouter(prefix="/api", tags=["runs"])

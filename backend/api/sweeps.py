@@ -10,7 +10,8 @@ from backend.api.deps import RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
 from backend.runs import sweeps
 from backend.runs.registry import RunRegistry
-from backend.server.schemas import RunPublic, SweepCreate, SweepPublic
+from backend.server.schemas import RunPublic
+from backend.server.sweepschemas import SweepCreate, SweepPublic
 from backend.store.records import RunRecord, SweepRecord
 
 router = APIRouter(prefix="/api", tags=["sweeps"])
