@@ -46,8 +46,10 @@ class Steering:
             if hp.changes_hparams():
                 await self._change(live, hp)
             if update.status is Status.RUNNING:
+                # resumed by hand (sweeps' runs start in the scheduler): current from the request on,
+                # so that a run created while this one starts is not overtaken when it has started
+                self.table.make_current(live)
                 await self.scheduler.run(live)
-                self.table.make_current(live)  # resumed by hand (sweeps' runs start in the scheduler)
             elif update.status is Status.PAUSED:
                 await self._pause(live)
             return live.record
