@@ -32,7 +32,7 @@ export const DECAY = {
   name: "lecture: lr 0.1, ×0.1 at 100k",
   lr: 0.1,
   batch_size: 32,
-  max_steps: 200_000,
+  // max_steps left out: the server's default is the lecture's 200,000
   schedule: stepDown(100_000),
 };
 export const FAST_SGD = {
