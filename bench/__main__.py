@@ -47,7 +47,7 @@ from bench import (
     worker,
 )
 from bench.report import write_readme
-from tests.server import ROOT
+from harness.server import ROOT
 
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 

@@ -42,7 +42,7 @@ from playwright.sync_api import sync_playwright
 from bench.server import bench_server
 from bench.stats import Figure, percentile
 from bench.stored import StoredRuns
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 
 LIMITS = {"open_s": 1.0, "redraw_ms": 50.0}
 # the runs that do not train are on #compare-chart, those that train on #compare-live over it

@@ -33,8 +33,8 @@ import psutil
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from tests import rawclient
-from tests.server import ROOT, free_port, wait_healthy
+from harness import rawclient
+from harness.server import ROOT, free_port, wait_healthy
 
 
 @contextmanager

@@ -43,8 +43,8 @@ from bench.client import call
 from bench.live import one_snapshot
 from bench.memory import home_bytes, peak_rss_mb, rss_mb, tree
 from bench.stats import Figure
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
-from tests.server import ROOT, running_server
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
+from harness.server import ROOT, running_server
 
 RESULTS = ROOT / "bench" / "results" / "long_run.json"
 

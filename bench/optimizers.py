@@ -41,7 +41,7 @@ from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer
 from bench.stats import Figure
 from bench.throughput import _on_fresh_thread
-from tests.server import ROOT
+from harness.server import ROOT
 
 MIN_STEPS = 20  # a window with fewer steps (an evaluation in it, a loaded machine) says little
 LR = {"sgd": 0.1, "momentum": 0.01, "adam": 0.001}  # rates that train, from the scaled init

@@ -9,7 +9,7 @@ Targets: long tasks < 15% of the 20 s; Sample answers within 300 ms at any point
 1,000,000-step run.
 
 Two ways to get the long run:
-  synthetic (default): the run is fed to the page's own message handler (tests/synthetic_run.py)
+  synthetic (default): the run is fed to the page's own message handler (harness/synthetic_run.py)
       at the server's pace (3,000 steps/s in 10 messages a second), while the real server trains
       a run of its own so that Sample's answer comes from a busy server.
   --real-steps N: the real server trains N steps first (an evaluation every 500), then a fresh
@@ -41,9 +41,9 @@ from playwright.sync_api import Browser, Route, sync_playwright
 
 from bench.client import call
 from bench.stats import Figure
-from tests.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
-from tests.server import ROOT, running_server
-from tests.synthetic_run import feed, install_probe, mute_socket, read_probe
+from harness.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
+from harness.server import ROOT, running_server
+from harness.synthetic_run import feed, install_probe, mute_socket, read_probe
 
 RESULTS = ROOT / "bench" / "results" / "page.json"
 WINDOW_S = 20.0

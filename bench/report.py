@@ -6,7 +6,7 @@ from typing import Any
 
 from bench import long_run
 from bench.stats import Figure
-from tests.server import ROOT
+from harness.server import ROOT
 
 README = ROOT / "bench" / "README.md"
 BEGIN, END = "<!-- results: begin -->", "<!-- results: end -->"

@@ -10,7 +10,7 @@ import argparse
 import time
 
 from bench.client import call, wait_status
-from tests.server import running_server
+from harness.server import running_server
 
 
 def main() -> None:

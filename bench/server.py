@@ -1,7 +1,7 @@
 """A real server process, with a run to measure and an async HTTP helper.
 
 Each server gets a fresh temporary home (its store) unless MAKEMORE_HOME is given in `env`
-(tests/server.py). Runs train side by side there since issue 8: creating a run stops nothing, so
+(harness/server.py). Runs train side by side there since issue 8: creating a run stops nothing, so
 a benchmark pauses or deletes the runs it no longer measures."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.client import call
 from bench.memory import MB, Tree, rss_mb, tree
-from tests.server import ServerProcess, running_server
+from harness.server import ServerProcess, running_server
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 from bench.stats import Figure
-from tests.server import running_server
+from harness.server import running_server
 
 
 def startup(repeats: int = 5) -> dict[str, object]:

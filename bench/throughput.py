@@ -29,7 +29,7 @@ from bench.lecture import lecture_loop
 from bench.live import open_viewers
 from bench.server import Bench, bench_server, wait_training
 from bench.stats import Figure
-from tests.server import ROOT
+from harness.server import ROOT
 
 
 def baseline(batch: int, seconds: float, threads: int | None = None) -> float:

@@ -146,7 +146,7 @@ def browser() -> Iterator[Any]:
     """Debian's Chromium, driven by Playwright (its own download does not work here), for a
     module's browser tests."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+    from harness.chromium import CHROMIUM, CHROMIUM_ARGS
 
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)

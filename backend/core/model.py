@@ -8,7 +8,7 @@
 The parameters are plain tensors, not an nn.Module: training never builds an autograd graph.
 `SGDStep` does forward, backward and update by hand, in about twenty preallocated tensor ops,
 because at batch 32 PyTorch's per-op overhead, not arithmetic, is what a step costs
-(REFERENCE §2). tests/test_model.py checks it against autograd.
+(REFERENCE §2). tests/core/test_model.py checks it against autograd.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #   hover labels, the mode bar). A CSP checks an element's text, not rules added through the CSSOM.
 # - MapLibre's stylesheet (for map traces, which we do not draw), added when plotly.js loads.
 # A new plotly.js may change the second: Chromium then logs the violation, and the browser tests
-# (tests/test_browser.py), which fail on any console error, say so.
+# (tests/browser/test_browser.py), which fail on any console error, say so.
 PLOTLY_STYLES = (
     "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",  # "" (the empty string)
     "'sha256-ji27qzEtxXZW+7dun6UwjHXJ18e6WAin1VvNtkzIE/o='",  # ".maplibregl-map{font:12px/20px ..."

@@ -6,7 +6,7 @@ order is part of the format: a new scalar is a new migration (a new column or ta
 new order. float32 holds the points' 4 significant digits (and update_data's 4 decimals)
 exactly enough that `num` and `num_log` give back the very figures that were sent.
 
-Budget (tests/test_diagnostics_api.py measures it): a 200,000-step run at the defaults has a
+Budget (tests/runs/test_diagnostics_api.py measures it): a 200,000-step run at the defaults has a
 point at each of its 201 evaluations and at most one per diagnosing.MIN_EVERY steps besides:
 ~2,000 points, ~250 KB of scalars and keys, 200 whole points (~1.5 KB each compressed), 201
 passes (~0.4 KB each): under 1 MB.

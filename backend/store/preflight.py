@@ -18,7 +18,7 @@ from pathlib import Path
 from backend.container import in_container
 from backend.store.lock import HomeInUseError, HomeLock
 
-DATABASE = "makemore.db"  # Store.path's name (tests/test_startup_faults.py checks they agree)
+DATABASE = "makemore.db"  # Store.path's name (tests/app/test_startup_faults.py checks they agree)
 CHECK_SECONDS = 1.0  # quick_check reads every page: ~0.15 s for 200 MB cached, more from a cold disk
 
 

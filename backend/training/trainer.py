@@ -88,7 +88,7 @@ class Minibatches:
     """Row indices of random minibatches, drawn with replacement from n rows.
 
     One torch.randint per block of steps instead of one per step: the generator gives exactly the
-    same numbers either way (tests/test_trainer.py checks), and a step costs one tensor op less.
+    same numbers either way (tests/training/test_trainer.py checks), and a step costs one tensor op less.
     `position()` and `restore()` save and put back where it stands, for exact resume."""
 
     def __init__(self, n: int, batch_size: int, gen: torch.Generator, block_rows: int = 65_536) -> None:

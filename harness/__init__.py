@@ -1,0 +1,1 @@
+"""What tests and benchmarks share: the real server launched, Chromium, raw clients, synthetic runs."""
