@@ -393,6 +393,7 @@ def test_two_tabs_steer_the_same_run(server: Server, context: tuple[Any, Watch])
         "lr": 0.0316,
         "batch_size": 64,
         "eval_every": 1000,
+        "max_steps": 200_000,
         "schedule": {"kind": "constant"},
     }
 
