@@ -72,6 +72,7 @@ class Steering:
         event = HParamsChanged(r.step, r.hparams)
         self.table.record_change(live, event_message(event))
         live.channel.publish(event)
+        self.table.show(live)  # the runs list shows a run's rate now (a worker's change goes through events.py)
 
     async def _pause(self, live: LiveRun) -> None:
         r = live.record

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,10 +116,17 @@ def test_the_overfit_notice_branches_from_the_best(base: str, page: Any, tmp_pat
     rid = call(base, "GET", "/api/runs/current")["id"]
     expect(page.locator("#run-info")).to_contain_text(rid, timeout=WAIT_MS)
     notice = page.locator("#overfit-notice")
-    expect(notice).to_be_visible(timeout=200_000)
-    run = call(base, "PATCH", f"/api/runs/{rid}", {"status": "paused"})  # it stays as it is: a steady target
-    o = run["overfit"]
-    assert o is not None
+    deadline = time.monotonic() + 200
+    while True:
+        expect(notice).to_be_visible(timeout=200_000)
+        run = call(base, "PATCH", f"/api/runs/{rid}", {"status": "paused"})  # it stays as it is: a steady target
+        o = run["overfit"]
+        if o is not None:
+            break
+        # an evaluation between the notice and the pause found a new best (a tiny list's dev loss is
+        # noisy): the signal rightly went away; train on until it comes back
+        assert time.monotonic() < deadline, "the overfit signal never held still"
+        call(base, "PATCH", f"/api/runs/{rid}", {"status": "running"})
     expect(notice).to_contain_text(f"was at step {o['best_step']:,}", timeout=WAIT_MS)
     expect(notice).to_contain_text("Overfitting")
     steps = [c["step"] for c in call(base, "GET", f"/api/runs/{rid}/checkpoints")]
