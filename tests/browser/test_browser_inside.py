@@ -235,6 +235,8 @@ def test_closed_panel_draws_nothing_and_stays_closed(server: Server, context: tu
     wait_plot(page, "inside-ud", "el => el.data.length > 0")
     page.locator("#inside > summary").press("Enter")  # closed from the keyboard
     expect(page.locator("#inside")).not_to_have_attribute("open", "")
+    # the details' toggle event (which keeps the choice) comes a task after the attribute changes
+    page.wait_for_function("() => sessionStorage.getItem('makemore-live.inside.closed') === '1'", timeout=WAIT_MS)
     page.reload()
     page.wait_for_function("() => !!window.Plotly", timeout=WAIT_MS)
     expect(page.locator("#inside")).not_to_have_attribute("open", "")  # kept for the tab's session
