@@ -268,7 +268,9 @@ def test_noise_estimates_take_a_bounded_share_of_the_time(small_dataset: Dataset
     evals, noise = rec.of(EvalResult), rec.of(NoiseEstimate)
     assert len(evals) == 61
     assert noise[0].step == 0 and noise[-1].step == 60
-    assert len(noise) <= 10
+    # 6-7 here; the trainer's time now includes its diagnostics (a share of its own), and on a
+    # loaded machine one slow evaluation lets a few more through: still most go without
+    assert len(noise) <= len(evals) // 4
 
 
 def test_lr_find_leaves_the_run_exactly_as_it_was(small_dataset: Dataset) -> None:
