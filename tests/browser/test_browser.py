@@ -12,20 +12,16 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import re
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
-from harness.chromium import CHROMIUM, LOCAL_HOSTS
-from harness.server import ROOT, running_server
+from harness.chromium import CHROMIUM
+from harness.server import ROOT
 from harness.synthetic_run import feed, install_probe, mute_socket, read_probe
+from tests.browser.conftest import Server, Watch, local_context
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 WAIT_MS = 20_000  # for anything the trainer must do first (steps, an evaluation)
@@ -37,109 +33,6 @@ pytestmark = [
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
-
-
-# ---- the server ---------------------------------------------------------------------------------
-@dataclass
-class Server:
-    base: str
-    log: Path
-
-    def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.base + path, timeout=10) as r:
-            return json.load(r)
-
-    def send(self, method: str, path: str, body: dict[str, Any]) -> Any:
-        req = urllib.request.Request(
-            self.base + path,
-            data=json.dumps(body).encode(),
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return json.load(r)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as proc:
-        yield Server(proc.url, log)
-
-
-# ---- the browser --------------------------------------------------------------------------------
-HTTP_ERROR = re.compile(r"^Failed to load resource: the server responded with a status of (\d+)")
-
-
-@dataclass
-class Watch:
-    """What the pages of a context asked for and what went wrong in them. A 4xx answer that a
-    test provokes on purpose (Chromium logs it as a console error) must be declared with
-    `expect_http(status, path)`; any other is an error."""
-
-    requests: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    http_errors: list[tuple[int, str]] = field(default_factory=list)
-    expected_http: set[tuple[int, str]] = field(default_factory=set)
-
-    def attach(self, page: Any) -> Any:
-        page.on("request", lambda r: self.requests.append(r.url))
-        page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        page.on("console", self._console)
-        return page
-
-    def _console(self, m: Any) -> None:
-        if m.type != "error":
-            return
-        if match := HTTP_ERROR.match(m.text):
-            self.http_errors.append((int(match[1]), urlsplit(m.location.get("url", "")).path))
-        else:
-            self.errors.append(f"console: {m.text}")
-
-    def expect_http(self, status: int, path: str) -> None:
-        """An error answer this test provokes: `status` from an address whose path contains `path`."""
-        self.expected_http.add((status, path))
-
-    def check(self) -> None:
-        assert self.blocked == [], f"the page asked for non-local resources: {self.blocked}"
-        assert self.errors == [], "\n".join(self.errors)
-        unexpected = [
-            (status, path)
-            for status, path in self.http_errors
-            if not any(status == s and p in path for s, p in self.expected_http)
-        ]
-        assert unexpected == [], f"unexpected error answers: {unexpected}"
-        plotly = [u for u in self.requests if urlsplit(u).path == "/vendor/plotly.min.js"]
-        assert plotly, f"plotly.js was not loaded from /vendor: {self.requests}"
-        assert all(urlsplit(u).hostname in LOCAL_HOSTS for u in self.requests if u.startswith("http"))
-
-
-def local_context(browser: Any, watch: Watch, **options: Any) -> Any:
-    """A browser context whose pages may load only from 127.0.0.1 (the rest is blocked and noted)."""
-    ctx = browser.new_context(**options)
-
-    def route(r: Any) -> None:
-        url = r.request.url
-        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname in LOCAL_HOSTS:
-            r.continue_()
-        else:
-            watch.blocked.append(url)
-            r.abort()
-
-    ctx.route("**/*", route)
-    return ctx
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    watch = Watch()
-    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    try:
-        yield ctx, watch
-    finally:
-        ctx.close()
 
 
 # ---- helpers ------------------------------------------------------------------------------------

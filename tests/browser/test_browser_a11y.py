@@ -15,10 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_browser import WAIT_MS, Server, Watch, context, open_run, server, trace, wait_steps, wait_trace
+from tests.browser.conftest import Server, Watch
+from tests.browser.test_browser import WAIT_MS, open_run, trace, wait_steps, wait_trace
 from tests.conftest import wait_for
-
-__all__ = ["context", "server"]  # the fixtures, shared with tests/browser/test_browser.py
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
