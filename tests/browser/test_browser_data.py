@@ -6,20 +6,15 @@ button branches from the checkpoint at or before the best dev loss."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from backend.server.config import DEFAULT_DATA
+from backend.config import DEFAULT_DATA
 from harness.chromium import CHROMIUM
-from harness.server import running_server
-from tests.browser.test_browser import Watch, local_context
+from tests.browser.conftest import call
 
 WAIT_MS = 60_000  # the machine is shared and slow
 
@@ -32,32 +27,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 NAMES = DEFAULT_DATA.read_text().split()
-
-
-def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as proc:
-        yield proc.url
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    watch = Watch()
-    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    try:
-        yield watch.attach(ctx.new_page())
-        watch.check()
-    finally:
-        ctx.close()
 
 
 def upload(page: Any, path: Path) -> dict[str, Any]:

@@ -6,18 +6,14 @@ that imports torch."""
 from __future__ import annotations
 
 import json
-import os
 import struct
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.chromium import CHROMIUM
-from harness.server import running_server
-from tests.browser.test_browser import Watch, local_context
+from tests.browser.conftest import DESKTOP, Watch, call
 from tests.conftest import wait_for
 
 WAIT_MS = 60_000  # the machine is shared and slow
@@ -31,31 +27,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 
-def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        return json.loads(r.read())
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as proc:
-        yield proc.url
-
-
 @pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    watch = Watch()
-    ctx = local_context(
-        browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1, accept_downloads=True
-    )
-    try:
-        yield ctx, watch
-    finally:
-        ctx.close()
+def context_options() -> dict[str, Any]:
+    return {**DESKTOP, "accept_downloads": True}
 
 
 def download(page: Any, link: str, tmp_path: Path) -> tuple[str, bytes]:

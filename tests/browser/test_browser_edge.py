@@ -5,7 +5,6 @@ console error, a policy violation included.)"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.chromium import CHROMIUM, LOCAL_HOSTS
-from harness.server import ServerProcess, running_server
+from tests.browser.conftest import Server
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,12 +26,13 @@ TOKEN = "browser-test-token-0123456789"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """Bound to every interface, with a token; the browser talks to 127.0.0.1 only."""
-    env = {**{k: "" for k in os.environ if k.startswith("MAKEMORE_")}, "MAKEMORE_TOKEN": TOKEN}
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    with running_server("--host", "0.0.0.0", env=env, log=log) as proc:
-        yield proc
+def server_env() -> dict[str, str]:
+    return {"MAKEMORE_TOKEN": TOKEN}
+
+
+@pytest.fixture(scope="module")
+def server_args() -> tuple[str, ...]:
+    return ("--host", "0.0.0.0")  # bound to every interface (so the token is asked); the browser talks to 127.0.0.1
 
 
 @pytest.fixture
@@ -60,10 +60,10 @@ def page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
         ctx.close()
 
 
-def test_docs_work_offline_under_the_policy(server: ServerProcess, page: tuple[Any, list[str]]) -> None:
+def test_docs_work_offline_under_the_policy(server: Server, page: tuple[Any, list[str]]) -> None:
     pg, problems = page
-    pg.goto(f"{server.url}/?token={TOKEN}")  # the cookie, then /docs with it
-    pg.goto(f"{server.url}/docs")
+    pg.goto(f"{server.base}/?token={TOKEN}")  # the cookie, then /docs with it
+    pg.goto(f"{server.base}/docs")
     expect(pg.locator(".swagger-ui .info .title")).to_contain_text("makemore live", timeout=20_000)
     pg.locator("#operations-meta-health_api_health_get").click()
     pg.get_by_role("button", name="Try it out").click()
@@ -72,22 +72,22 @@ def test_docs_work_offline_under_the_policy(server: ServerProcess, page: tuple[A
     assert problems == []
 
 
-def test_opened_with_the_token_as_the_log_says(server: ServerProcess, page: tuple[Any, list[str]]) -> None:
+def test_opened_with_the_token_as_the_log_says(server: Server, page: tuple[Any, list[str]]) -> None:
     pg, problems = page
-    pg.goto(f"{server.url}/")
+    pg.goto(f"{server.base}/")
     expect(pg.locator("h1")).to_have_text("makemore live")  # the token page, nothing else
     assert pg.locator("#chart").count() == 0
     problems.remove(next(p for p in problems if "401" in p))  # Chromium logs the page's own 401
-    pg.goto(f"{server.url}/?token={TOKEN}")
+    pg.goto(f"{server.base}/?token={TOKEN}")
     assert urlsplit(pg.url).path == "/" and "token" not in pg.url  # redirected without it
     expect(pg.locator("#connection")).to_have_text("live", timeout=20_000)  # the websocket, by the cookie
     assert TOKEN not in pg.evaluate("() => document.cookie")  # HttpOnly: no script can read it
     assert problems == []
 
 
-def test_the_token_page_form(server: ServerProcess, page: tuple[Any, list[str]]) -> None:
+def test_the_token_page_form(server: Server, page: tuple[Any, list[str]]) -> None:
     pg, problems = page
-    pg.goto(f"{server.url}/")
+    pg.goto(f"{server.base}/")
     pg.locator("input[name=token]").fill(TOKEN)
     pg.get_by_role("button", name="Open").click()
     expect(pg.locator("#connection")).to_have_text("live", timeout=20_000)
