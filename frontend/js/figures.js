@@ -21,6 +21,25 @@ const STATUS_HINTS = {
   interrupted: () => "Press Resume to go on from its last checkpoint.",
 };
 
+// The header's line on the run: its name first, whole (it wraps on a phone), then what it is,
+// cut with an ellipsis where the bar has no room. Other views write plain text there: the two
+// parts are made again when missing.
+function renderRunInfo(name, about) {
+  const info = $("run-info");
+  let title = info.querySelector(".run-title");
+  let desc = info.querySelector(".run-desc");
+  if (!title || !desc) {
+    title = document.createElement("strong");
+    title.className = "run-title";
+    desc = document.createElement("span");
+    desc.className = "run-desc";
+    info.replaceChildren(title, desc);
+  }
+  if (title.textContent !== name) title.textContent = name;
+  if (desc.textContent !== about) desc.textContent = about;
+  if (info.title !== `${name} · ${about}`) info.title = `${name} · ${about}`;
+}
+
 // The run's files: its weights, its history as CSV, and the run as a Python script that replays it.
 function renderDownloads(run) {
   const nav = $("run-downloads");
@@ -55,8 +74,8 @@ export function renderFigures() {
 
   const cfg = run.config;
   const optimizer = { sgd: "SGD", momentum: `momentum ${cfg.momentum ?? ""}`.trim(), adam: "Adam" }[cfg.optimizer] || cfg.optimizer;
-  setText(
-    "run-info",
+  renderRunInfo(
+    run.name,
     `run ${run.id} · MLP ${cfg.block_size} chars → ${cfg.n_embd}-d embeddings → ${cfg.n_hidden} tanh → ` +
       `${run.dataset.vocab_size} · ${fmt.int(run.params)} params · ${cfg.init} init, ${optimizer} · ` +
       `${run.dataset.name}: ${fmt.int(run.dataset.words)} words, ${fmt.int(run.dataset.train_examples)} training examples`,

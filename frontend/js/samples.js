@@ -60,6 +60,8 @@ export function initSamples() {
   $("sample-form").addEventListener("submit", drawSamples);
 }
 
+const LONG_NAME = 10; // characters: the longest that fits a column beside its badge at 3 columns
+
 // What a name is, by the split it is a word of (the server's `split`), or new.
 const BADGES = {
   new: { text: "new", title: "made up: not a word of the dataset" },
@@ -113,6 +115,11 @@ export function renderSamples() {
     li.title = name ? `${name}: ${what.title}` : "an empty name: the network ended the word at once";
     return li;
   });
+  // names longer than a column holds (an untrained network's): one a line, cut with an ellipsis
+  // where even that is too narrow (the whole name in its title), never wrapped into lines that
+  // read as names of their own
+  const long = s.names.some((name) => name.length > LONG_NAME);
+  if (list.classList.contains("long") !== long) list.classList.toggle("long", long);
   list.replaceChildren(...items);
 }
 
