@@ -9,16 +9,13 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from harness.chromium import CHROMIUM
-from harness.server import running_server
-from tests.browser.test_browser import Server, Watch, local_context
+from tests.browser.conftest import Server, Watch
 from tests.conftest import wait_for
 
 WAIT_MS = 30_000
@@ -31,24 +28,6 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 POKEMON = "\n".join(["pikachu", "bulbasaur", "charmander", "squirtle", "eevee", "mewtwo", "snorlax"] * 10)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}
-    with running_server(env=env, log=log) as proc:
-        yield Server(proc.url, log)
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    watch = Watch()
-    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    try:
-        yield ctx, watch
-    finally:
-        ctx.close()
 
 
 def upload(server: Server, name: str, text: str) -> dict[str, Any]:
