@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 from fastapi.testclient import TestClient
 
+import backend.training.evaluating as evaluating_module
 import backend.training.trainer as trainer_module
 from backend.app.main import create_app
 from backend.core.data import Dataset
@@ -64,7 +65,7 @@ def spy_on_evaluations(
     """Evaluations in chunks of 64 contexts (the small dataset's ~2,000: ~30 chunks), each boundary
     reported to `at_chunk(trainer, n)` before the trainer takes its commands; returns a log of
     "chunk" and "end" as they happen."""
-    real = trainer_module.evaluate
+    real = evaluating_module.evaluate
     log: list[str] = []
     monkeypatch.setattr(trainer_module, "chunk_rows", lambda shape: 64)
 
@@ -84,7 +85,7 @@ def spy_on_evaluations(
         log.append("end")
         return result
 
-    monkeypatch.setattr(trainer_module, "evaluate", evaluate)
+    monkeypatch.setattr(evaluating_module, "evaluate", evaluate)
     return log
 
 

@@ -18,15 +18,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load, save
 from torch import Tensor
 
+from backend.core.embeddings import EmbeddingMap
 from backend.core.model import MLP, ModelShape
+from backend.training.minibatches import Minibatches
 from backend.training.protocol import EvalResult, Status
 from backend.training.spec import HParams, RunSpec
+
+if TYPE_CHECKING:
+    from backend.training.trainer import Trainer
 
 FORMAT = "makemore-live/1"
 PARAMS = ("C", "W1", "b1", "W2", "b2")
@@ -62,6 +67,50 @@ class TrainerState:
     embedding_axes: list[list[float]] | None  # orients the next embedding map like the last
     sweeps: int  # learning-rate sweeps so far (each seeds its own generator)
     train_seconds: float
+
+
+def capture(t: Trainer) -> TrainerState:
+    """The whole state of `t`, between two steps (cheap: a copy of the weights and the
+    generators' states)."""
+    position, cursor = t._batches.position()
+    axes = t.embeddings.axes if t.embeddings is not None else None
+    return TrainerState(
+        step=t.step,
+        status=t.status,
+        detail=t.detail,
+        hparams=t.hparams,
+        model=t.model.clone(),
+        opt_state=t._opt.state(),
+        batch_gen=position,
+        batch_cursor=cursor,
+        noise_gen=t._noise_gen.get_state(),
+        guard=GuardState(**vars(t._guard)),
+        last_eval=t.last_eval,
+        last_eval_step=t._last_eval_step,
+        noise=t.noise,
+        embedding_axes=axes.tolist() if axes is not None else None,
+        sweeps=t._sweeps,
+        train_seconds=t.train_seconds,
+    )
+
+
+def restore(t: Trainer, s: TrainerState) -> None:
+    """Put `s` back into `t`, a new trainer of the same run: it continues exactly as the one
+    that took `s` would have (paused, unless it had finished or diverged)."""
+    t.step = t._out.first = s.step
+    t.hparams = s.hparams
+    t.status = s.status if s.status in (Status.FINISHED, Status.DIVERGED) else Status.PAUSED
+    t.detail = s.detail
+    t.model.copy_(s.model)
+    t._opt.load_state(s.opt_state)
+    t._batches = Minibatches(len(t._train), s.hparams.batch_size, t._gen)
+    t._batches.restore(s.batch_gen, s.batch_cursor)
+    t._noise_gen.set_state(s.noise_gen)
+    t._guard = s.guard
+    t.last_eval, t._last_eval_step = s.last_eval, s.last_eval_step
+    t.noise, t._sweeps, t._trained_s = s.noise, s.sweeps, s.train_seconds
+    if s.embedding_axes is not None:  # orients the next map like the last one
+        t.embeddings = EmbeddingMap([], [], "pca", torch.tensor(s.embedding_axes))
 
 
 def _opt_tensors(prefix: str, state: dict[str, Any] | None) -> tuple[dict[str, Tensor], Any]:

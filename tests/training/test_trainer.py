@@ -6,12 +6,13 @@ from typing import Any
 import pytest
 import torch
 
-import backend.training.trainer as trainer_module
+import backend.training.lrsweep as lrsweep_module
 from backend.core.data import Dataset
 from backend.core.evaluate import CountedExamples, exact_losses
 from backend.core.lrfind import LrFindResult, LrFindSpec
 from backend.core.model import MLP, ModelShape, SGDStep
 from backend.core.optim import OptimizerSpec
+from backend.training.minibatches import Minibatches
 from backend.training.noise_budget import EVERY
 from backend.training.protocol import (
     CheckpointTaken,
@@ -29,7 +30,7 @@ from backend.training.protocol import (
     check_update,
 )
 from backend.training.spec import CONSTANT, CosineSchedule, HParams, RunSpec, Schedule, StepSchedule
-from backend.training.trainer import Minibatches, Trainer
+from backend.training.trainer import Trainer
 from tests.conftest import Recorder, spy_on_evaluations, wait_for
 
 SEED = 2147483647
@@ -427,7 +428,7 @@ def test_a_change_mid_evaluation_takes_effect_at_that_step_exactly(
 def test_changes_during_a_sweep_apply_before_it_ends(small_dataset: Dataset, monkeypatch: pytest.MonkeyPatch) -> None:
     """A `set` with a pause, five steps into a learning-rate sweep of a running run: the rate is
     confirmed before the sweep ends, and the run stays paused after it (instead of resuming)."""
-    real = trainer_module.sweep
+    real = lrsweep_module.sweep
     sent: list[Future[Any]] = []
 
     def sweep(train_step: Any, spec: LrFindSpec, progress: Any, interrupted: Callable[[], bool], *a: Any) -> Any:
@@ -444,7 +445,7 @@ def test_changes_during_a_sweep_apply_before_it_ends(small_dataset: Dataset, mon
         assert sent[0].done()  # applied before the sweep ended
         return result
 
-    monkeypatch.setattr(trainer_module, "sweep", sweep)
+    monkeypatch.setattr(lrsweep_module, "sweep", sweep)
     rec = Recorder()
     t = make_trainer(small_dataset, rec)
     t.start(running=True)
