@@ -14,13 +14,13 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp
 
 from backend.app.boot import Boot
+from backend.config import Settings
 from backend.core.words import DatasetError, read_words
 from backend.edge.addresses import announce
 from backend.edge.protocols import WebSocketProtocol, http_protocol
 from backend.edge.redact import drop_health_checks, redact_tokens
 from backend.edge.stack import guarded
 from backend.edge.token import TokenFileError, rotate_token, token_in_force, token_path
-from backend.server.config import Settings
 from backend.store.preflight import StartError, prepare_home
 
 SEND_BUFFER = 64 * 1024  # bytes of kernel send buffer per connection (Linux doubles it)
@@ -31,7 +31,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
     By default the kernel lets megabytes pile up for a viewer that stopped reading: a minute of
     messages it would read, stale, when it came back. With a small buffer its sends block within
-    a second or two; its queue then overflows and it gets a fresh snapshot instead (channel.py).
+    a second or two; its queue then overflows and it gets a fresh snapshot instead (streaming/channel.py).
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -7,7 +7,7 @@ import json
 import sys
 import urllib.request
 
-from backend.server.config import Settings
+from backend.config import Settings
 
 
 def main() -> int:

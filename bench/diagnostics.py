@@ -26,13 +26,13 @@ from typing import Any
 
 import torch
 
+from backend.config import DEFAULT_DATA
 from backend.core import diagnostics as diag
 from backend.core import gradcos
 from backend.core.data import Dataset
 from backend.core.evaluate import CountedExamples, chunk_rows
 from backend.core.model import MLP, ModelShape
 from backend.core.optim import Optimizer, OptimizerSpec
-from backend.server.config import DEFAULT_DATA
 from bench.stats import Figure
 
 DIAG_SHARE = 0.03

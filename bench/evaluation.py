@@ -8,10 +8,10 @@ import time
 import torch
 import torch.nn.functional as F
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, Examples
 from backend.core.evaluate import CountedExamples, exact_losses
 from backend.core.model import MLP, ModelShape
-from backend.server.config import DEFAULT_DATA
 from bench.stats import Figure
 
 

@@ -14,8 +14,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset
-from backend.server.config import DEFAULT_DATA
 
 
 def lecture_loop(Xtr: torch.Tensor, Ytr: torch.Tensor, batch_size: int, seconds: float) -> float:

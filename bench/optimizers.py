@@ -32,10 +32,10 @@ from typing import Any
 
 import torch
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, Examples, Splits
 from backend.core.model import MLP, ModelShape, SGDStep
 from backend.core.optim import ADAM_BETAS, ADAM_EPS, Optimizer, OptimizerKind, OptimizerSpec
-from backend.server.config import DEFAULT_DATA
 from backend.training.protocol import Status
 from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer

@@ -27,13 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset
-from backend.server.config import DEFAULT_DATA
-from backend.server.datasets import DatasetRegistry
-from backend.server.history import LossHistory
+from backend.runs.datasets import DatasetRegistry
 from backend.store import files
 from backend.store.records import RunRecord
 from backend.store.store import KEEP_CHECKPOINTS, Store
+from backend.streaming.history import LossHistory
 from backend.training.checkpoint import TrainerState, encode
 from backend.training.protocol import CheckpointTaken, EvalResult, Event, Status
 from backend.training.spec import HParams, RunSpec, StepSchedule

@@ -20,9 +20,9 @@ from typing import TypeVar
 import torch
 import torch.nn.functional as F
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, Examples, Splits
 from backend.core.model import MLP, ModelShape, SGDStep
-from backend.server.config import DEFAULT_DATA
 from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer
 from bench.lecture import lecture_loop
@@ -169,7 +169,7 @@ def levers(batches: list[int], seconds: float, rounds: int) -> dict[str, object]
     In a process of its own whose main thread runs no parallel kernel, and each variant on a
     thread that ends with it: an OpenMP pool left behind by anything else (this process's other
     benchmarks, an earlier variant) makes libgomp put its workers to sleep between kernels, which
-    would slow every two-thread variant, the lecture's included (backend/server/openmp.py)."""
+    would slow every two-thread variant, the lecture's included (backend/runtime/openmp.py)."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.throughput", json.dumps([batches, seconds, rounds])],
         cwd=ROOT,

@@ -33,10 +33,10 @@ from typing import Any
 
 import psutil
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, Splits
 from backend.runtime.runtime import LocalRuntime
-from backend.server.config import DEFAULT_DATA
-from backend.server.messages import encode, event_message
+from backend.streaming.messages import encode, event_message
 from backend.training.protocol import CheckpointTaken, Event, Status, Update
 from backend.training.spec import RunSpec
 from backend.training.trainer import Trainer

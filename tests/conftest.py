@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 import backend.training.evaluating as evaluating_module
 import backend.training.trainer as trainer_module
 from backend.app.main import create_app
+from backend.config import DEFAULT_DATA, Settings
 from backend.core.data import Dataset
 from backend.core.evaluate import Evaluation
 from backend.core.model import MLP
-from backend.server.config import DEFAULT_DATA, Settings
 from backend.training.protocol import Event
 from backend.training.trainer import Trainer
 

@@ -1,4 +1,4 @@
-"""A run as code: GET /api/runs/{run_id}/code, a Python script that replays it (backend/server/code.py)."""
+"""A run as code: GET /api/runs/{run_id}/code, a Python script that replays it (backend/runs/code.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from backend.api.deps import RegistryDep
 from backend.api.responses import NOT_FOUND
-from backend.server.code import generate, script_filename
+from backend.runs.code import generate, script_filename
 
 router = APIRouter(prefix="/api", tags=["runs"])
 

@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import DatasetsDep, SettingsDep, invalid
 from backend.api.responses import CONFLICT, NOT_FOUND, TOO_LARGE
+from backend.api.schemas import DatasetInfo, SuggestedPublic
 from backend.core.words import DatasetError
-from backend.server.datasets import UPLOAD_LIMITS, DatasetConflictError, DatasetRegistry, parse_upload, suggest
-from backend.server.schemas import DatasetInfo, SuggestedPublic
+from backend.runs.datasets import UPLOAD_LIMITS, DatasetConflictError, DatasetRegistry, parse_upload, suggest
 from backend.store.records import DatasetRecord
 
 router = APIRouter(prefix="/api", tags=["datasets"])

@@ -14,10 +14,10 @@ from fastapi import Depends, HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
+from backend.api.points import RunPoints
+from backend.config import Settings
+from backend.runs.datasets import DatasetRegistry
 from backend.runs.registry import RunRegistry
-from backend.server.config import Settings
-from backend.server.datasets import DatasetRegistry
-from backend.server.points import RunPoints
 
 
 async def get_registry(conn: HTTPConnection) -> RunRegistry:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, HTTPException, Response
 
 from backend.api.deps import RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
+from backend.api.schemas import LrFindCreate, LrFindPublic, LrFindStarted
 from backend.core.lrfind import LrFindSpec
-from backend.server.schemas import LrFindCreate, LrFindPublic, LrFindStarted
 
 router = APIRouter(prefix="/api", tags=["learning-rate finder"])
 

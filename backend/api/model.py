@@ -12,12 +12,7 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import RegistryDep, invalid
 from backend.api.responses import NOT_FOUND
-from backend.core.embeddings import embedding_map
-from backend.runtime.handle import WorkerError
-from backend.runtime.reads import NextAnswer, SampleAnswer, TestAnswer, WeightsAnswer
-from backend.runtime.wire import NextRead, SampleRead, TestRead, WeightsRead
-from backend.server import diagread
-from backend.server.schemas import (
+from backend.api.schemas import (
     EmbeddingsPublic,
     NextPublic,
     NextQuery,
@@ -25,6 +20,11 @@ from backend.server.schemas import (
     SampleQuery,
     TestEvalPublic,
 )
+from backend.core.embeddings import embedding_map
+from backend.runtime.handle import WorkerError
+from backend.runtime.reads import NextAnswer, SampleAnswer, TestAnswer, WeightsAnswer
+from backend.runtime.wire import NextRead, SampleRead, TestRead, WeightsRead
+from backend.streaming import diagread
 
 router = APIRouter(prefix="/api", tags=["reading the model"])
 

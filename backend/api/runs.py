@@ -9,10 +9,9 @@ from fastapi.responses import StreamingResponse
 
 from backend.api.deps import PointsDep, RegistryDep, check_batch_size
 from backend.api.pages import MAX_COMPARED
+from backend.api.points import runs_points_json
 from backend.api.responses import CONFLICT, NOT_FOUND
-from backend.server import export
-from backend.server.points import runs_points_json
-from backend.server.schemas import (
+from backend.api.schemas import (
     BranchCreate,
     CheckpointPublic,
     HParamsUpdate,
@@ -22,7 +21,8 @@ from backend.server.schemas import (
     RunsPointsPublic,
     SettingsSchema,
 )
-from backend.server.sweepschemas import SweepCreate
+from backend.api.sweepschemas import SweepCreate
+from backend.streaming import export
 from backend.training.protocol import Status
 
 router = APIRouter(prefix="/api", tags=["runs"])

@@ -8,10 +8,10 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from backend.api.deps import RegistryDep, check_batch_size
 from backend.api.responses import CONFLICT, NOT_FOUND
+from backend.api.schemas import RunPublic
+from backend.api.sweepschemas import SweepCreate, SweepPublic
 from backend.runs import sweeps
 from backend.runs.registry import RunRegistry
-from backend.server.schemas import RunPublic
-from backend.server.sweepschemas import SweepCreate, SweepPublic
 from backend.store.records import RunRecord, SweepRecord
 
 router = APIRouter(prefix="/api", tags=["sweeps"])

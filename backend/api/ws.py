@@ -17,12 +17,12 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketDisconnect
 
 from backend.api.deps import RegistryDep, SettingsDep, batch_size_problem
+from backend.api.schemas import ClientMessage, HParamsFields, PauseMessage, ResumeMessage, SetMessage
+from backend.config import Settings
 from backend.edge import origins
 from backend.runs.registry import RunNotFoundError, RunRegistry
-from backend.server.channel import Subscriber, ViewerEndedError
-from backend.server.config import Settings
-from backend.server.messages import error
-from backend.server.schemas import ClientMessage, HParamsFields, PauseMessage, ResumeMessage, SetMessage
+from backend.streaming.channel import Subscriber, ViewerEndedError
+from backend.streaming.messages import error
 from backend.training.protocol import ConflictError, Status, Update
 
 log = logging.getLogger(__name__)

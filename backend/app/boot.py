@@ -4,7 +4,7 @@
 server does before it can answer. So `python -m backend` serves `Boot` at once: it answers
 /api/health and serves the page and plotly.js itself (none of that needs torch), while a worker
 thread builds the real application (`load`, which imports torch; the thread ends with it,
-see server/openmp.py). When that is done, Boot runs the
+see runtime/openmp.py). When that is done, Boot runs the
 real application's lifespan and hands every request to it; a request for anything else that
 arrives before then (the page's first API call, its websocket) waits for it.
 
@@ -26,8 +26,8 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.api import meta, pages
-from backend.server.failures import failure, logged, new_error_id
-from backend.server.openmp import run_in_own_thread
+from backend.app.failures import failure, logged, new_error_id
+from backend.runtime.openmp import run_in_own_thread
 
 log = logging.getLogger(__name__)
 

@@ -14,15 +14,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.api import code, datasets, docs, lostfound, lrfind, meta, model, pages, runs, sweeps, ws
 from backend.api.errors import conflict, http_error, not_found, validation_error, worker_error
+from backend.api.points import RunPoints
 from backend.api.responses import document_unreadable_bodies
+from backend.app.failures import internal_error
+from backend.config import Settings
 from backend.core.data import Dataset
+from backend.runs.datasets import DatasetRegistry
 from backend.runs.registry import RunNotFoundError, RunRegistry
 from backend.runtime.handle import WorkerError
 from backend.runtime.runtime import LocalRuntime, Runtime
-from backend.server.config import Settings
-from backend.server.datasets import DatasetRegistry
-from backend.server.failures import internal_error
-from backend.server.points import RunPoints
 from backend.store.store import Store
 from backend.training.protocol import ConflictError
 from backend.training.spec import RunSpec

@@ -16,9 +16,9 @@ import logging
 import socket
 import sys
 
+from backend.config import Settings
 from backend.container import in_container
 from backend.edge.origins import UNSPECIFIED, host_allowed
-from backend.server.config import Settings
 
 log = logging.getLogger(__name__)
 

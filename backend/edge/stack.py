@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp
 
+from backend.config import Settings
 from backend.edge.access import AccessGuard
 from backend.edge.headers import SecurityHeaders
 from backend.edge.limits import BodyLimit, SampleBudget, WebSocketLimits
-from backend.server.config import Settings
 
 
 def guarded(app: ASGIApp, settings: Settings, token: str | None) -> ASGIApp:

@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import cookie_parser
 
+from backend.config import Settings
 from backend.edge.origins import is_loopback
-from backend.server.config import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import time
 from backend.runs.events import Events
 from backend.runs.reads import Reads
 from backend.runs.scheduler import Scheduler
+from backend.runs.starts import first_evaluation
 from backend.runs.stored import stored_channel
 from backend.runs.table import LiveRun, RunNotFoundError, Table
-from backend.server.channel import Channel
-from backend.server.messages import event_message
-from backend.server.openmp import run_in_own_thread
-from backend.server.starts import first_evaluation
+from backend.runtime.openmp import run_in_own_thread
 from backend.store.files import CorruptCheckpointError
 from backend.store.records import RunRecord
+from backend.streaming.channel import Channel
+from backend.streaming.messages import event_message
 from backend.training.checkpoint import decode
 from backend.training.protocol import (
     Cause,

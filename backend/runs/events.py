@@ -15,7 +15,7 @@ from backend.runs.scheduler import Scheduler
 from backend.runs.table import LiveRun, Table
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
-from backend.server.messages import eval_row, event_message, finite, gradcos_message, lrfind_message
+from backend.streaming.messages import eval_row, event_message, finite, gradcos_message, lrfind_message
 from backend.training.protocol import (
     Cause,
     Diagnostics,

@@ -9,8 +9,8 @@ from typing import cast
 
 from backend.runs.stored import saved_buckets
 from backend.runs.table import Table
-from backend.server.export import HistoryData
 from backend.store.records import CheckpointRecord, Eval, RunRecord
+from backend.streaming.export import HistoryData
 
 
 class Histories:

@@ -25,6 +25,7 @@ from typing import Any
 
 from backend.core.lrfind import LrFindSpec
 from backend.runs.create import Creator
+from backend.runs.datasets import DatasetRegistry
 from backend.runs.events import Events
 from backend.runs.histories import Histories
 from backend.runs.lrfind import LrSweeps
@@ -37,13 +38,12 @@ from backend.runtime.handle import WorkerHandle
 from backend.runtime.reads import Answer, Reader
 from backend.runtime.runtime import Runtime
 from backend.runtime.wire import Read, WorkerMessage
-from backend.server.channel import Subscriber
-from backend.server.datasets import DatasetRegistry
-from backend.server.export import HistoryData
-from backend.server.overview import KEPT as OVERVIEW_KEPT
-from backend.server.overview import Overview, summary
 from backend.store.records import CheckpointRecord, RunRecord, SweepRecord
 from backend.store.store import Store
+from backend.streaming.channel import Subscriber
+from backend.streaming.export import HistoryData
+from backend.streaming.overview import KEPT as OVERVIEW_KEPT
+from backend.streaming.overview import Overview, summary
 from backend.training.protocol import Status, Update
 from backend.training.spec import HParams, RunSpec
 

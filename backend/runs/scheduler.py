@@ -12,10 +12,10 @@ import logging
 import time
 from collections.abc import Callable
 
+from backend.runs.starts import StartPool
 from backend.runs.table import LiveRun, Table, alive
 from backend.runtime.handle import WorkerError, WorkerGoneError, WorkerHandle
 from backend.runtime.wire import WorkerInit, WorkerMessage
-from backend.server.starts import StartPool
 from backend.training.protocol import Cause, ConflictError, SetThreads, Status, Update
 
 log = logging.getLogger(__name__)

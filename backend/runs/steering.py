@@ -9,8 +9,8 @@ import time
 from backend.runs.scheduler import Scheduler
 from backend.runs.table import LiveRun, Table, alive
 from backend.runtime.handle import WorkerError, WorkerGoneError
-from backend.server.messages import event_message
 from backend.store.records import RunRecord
+from backend.streaming.messages import event_message
 from backend.training.protocol import (
     Cause,
     ConflictError,

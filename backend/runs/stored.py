@@ -7,12 +7,12 @@ import logging
 
 from backend.core.embeddings import embedding_map
 from backend.runs.overfit import overfit
-from backend.server.channel import Channel
-from backend.server.diagview import SNAPSHOT_POINTS
-from backend.server.history import LossHistory
-from backend.server.messages import embeddings_message, eval_row
 from backend.store.records import RunRecord
 from backend.store.store import Store
+from backend.streaming.channel import Channel
+from backend.streaming.diagview import SNAPSHOT_POINTS
+from backend.streaming.history import LossHistory
+from backend.streaming.messages import embeddings_message, eval_row
 from backend.training.checkpoint import decode
 
 log = logging.getLogger(__name__)

@@ -19,15 +19,15 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.runs.datasets import DatasetRegistry
 from backend.runs.stored import stored_channel
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.runtime import Runtime
-from backend.server.channel import Channel, Subscriber
-from backend.server.datasets import DatasetRegistry
-from backend.server.messages import divergence_public
-from backend.server.overview import Overview, summary
 from backend.store.records import RunRecord
 from backend.store.store import Store
+from backend.streaming.channel import Channel, Subscriber
+from backend.streaming.messages import divergence_public
+from backend.streaming.overview import Overview, summary
 from backend.training.protocol import Cause, Status, StatusChanged
 
 # records read at once on the event loop: no fewer than the compare view's runs (api/pages.MAX_COMPARED)

@@ -3,7 +3,7 @@ optimizer, seed and data, fixed for its life) and `HParams` (what a user steers 
 `RunSpec` is both, flat: what a run is and starts with, the body of POST /api/runs and what a
 checkpoint and the store keep (as nanoGPT's config goes into its checkpoints). `HParamsPatch` is
 a change to HParams, None leaving a field as it is; `HParams.merged` applies it, the one place
-that rule is written. The API's schemas derive from these (server/schemas.py), and
+that rule is written. The API's schemas derive from these (api/schemas.py), and
 `model_dump`/`model_validate` is their one codec: the store, checkpoints, the worker and the
 websocket messages carry them that way.
 

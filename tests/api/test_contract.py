@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from backend.app.main import create_app
-from backend.server.config import Settings
+from backend.config import Settings
 from harness.server import running_server
 from tests.conftest import DEFAULT_DATA
 

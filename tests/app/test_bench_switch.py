@@ -8,8 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
-from backend.server.config import Settings
 from backend.store.store import Store
 from backend.training.protocol import Status
 from tests.conftest import wait_for

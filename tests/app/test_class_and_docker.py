@@ -22,10 +22,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from backend.config import Settings
 from backend.edge import addresses
 from backend.edge import token as tokens
 from backend.edge.redact import DropHealthChecks
-from backend.server.config import Settings
 from backend.store import preflight
 from harness.server import ROOT, running_server
 from tests.conftest import wait_for

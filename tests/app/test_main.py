@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.server.config import Settings
+from backend.config import Settings
 from harness.server import ROOT, running_server
 
 

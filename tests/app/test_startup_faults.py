@@ -15,12 +15,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from backend.app import failures
 from backend.app.boot import Boot
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
 from backend.runs.registry import RunRegistry
-from backend.server import failures
-from backend.server.config import Settings
 from backend.store import preflight
 from backend.store.preflight import StartError, check_database
 from backend.store.store import Store

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, Vocab, build_examples, split_words
 from backend.core.words import DatasetError, Limits, parse_words, read_words
-from backend.server.config import DEFAULT_DATA
 from tests.conftest import LECTURE_NAMES, ROOT
 
 

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from starlette.testclient import WebSocketDenialResponse
 
+from backend.config import Settings
 from backend.edge import token as tokens
 from backend.edge.access import AccessGuard
-from backend.server.config import Settings
 from tests.edge.edge_app import edge_app
 
 TOKEN = "s3cret-token-for-tests"

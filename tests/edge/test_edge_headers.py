@@ -10,10 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
 from backend.edge.headers import CONTENT_SECURITY_POLICY
 from backend.edge.stack import guarded
-from backend.server.config import Settings
 
 LOCAL = "http://127.0.0.1:8000"
 

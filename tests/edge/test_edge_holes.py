@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
+from backend.api.schemas import SampleQuery
 from backend.edge.limits import SampleBudget
 from backend.edge.redact import redact
-from backend.server.schemas import SampleQuery
 from harness.server import running_server
 from tests.conftest import wait_for
 from tests.edge.edge_app import Gate, edge_app

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
 from backend.edge.limits import (
     READ_FACTOR,
@@ -23,7 +24,6 @@ from backend.edge.limits import (
     WebSocketLimits,
 )
 from backend.edge.stack import guarded
-from backend.server.config import Settings
 from tests.conftest import wait_for
 from tests.edge.edge_app import Gate, edge_app
 

@@ -15,7 +15,7 @@ from pydantic_core import PydanticUndefined
 from starlette.routing import Match
 
 from backend.app.main import create_app
-from backend.server.config import Settings, default_home
+from backend.config import Settings, default_home
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -10,8 +10,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from backend.server.schemas import HParamsUpdate, RunCreate
-from backend.server.sweepschemas import SweepCreate
+from backend.api.schemas import HParamsUpdate, RunCreate
+from backend.api.sweepschemas import SweepCreate
 
 FRONTEND = Path(__file__).resolve().parents[2] / "frontend"
 

@@ -1,8 +1,9 @@
 """The shape of backend/, read from its source (ast; nothing is imported): no module over
 MAX_LINES and no class over MAX_CLASS_LINES but the exceptions named below with their reason, no
-import cycle among its modules, and imports that only run down: the numerics, training, workers,
-store and runs know nothing of the web (backend.api, FastAPI, Starlette), and only the wiring
-(backend/app/, and backend/__main__.py, which starts it) imports the routes.
+import cycle among its modules, and imports that only run down: each package imports only the
+layers below its own (LAYERS), the numerics, training, workers, store, streaming and runs know
+nothing of the web (backend.api, FastAPI, Starlette), and only the wiring (backend/app/, and
+backend/__main__.py, which starts it) imports the routes.
 
 The checks run on backend/ and on small packages written here, which show what each one catches.
 """
@@ -22,8 +23,22 @@ MAX_CLASS_LINES = 250
 # split since is taken off the list, so the list never hides a new one)
 LONG_MODULES: dict[str, str] = {}
 LONG_CLASSES: dict[str, str] = {}
+# backend's packages and top-level modules, lowest first: each imports only from its own package and
+# the layers below it (two in one layer know nothing of each other); one that is not here fails
+LAYERS = (
+    ("config", "container"),
+    ("core",),
+    ("training",),
+    ("runtime", "store"),
+    ("streaming",),
+    ("runs",),
+    ("edge",),
+    ("api",),
+    ("app",),
+    ("__main__", "healthcheck"),
+)
 # packages below the web: none of them may import these
-LOWER = ("core", "training", "runtime", "store", "runs")
+LOWER = ("core", "training", "runtime", "store", "streaming", "runs")
 WEB = ("backend.api", "fastapi", "starlette")
 WIRING = ("backend.app", "backend.__main__")  # the only importers of backend.api outside it
 
@@ -157,6 +172,34 @@ def upward(found: dict[str, Path]) -> list[str]:
     return out
 
 
+def layer(name: str) -> int | None:
+    """The layer of a module of backend (by its package, or itself at the top), None if unlisted."""
+    parts = name.split(".")
+    top = parts[1] if len(parts) > 1 else ""
+    return next((i for i, names in enumerate(LAYERS) if top in names), None)
+
+
+def downward(found: dict[str, Path]) -> list[str]:
+    """'module -> what it imports', for each import between two of backend's packages that does
+    not run to a lower layer; 'module: no layer' for a module whose package LAYERS leaves out."""
+    out = []
+    for name, edges in graph(found).items():
+        if name == "backend":
+            continue
+        own = layer(name)
+        if own is None:
+            out.append(f"{name}: no layer")
+            continue
+        bad = set()
+        for m in edges:
+            other = layer(m)
+            if m != "backend" and m.split(".")[:2] != name.split(".")[:2] and (other is None or other >= own):
+                bad.add(m)
+        # `from a.b import c` names a.b and a.b.c: the module, once
+        out.extend(f"{name} -> {m}" for m in sorted(bad) if not any(m.startswith(f"{b}.") for b in bad))
+    return out
+
+
 # ---- backend/ ------------------------------------------------------------------------------------------
 BACKEND = modules(ROOT)
 
@@ -179,6 +222,10 @@ def test_no_import_cycle_among_backend_modules() -> None:
 
 def test_imports_run_down_only() -> None:
     assert upward(BACKEND) == []
+
+
+def test_each_package_imports_only_the_layers_below_it() -> None:
+    assert downward(BACKEND) == []
 
 
 def test_the_registry_is_read_where_it_lives() -> None:
@@ -220,7 +267,7 @@ def test_a_cycle_is_found_through_a_lazy_or_relative_import_not_through_type_che
         ("backend/runs/x.py", "import fastapi\n", ["backend.runs.x -> fastapi"]),
         ("backend/store/x.py", "from starlette.requests import Request\n", ["backend.store.x -> starlette.requests"]),
         ("backend/core/x.py", "from backend.api import deps\n", ["backend.core.x -> backend.api"]),
-        ("backend/server/x.py", "from backend import api\n", ["backend.server.x -> backend.api"]),
+        ("backend/streaming/x.py", "from backend import api\n", ["backend.streaming.x -> backend.api"]),
         ("backend/app/x.py", "from backend.api import deps\nimport fastapi\n", []),  # the wiring may
         ("backend/edge/x.py", "import starlette\n", []),  # the edge is of the web
     ],
@@ -228,6 +275,39 @@ def test_a_cycle_is_found_through_a_lazy_or_relative_import_not_through_type_che
 def test_an_upward_import_is_found(tmp_path: Path, module: str, text: str, caught: list[str]) -> None:
     found = write(tmp_path, {"backend/__init__.py": "", "backend/api/__init__.py": "", module: text})
     assert upward(found) == caught
+
+
+@pytest.mark.parametrize(
+    ("module", "text", "caught"),
+    [
+        ("backend/runs/x.py", "from backend.streaming.y import z\n", []),  # down
+        ("backend/runs/x.py", "from backend.runs import y\n", []),  # its own package
+        ("backend/app/x.py", "import backend.config\n", []),  # a top-level module at the bottom
+        (
+            "backend/streaming/x.py",
+            "def f():\n    from backend.runs import y\n",
+            ["backend.streaming.x -> backend.runs"],
+        ),
+        ("backend/store/x.py", "from ..runtime import y\n", ["backend.store.x -> backend.runtime"]),  # one layer
+        ("backend/config.py", "from backend.core.y import z\n", ["backend.config -> backend.core.y"]),
+        ("backend/extra/x.py", "x = 1\n", ["backend.extra.x: no layer"]),
+        (
+            "backend/runs/x.py",
+            "from backend.extra import y\n",
+            ["backend.extra: no layer", "backend.runs.x -> backend.extra"],
+        ),
+    ],
+)
+def test_an_import_that_runs_across_or_up_the_layers_is_found(
+    tmp_path: Path, module: str, text: str, caught: list[str]
+) -> None:
+    files = {"backend/__init__.py": "", "backend/config.py": ""}
+    for package in ("core", "runtime", "streaming", "runs"):
+        files |= {f"backend/{package}/__init__.py": "", f"backend/{package}/y.py": ""}
+    if "extra" in text:
+        files["backend/extra/__init__.py"] = ""
+    found = write(tmp_path, files | {module: text})
+    assert sorted(downward(found)) == caught
 
 
 def test_a_long_module_and_a_long_class_are_found(tmp_path: Path) -> None:

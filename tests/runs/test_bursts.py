@@ -1,4 +1,4 @@
-"""Bursts of new runs cost bounded work (backend/server/starts.py): a run created paused gets its
+"""Bursts of new runs cost bounded work (backend/runs/starts.py): a run created paused gets its
 step-0 evaluation in the server, the very figures its worker computed, and no worker; workers
 that do start take turns, at most the pool's bound at once; the server answers throughout and
 keeps no memory per deleted run."""
@@ -24,13 +24,13 @@ import torch
 from fastapi.testclient import TestClient
 
 import backend.training.trainer as trainer_module
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset
+from backend.runs import starts
+from backend.runs.starts import StartPool, first_evaluation
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerInit, WorkerMessage
 from backend.runtime.worker import DONE, WorkerCore
-from backend.server import starts
-from backend.server.config import DEFAULT_DATA
-from backend.server.starts import StartPool, first_evaluation
 from backend.training.checkpoint import decode
 from backend.training.protocol import EvalResult
 from backend.training.spec import HParams, RunSpec

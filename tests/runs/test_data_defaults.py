@@ -12,10 +12,10 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset
+from backend.runs.datasets import LECTURE_STEPS, MIN_STEPS, suggest
 from backend.runs.overfit import overfit
-from backend.server.config import DEFAULT_DATA
-from backend.server.datasets import LECTURE_STEPS, MIN_STEPS, suggest
 from tests.conftest import wait_for
 
 

@@ -23,9 +23,9 @@ from backend.core import diagnostics as diag
 from backend.core.data import Dataset
 from backend.core.model import MLP, ModelShape
 from backend.core.optim import Optimizer, OptimizerSpec
-from backend.server.messages import encode, event_message
 from backend.store.diagnostics import HIST_KEEP, SCALARS, scalars
 from backend.store.store import Store
+from backend.streaming.messages import encode, event_message
 from backend.training.diagnosing import MIN_EVERY
 from backend.training.protocol import Diagnostics
 from tests.conftest import wait_for

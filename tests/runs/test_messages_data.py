@@ -17,7 +17,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
 from backend.training.protocol import Cause, Divergence, Status

@@ -1,4 +1,4 @@
-"""GET /api/runs/{run_id}/code: a run as a plain-PyTorch script (backend/server/code.py), run in a
+"""GET /api/runs/{run_id}/code: a run as a plain-PyTorch script (backend/runs/code.py), run in a
 subprocess on the run's word list and held against the run's own history.
 
 The script draws the trainer's minibatches (the run's seeded generator, in the same blocks, a new
@@ -20,7 +20,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
-from backend.server.code import generate
+from backend.runs.code import generate
 from backend.store.records import RunRecord
 from backend.training.protocol import Status
 from backend.training.spec import HParams, RunSpec
@@ -147,7 +147,7 @@ def test_an_unknown_run_is_a_404(make_client: Client) -> None:
 def test_names_stay_in_comments_and_the_file_name() -> None:
     """A run's name is the user's text: in the script only inside a comment (through repr), and
     in the download's name only as letters, digits and dashes."""
-    from backend.server.code import script_filename
+    from backend.runs.code import script_filename
 
     name = 'x\n__import__("os").system("echo pwned") #"""\u2028\r'
     record = RunRecord(

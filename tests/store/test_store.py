@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from backend.core.data import Dataset
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store import files
 from backend.store.records import RunRecord
 from backend.store.schema import MIGRATIONS, SchemaError, migrate

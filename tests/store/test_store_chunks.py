@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.core.data import Dataset
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import CHUNK_STEPS, Store
 from backend.training.checkpoint import encode

@@ -17,9 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
-from backend.server.config import Settings
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store.lostfound import REASONS, LostFound
 from backend.store.records import CheckpointRecord
 from backend.store.store import Store

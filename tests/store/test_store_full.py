@@ -26,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.core.data import Dataset
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store import files, writer
 from backend.store.store import Store
 from backend.training.protocol import Status

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from backend.core.data import Dataset
-from backend.server.datasets import record_of
+from backend.runs.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
 from backend.training.protocol import Status

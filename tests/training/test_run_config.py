@@ -13,9 +13,9 @@ from pathlib import Path
 from safetensors.torch import load, save
 
 from backend.core.data import Dataset
+from backend.runs.datasets import record_of
+from backend.runs.starts import first_evaluation
 from backend.runtime.wire import CheckpointData
-from backend.server.datasets import record_of
-from backend.server.starts import first_evaluation
 from backend.store.records import RunRecord
 from backend.store.store import Store
 from backend.training.checkpoint import decode, read_metadata

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.server.history import LossHistory
 from backend.store.diagnostics import SCALARS, columns
 from backend.store.records import Eval, StepChunk
+from backend.streaming.history import LossHistory
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data" / "names.txt"
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "names.txt"
 
 
 def default_home() -> Path:

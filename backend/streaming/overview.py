@@ -14,8 +14,8 @@ import contextlib
 from collections import OrderedDict
 from typing import Any
 
-from backend.server.channel import Subscriber
-from backend.server.messages import Message, encode
+from backend.streaming.channel import Subscriber
+from backend.streaming.messages import Message, encode
 
 FLUSH_SECONDS = 0.5  # changes go out at most twice a second
 KEPT = 100  # runs in a snapshot: the newest

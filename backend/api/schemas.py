@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from backend.server.names import DOCUMENTED_PATTERN, VALIDATED_PATTERN, visible
+from backend.runs.names import DOCUMENTED_PATTERN, VALIDATED_PATTERN, visible
 from backend.training.protocol import Cause, Status, Update
 from backend.training.spec import (
     LR,

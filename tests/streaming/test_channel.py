@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from backend.server import channel
-from backend.server.channel import (
+from backend.streaming import channel
+from backend.streaming.channel import (
     MERGE_SECONDS,
     SNAPSHOT_EVAL_GROUPS,
     SNAPSHOT_EVALS,
@@ -14,7 +14,7 @@ from backend.server.channel import (
     Subscriber,
     Timeline,
 )
-from backend.server.messages import event_message
+from backend.streaming.messages import event_message
 from backend.training.protocol import EvalResult, HParamsChanged, NoiseEstimate, Steps
 from backend.training.spec import HParams
 

@@ -21,12 +21,12 @@ from operator import itemgetter
 import numpy as np
 from pydantic import TypeAdapter
 
+from backend.api.schemas import PointsPublic, RunPublic
 from backend.runs.registry import RunRegistry
-from backend.server.export import HistoryData
-from backend.server.history import Points, eval_extremes, range_points
-from backend.server.messages import eval_row, loss_list, sig_list
-from backend.server.schemas import PointsPublic, RunPublic
 from backend.store.records import Eval, RunRecord
+from backend.streaming.export import HistoryData
+from backend.streaming.history import Points, eval_extremes, range_points
+from backend.streaming.messages import eval_row, loss_list, sig_list
 
 KEPT = 48  # answers: two comparisons of 20 runs and some zooms (~25 KB of JSON each at 650 points)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from backend.server.schemas import RunName, RunPublic
+from backend.api.schemas import RunName, RunPublic
 from backend.training.spec import (
     LR,
     BatchSize,

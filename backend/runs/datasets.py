@@ -17,10 +17,10 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from backend.config import DEFAULT_DATA
 from backend.core.data import Dataset, split_words
 from backend.core.words import DatasetError, Limits, parse_words
-from backend.server.config import DEFAULT_DATA
-from backend.server.names import format_characters
+from backend.runs.names import format_characters
 from backend.store.records import DatasetRecord
 from backend.store.store import Store
 

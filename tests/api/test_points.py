@@ -1,4 +1,4 @@
-"""A run's points for overlays (backend/server/points.py): the answers for runs that are not live
+"""A run's points for overlays (backend/api/points.py): the answers for runs that are not live
 are kept until any run goes live, those of live runs never; and GET /api/runs/points, several
 runs' records and points in one request (the compare view's first)."""
 
@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.api.pages import MAX_COMPARED
+from backend.api.points import POINTS_JSON, evals_in
+from backend.api.schemas import PointsPublic, RunsPointsPublic
 from backend.app.main import create_app
+from backend.config import Settings
 from backend.core.data import Dataset
 from backend.runs.table import RECORDS_ON_LOOP
-from backend.server.config import Settings
-from backend.server.points import POINTS_JSON, evals_in
-from backend.server.schemas import PointsPublic, RunsPointsPublic
 from tests.conftest import wait_for
 
 

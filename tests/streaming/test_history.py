@@ -4,8 +4,8 @@ import random
 import numpy as np
 import pytest
 
-from backend.server.history import LossHistory, Points, range_points
 from backend.store.records import StepChunk
+from backend.streaming.history import LossHistory, Points, range_points
 
 
 def fill(h: LossHistory, values: list[float], seed: int = 0) -> None:

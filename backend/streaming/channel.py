@@ -16,9 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from backend.server.diagview import DiagView
-from backend.server.history import LossHistory, eval_extremes
-from backend.server.messages import Message, encode, eval_row, event_message, loss_list, sig_list
+from backend.streaming.diagview import DiagView
+from backend.streaming.history import LossHistory, eval_extremes
+from backend.streaming.messages import Message, encode, eval_row, event_message, loss_list, sig_list
 from backend.training.protocol import EvalResult, Event, Steps
 
 QUEUE_LIMIT = 100  # messages; at ~10 steps messages a second that is ~10 s of backlog

@@ -1,1 +1,0 @@
-"""The server process: application, registry of runs, fan-out to viewers, settings."""
