@@ -6,18 +6,17 @@ keyboard. It saves docs/guide-desktop.png and docs/guide-phone.png (the README's
 from __future__ import annotations
 
 import math
-import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from harness.chromium import CHROMIUM
-from harness.server import ROOT, running_server
-from tests.browser.test_browser import Server, Watch, local_context
+from harness.server import ROOT
+from tests.browser.conftest import DESKTOP as DESKTOP_VIEW
+from tests.browser.conftest import Server, Watch, local_context
 from tests.conftest import wait_for
 
 DESKTOP = ROOT / "docs" / "guide-desktop.png"
@@ -35,12 +34,8 @@ expect = sync_api.expect
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}
-    env["MAKEMORE_MAX_RUNNING"] = "2"  # the path creates big runs: keep the machine usable meanwhile
-    with running_server(env=env, log=log) as proc:
-        yield Server(proc.url, log)
+def server_env() -> dict[str, str]:
+    return {"MAKEMORE_MAX_RUNNING": "2"}  # the path creates big runs: keep the machine usable meanwhile
 
 
 def pause(server: Server, *ids: str) -> None:
@@ -193,7 +188,7 @@ def fastest_step(page: Any, server: Server) -> None:
 
 def test_lecture_path(server: Server, browser: Any) -> None:
     watch = Watch()
-    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
+    ctx = local_context(browser, watch, **DESKTOP_VIEW)
     page = watch.attach(ctx.new_page())
     page.goto(f"{server.base}/")
     keyboard_and_texts(page)

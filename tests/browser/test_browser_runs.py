@@ -8,14 +8,12 @@ run and says what became of it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,8 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from harness.chromium import CHROMIUM
-from harness.server import ROOT, free_port, running_server, wait_healthy
-from tests.browser.test_browser import PHONE, Watch, boxes_outside, local_context
+from harness.server import ROOT, free_port, wait_healthy
+from tests.browser.conftest import Watch, call, local_context
+from tests.browser.test_browser import PHONE, boxes_outside
 from tests.conftest import wait_for
 
 WAIT_MS = 60_000  # for what the trainer or a restart must do first: the machine is shared and slow
@@ -39,32 +38,6 @@ expect = sync_api.expect
 
 
 # ---- the server and its API ----------------------------------------------------------------------
-def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        text = r.read()
-        return json.loads(text) if text else None
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as proc:
-        yield proc.url
-
-
-@pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    watch = Watch()
-    ctx = local_context(browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    try:
-        yield ctx, watch
-    finally:
-        ctx.close()
-
-
 def training(base: str, name: str, lr: float) -> dict[str, Any]:
     """A run that trains for long (evaluations every 500 steps: its dev loss comes soon)."""
     spec = {"name": name, "lr": lr, "max_steps": 10**8, "eval_every": 500}
