@@ -96,7 +96,7 @@ def update(t: Trainer, u: Update) -> None:
     old, old_batch = t.hparams, t.hparams.batch_size
     t.hparams = t.hparams.merged(u)
     if t.hparams != old:
-        t._diag.points.force()  # the first step with new values shows what they do
+        t._diag.points.force()  # the first step with new values shows what they do (a burst: see Cadence)
     if t.hparams.batch_size != old_batch:
         t._batches = Minibatches(len(t._train), t.hparams.batch_size, t._gen)
         t._set_threads(t.hparams.batch_size)

@@ -8,6 +8,13 @@
   time (a point costs ~4-5 ms, ~15 steps of batch 32: one every ~750 steps), never closer than
   MIN_EVERY steps. So the store, which keeps every point's scalars, has at most one per MIN_EVERY
   steps besides the changes' (store/diagnostics.py sizes them for that).
+- A burst of changes (a slider dragged sends one every few steps) would bring a point each. So
+  changes bring their points from a credit: BURST points at most, one more earned every `gap`
+  steps (sized like `every`, so that a burst's points take at most BURST_SHARE of the CPU time
+  while it lasts; MIN_STRETCH to MIN_EVERY steps). A change with a point in credit has it at its
+  very step; one without has it at the step that earns it, and that point shows the values of
+  the latest change by then. So a burst costs BURST points and one per `gap` steps, and its last
+  change has its point at most `gap` steps after it.
 - The gradient-direction pass (core/gradcos.py) comes with evaluations: the first a trainer
   makes, then any that finds the passes within GRAD_SHARE of the CPU time since the last one
   ended (~48 ms a pass: with evaluations every 1,000 steps of batch 32, one every several).
@@ -42,6 +49,8 @@ GRAD_SHARE = 0.03
 MIN_EVERY = 100
 MAX_EVERY = 20_000
 MIN_STRETCH = 10  # steps between two points that measure a step's cost (a forced point may come sooner)
+BURST_SHARE = 0.05  # the points of a burst of changes, while it lasts
+BURST = 3  # points changes may bring at once (two changes a few steps apart: one each, at its step)
 
 
 @dataclass
@@ -51,13 +60,21 @@ class Cadence:
     next_step: int = 0  # the step the budget makes due next
     forced: bool = True  # the next step brings one whatever the budget says
     every: int = MIN_EVERY
+    gap: int = MIN_EVERY  # steps that earn a change one more point of its own
+    credit: tuple[float, int] = (BURST, 0)  # (points the changes may bring at once, as of that step)
+    unshown: bool = False  # a change came that no point has shown yet
     since: tuple[float, int] | None = None  # (process CPU time, steps done) when the last point ended
 
     def due(self, step: int) -> bool:
         return self.forced or step >= self.next_step
 
     def force(self) -> None:
-        self.forced = True
+        """New hyperparameters from the next step on: a point there if the changes have a point
+        in credit (BURST of them, one more earned every `gap` steps), else at the step that earns
+        it (a point that comes sooner shows them too)."""
+        self.unshown = True
+        points, at = self.credit
+        self.next_step = min(self.next_step, at + max(0, math.ceil((1 - points) * self.gap)))
 
     def evaluated(self, step: int) -> None:
         """An evaluation at `step`: the step after it brings a point, unless one came fewer than
@@ -72,6 +89,11 @@ class Cadence:
         if self.since is not None and steps - self.since[1] >= MIN_STRETCH:
             per_step = max(now - cost - self.since[0], 1e-9) / (steps - self.since[1])
             self.every = min(MAX_EVERY, max(MIN_EVERY, math.ceil(cost / SHARE / per_step)))
+            self.gap = min(MIN_EVERY, max(MIN_STRETCH, math.ceil(cost / BURST_SHARE / per_step)))
+        if self.unshown:  # this point shows the latest change (whichever step brought it): it spends one
+            points, at = self.credit
+            self.credit = (min(BURST, points + (steps - 1 - at) / self.gap) - 1, steps - 1)
+            self.unshown = False
         self.next_step = steps + self.every
         self.forced = False
         self.since = (now, steps)
