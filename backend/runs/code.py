@@ -6,7 +6,7 @@ Pure: a run's record and its timeline in, the script's text out. What users wrot
 name, the dataset's name) goes only into comments, through `repr`, so that no name can end a
 comment and become code; every number is read back through int() or float() first.
 
-The script draws its minibatches as the trainer does (backend/training/trainer.py, Minibatches):
+The script draws its minibatches as the trainer does (backend/training/minibatches.py):
 torch.randint from a generator seeded with the run's seed, a block of 65,536 // batch_size steps
 at a time, a fresh block when the batch size changes. So it sees the run's minibatches exactly,
 and its losses follow the run's up to float rounding (the trainer's hand-written backward pass
@@ -21,7 +21,7 @@ from typing import Any
 
 from backend.store.records import RunRecord
 
-MINIBATCH_BLOCK_ROWS = 65_536  # trainer.Minibatches' block_rows
+MINIBATCH_BLOCK_ROWS = 65_536  # minibatches.Minibatches' block_rows
 
 SCRIPT = Template('''\
 """makemore MLP, replayed in plain PyTorch from a run of makemore live.
