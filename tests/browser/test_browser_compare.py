@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,8 +16,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.chromium import CHROMIUM
-from harness.server import ROOT, running_server
-from tests.browser.test_browser import Server, Watch, local_context
+from harness.server import ROOT
+from tests.browser.conftest import DESKTOP, Server, Watch
 from tests.conftest import wait_for
 
 SWEEP_SCREENSHOT = ROOT / "docs" / "sweep.png"
@@ -35,24 +33,9 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 expect = sync_api.expect
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: "" for k in os.environ if k.startswith("MAKEMORE_")}  # the defaults, whatever the shell says
-    with running_server(env=env, log=log) as proc:
-        yield Server(proc.url, log)
-
-
 @pytest.fixture
-def context(browser: Any) -> Iterator[tuple[Any, Watch]]:
-    watch = Watch()
-    ctx = local_context(
-        browser, watch, viewport={"width": 1440, "height": 900}, device_scale_factor=1, accept_downloads=True
-    )
-    try:
-        yield ctx, watch
-    finally:
-        ctx.close()
+def context_options() -> dict[str, Any]:
+    return {**DESKTOP, "accept_downloads": True}
 
 
 def finished(server: Server, run_id: str) -> dict[str, Any]:
