@@ -6,6 +6,7 @@
 
 import * as fmt from "./format.js";
 import { state } from "./state.js";
+import { statusText } from "./statustext.js";
 
 const $ = (id) => document.getElementById(id);
 const TABLE_ROWS = 50; // the newest evaluations in the table
@@ -38,8 +39,8 @@ function announceRun() {
   }
   if (state.status !== heard.status) {
     heard.status = state.status;
-    const detail = state.detail ? `: ${state.detail}` : "";
-    announce("live-status", `${run.name} ${state.status} at step ${fmt.int(state.step)}${detail}`);
+    const line = statusText(state).text; // what the status line shows
+    announce("live-status", `${run.name} ${state.status} at step ${fmt.int(state.step)}${line ? `. ${line}` : ""}`);
   }
   if (state.changes.length > heard.changes) {
     const change = state.changes[state.changes.length - 1];

@@ -4,6 +4,7 @@ import { examplesSeen } from "./events.js";
 import * as fmt from "./format.js";
 import { state } from "./state.js";
 import { renderRunId } from "./copyid.js";
+import { statusText } from "./statustext.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -11,15 +12,6 @@ function setText(id, text) {
   const el = $(id);
   if (el.textContent !== text) el.textContent = text;
 }
-
-const STATUS_HINTS = {
-  paused: (s) => (s.step === 0 ? "Ready: press Start to train." : "Paused: press Resume to go on."),
-  finished: () => "Raise max steps (under “evaluation and length”) and resume, or start a new run.",
-  stopped: () => "This run is over: start a new run.",
-  queued: (s) =>
-    s.run && s.run.queue_position ? `Waiting for a free slot (number ${s.run.queue_position} in the queue).` : "Waiting for a free slot.",
-  interrupted: () => "Press Resume to go on from its last checkpoint.",
-};
 
 // The header's line on the run: its name first, whole (it wraps on a phone), then what it is,
 // cut with an ellipsis where the bar has no room. Other views write plain text there: the two
@@ -84,8 +76,9 @@ export function renderFigures() {
   const status = $("status");
   status.dataset.status = state.status;
   setText("status", state.status);
-  const hint = STATUS_HINTS[state.status];
-  setText("status-detail", [state.detail, hint ? hint(state) : ""].filter(Boolean).join(" "));
+  const line = statusText(state);
+  setText("status-detail", line.text);
+  if ($("status-detail").title !== line.title) $("status-detail").title = line.title;
   $("status-detail").dataset.status = state.status;
 
   setText("step", fmt.int(state.step));
