@@ -122,6 +122,11 @@ class RunPublic(BaseModel):
     name: str
     status: Status
     detail: str = Field(description="why the status is what it is, for people (e.g. why a run diverged)")
+    checkpoint_held: bool = Field(
+        default=False,
+        description="its checkpoint at the step it stopped at is kept in memory, not yet written (the disk refuses"
+        " it: /api/health says why); the detail says so to people",
+    )
     cause: Cause | None = Field(description="why the status is what it is, for programs; null: nothing to explain")
     divergence: DivergencePublic | None = Field(description="where it diverged, when its cause is diverged")
     step: int

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from backend.runs.overfit import overfit
 from backend.runs.scheduler import Scheduler
-from backend.runs.table import LiveRun, Table
+from backend.runs.table import Held, LiveRun, Table
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.wire import CheckpointData, Exited, Ready, WorkerMessage
 from backend.streaming.messages import eval_row, event_message, finite, gradcos_message, lrfind_message
@@ -34,7 +34,6 @@ from backend.training.protocol import (
 
 log = logging.getLogger(__name__)
 
-HELD_NOTE = "; its checkpoint is not yet written"  # a stopped run's detail while the store holds it
 # past the steps stored one by one, a run's bucketed history (~260 KB) is saved with a checkpoint
 # at most this often while it trains, and with the checkpoint it stops at: a dying worker's run
 # loses at most this long of its chart (a gap)
@@ -143,7 +142,7 @@ class Events:
         if self.table.closing and msg.cause is Cause.STOPPED:  # its worker was stopped because the server stops
             msg = replace(msg, cause=Cause.SERVER_STOPPED)
         r.status, r.detail, r.step = msg.status, msg.detail, msg.step
-        r.cause, r.divergence = msg.cause, msg.divergence
+        r.cause, r.divergence, live.held = msg.cause, msg.divergence, None
         r.updated_at = time.time()
         self.store.put_run(r)
         live.channel.publish(msg)
@@ -166,11 +165,18 @@ class Events:
         live = self.table.runs.get(rid)
         if self.table.closing or live is None or live.record.status is Status.RUNNING or live.record.step != step:
             return
-        base = live.record.detail.split(HELD_NOTE)[0]
+        r, held = live.record, live.held
+        if written:
+            if held is not None and held.step == step:
+                self.table.set_status(live, r.status, held.detail, r.cause)
+            return
+        held = held if held is not None and held.step == step else Held(step, r.detail)
         reason = self.store.health.state().get("reason", "the disk refuses it")
-        note = f" at step {step:,}{HELD_NOTE} ({reason}): it is kept in memory and written when space returns"
-        detail = base.removesuffix(f" at step {step:,}") + ("" if written else note)
-        self.table.set_status(live, live.record.status, detail, live.record.cause)
+        detail = (
+            f"{held.detail}; its checkpoint at step {step:,} is not yet written ({reason}):"
+            " it is kept in memory and written when space returns"
+        )
+        self.table.set_status(live, r.status, detail, r.cause, held)
 
     def _worker_exited(self, live: LiveRun, msg: Exited) -> None:
         live.worker, live.sweeping = None, False

@@ -34,6 +34,15 @@ from backend.training.protocol import Cause, Status, StatusChanged
 RECORDS_ON_LOOP = 20
 
 
+@dataclass(frozen=True)
+class Held:
+    """A stopped run's checkpoint that the store keeps in memory, its disk refusing it; and the
+    run's detail from before it said so, which it has again once the checkpoint is written."""
+
+    step: int
+    detail: str
+
+
 @dataclass
 class LiveRun:
     record: RunRecord
@@ -48,6 +57,7 @@ class LiveRun:
     sweep: asyncio.Future[Any] | None = None  # a learning-rate sweep asked of its worker
     loss: float | None = None  # the mean minibatch loss of its last steps message
     history_saved: float = -math.inf  # when its bucketed history was last saved (monotonic)
+    held: Held | None = None  # its checkpoint at the step it stopped at, not yet written
 
 
 class RunNotFoundError(KeyError):
@@ -199,8 +209,7 @@ class Table:
         record = await asyncio.to_thread(self.store.cut_to_checkpoint, live.record.id, status, detail, cause)
         if record is None:
             return
-        live.record = record
-        live.checkpoint = None
+        live.record, live.checkpoint, live.held = record, None, None
         channel = await asyncio.to_thread(stored_channel, self.store, record)
         channel.describe = self.describe(live)
         for sub in list(live.channel.subscribers):
@@ -220,6 +229,7 @@ class Table:
     def public(self, live_or_record: LiveRun | RunRecord) -> dict[str, Any]:
         """RunPublic as a dict."""
         if isinstance(live_or_record, LiveRun):
+            live: LiveRun | None = live_or_record
             r, worker = live_or_record.record, live_or_record.worker
         else:
             r = live_or_record
@@ -231,6 +241,7 @@ class Table:
             "name": r.name,
             "status": r.status.value,
             "detail": r.detail,
+            "checkpoint_held": live.held is not None if live is not None else False,
             "cause": r.cause.value if r.cause is not None else None,
             "divergence": divergence_public(r.divergence),
             "step": r.step,
@@ -276,14 +287,18 @@ class Table:
             if (queued := self.runs.get(rid)) is not None:
                 self.show(queued)
 
-    def set_status(self, live: LiveRun, status: Status, detail: str, cause: Cause | None = None) -> None:
-        """A status the server decides (queued, and the like), published as a worker's would be."""
+    def set_status(
+        self, live: LiveRun, status: Status, detail: str, cause: Cause | None = None, held: Held | None = None
+    ) -> None:
+        """A status the server decides (queued, and the like), published as a worker's would be;
+        `held`: its checkpoint is not yet written (the detail says so to people)."""
         r = live.record
         if cause is not r.cause or status is not r.status:
             r.cause, r.divergence = cause, None
         r.status, r.detail, r.updated_at = status, detail, time.time()
+        live.held = held
         self.store.put_run(r)
-        live.channel.publish(StatusChanged(status, r.step, detail, cause, r.divergence))
+        live.channel.publish(StatusChanged(status, r.step, detail, cause, r.divergence, held is not None))
         self.show(live)
 
     def record_change(self, live: LiveRun, msg: dict[str, Any]) -> None:

@@ -148,6 +148,7 @@ def event_message(event: Event) -> Message:
                 "detail": event.detail,
                 "cause": event.cause.value if event.cause is not None else None,
                 "divergence": divergence_public(event.divergence),
+                "checkpoint_held": event.checkpoint_held,
             }
         case NoiseEstimate():
             return {"type": "noise", "step": event.step, "b_noise": finite(event.b_noise, 1)}

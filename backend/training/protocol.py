@@ -93,6 +93,9 @@ class StatusChanged:
     detail: str  # for people: shown, never parsed
     cause: Cause | None = None
     divergence: Divergence | None = None  # with cause DIVERGED
+    # the checkpoint of the step it stopped at is kept in memory by the server's store, not yet
+    # written (its disk refuses it): set by the server, never by a trainer
+    checkpoint_held: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from backend.core.data import Dataset
 from backend.runs.datasets import record_of
 from backend.store.records import RunRecord
 from backend.store.store import Store
-from backend.training.protocol import Cause, Divergence, Status
+from backend.streaming.messages import event_message
+from backend.training.protocol import Cause, Divergence, Status, StatusChanged
 from backend.training.spec import HParams, RunSpec
 from tests.conftest import ROOT, wait_for
 
@@ -69,7 +70,7 @@ def test_the_patterns_catch_what_the_page_did() -> None:
 
 
 DETAIL_CALLS = {"_set_status", "StatusChanged", "Stop", "stop", "shutdown", "_restore", "cut_to_checkpoint", "_cut"}
-DETAIL_NAMES = {"detail", "what", "restored", "note", "HELD_NOTE"}
+DETAIL_NAMES = {"detail", "what", "restored", "note"}
 
 
 def detail_phrases() -> set[str]:
@@ -141,6 +142,67 @@ def test_no_frontend_module_looks_for_the_words_of_a_detail() -> None:
         "const RESTORED = /restored from the evaluation at step ([\\d,]+)/; // the trainer's detail says so",
     ]
     assert [line for line in old if not any(threes(words(t)) & server for t in matched_words(line))] == []
+
+
+# string methods that read a text, and the names a detail goes by in the backend
+READS_TEXT = {"split", "rsplit", "partition", "rpartition", "startswith", "endswith", "removeprefix", "removesuffix"}
+READS_TEXT |= {"find", "rfind", "index", "rindex", "count", "replace"}
+
+
+def _is_detail(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "detail") or (
+        isinstance(node, ast.Name) and node.id == "detail"
+    )
+
+
+def reads_a_detail(source: str) -> list[int]:
+    """The lines of a module that take a detail apart (`x.detail.split(...)`, `"..." in detail`,
+    a regular expression over it): what it holds is then in the text, not in a field."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            f = node.func
+            searched = (
+                [f.value] if f.attr in READS_TEXT else node.args if f.attr in {"match", "search", "findall"} else []
+            )
+            if any(_is_detail(n) for n in searched):
+                found.append(node.lineno)
+        elif isinstance(node, ast.Compare) and any(
+            isinstance(op, ast.In | ast.NotIn) and _is_detail(n)
+            for op, n in zip(node.ops, node.comparators, strict=True)
+        ):
+            found.append(node.lineno)
+    return found
+
+
+def test_no_backend_module_takes_a_detail_apart() -> None:
+    """What a run's detail says comes from fields (a checkpoint held in memory, a divergence's
+    step): the backend writes details and never reads one back for meaning."""
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "backend").rglob("*.py"))
+        for n in reads_a_detail(path.read_text())
+    ]
+    assert found == [], "the backend reads a detail for meaning:\n" + "\n".join(found)
+    old = [
+        "base = live.record.detail.split(HELD_NOTE)[0]",
+        'held = "not yet written" in run.detail',
+        "m = RESTORED.search(detail)",
+        "done = r.detail.removesuffix(note)",
+    ]
+    assert [line for line in old if not reads_a_detail(line)] == []
+    fine = [
+        "r.detail = detail",
+        'detail = f"{held.detail}; its checkpoint at step {step:,}"',
+        "log.info('%s', r.detail)",
+    ]
+    assert [line for line in fine if reads_a_detail(line)] == []
+
+
+def test_a_status_message_says_whether_its_checkpoint_is_held() -> None:
+    for held in (False, True):
+        msg = event_message(StatusChanged(Status.PAUSED, 5, "paused by a user", Cause.USER, None, held))
+        assert msg["checkpoint_held"] is held and msg["cause"] == "user"
 
 
 # ---- the fields, as they arrive ------------------------------------------------------------------------------

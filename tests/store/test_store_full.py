@@ -244,13 +244,17 @@ def test_a_pause_whose_checkpoint_is_not_written_says_so(full_app: tuple[TestCli
     def detail() -> str:
         return str(client.get(f"/api/runs/{rid}").json()["detail"])
 
-    said = wait_for(lambda: "not yet written" in detail() and detail(), timeout=10, what="the detail to say so")
-    assert said == (
-        f"paused by a user at step {step:,}; its checkpoint is not yet written (the disk is full):"
+    def held() -> bool:
+        return bool(client.get(f"/api/runs/{rid}").json()["checkpoint_held"])
+
+    wait_for(held, timeout=10, what="the run to say its checkpoint is held")
+    assert detail() == (
+        f"paused by a user; its checkpoint at step {step:,} is not yet written (the disk is full):"
         " it is kept in memory and written when space returns"
     )
     filler.unlink()
-    wait_for(lambda: detail() == "paused by a user", timeout=10, what="the detail once it is written")
+    wait_for(lambda: not held(), timeout=10, what="the flag to clear once it is written")
+    assert detail() == "paused by a user"
     store = client.app.state.registry.store  # type: ignore[attr-defined]
     assert store.checkpoints(rid)[-1].step == step
     assert json.loads(json.dumps(store.health.state())) == {"status": "ok"}
