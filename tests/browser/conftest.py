@@ -25,6 +25,11 @@ import pytest
 from harness.chromium import CHROMIUM, CHROMIUM_ARGS, LOCAL_HOSTS
 from harness.server import running_server
 
+# every browser test module's `pytestmark`
+MARKS = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+]
 DESKTOP = {"viewport": {"width": 1440, "height": 900}, "device_scale_factor": 1}
 
 

@@ -18,18 +18,14 @@ from typing import Any
 
 import pytest
 
-from harness.chromium import CHROMIUM
 from harness.server import ROOT
 from harness.synthetic_run import feed, install_probe, mute_socket, read_probe
-from tests.browser.conftest import Server, Watch, local_context
+from tests.browser.conftest import MARKS, Server, Watch, local_context
 
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
 WAIT_MS = 20_000  # for anything the trainer must do first (steps, an evaluation)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

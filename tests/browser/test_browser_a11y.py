@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Server, Watch
+from tests.browser.conftest import MARKS, Server, Watch
 from tests.browser.test_browser import WAIT_MS, open_run, trace, wait_steps, wait_trace
 from tests.conftest import wait_for
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
 
-pytestmark = [pytest.mark.slow]
+pytestmark = MARKS
 
 TAB_LIMIT = 80  # presses before giving up on reaching an element
 MAX_TABS_TO_LR = 24  # 21 as this test was written; 205 with 31 runs before the runs list was one stop

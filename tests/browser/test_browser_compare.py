@@ -15,19 +15,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.chromium import CHROMIUM
 from harness.server import ROOT
-from tests.browser.conftest import DESKTOP, Server, Watch
+from tests.browser.conftest import DESKTOP, MARKS, Server, Watch
 from tests.conftest import wait_for
 
 SWEEP_SCREENSHOT = ROOT / "docs" / "sweep.png"
 WAIT_MS = 30_000  # two shared cores, other engineers' tests beside: generous
 SWEEP_MS = 180_000  # a whole sweep: workers start, runs queue, train and finish
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

@@ -13,15 +13,11 @@ from typing import Any
 import pytest
 
 from backend.config import DEFAULT_DATA
-from harness.chromium import CHROMIUM
-from tests.browser.conftest import call
+from tests.browser.conftest import MARKS, call
 
 WAIT_MS = 60_000  # the machine is shared and slow
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

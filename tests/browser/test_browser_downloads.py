@@ -12,16 +12,12 @@ from typing import Any
 
 import pytest
 
-from harness.chromium import CHROMIUM
-from tests.browser.conftest import DESKTOP, Watch, call
+from tests.browser.conftest import DESKTOP, MARKS, Watch, call
 from tests.conftest import wait_for
 
 WAIT_MS = 60_000  # the machine is shared and slow
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

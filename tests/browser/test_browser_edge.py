@@ -11,13 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.chromium import CHROMIUM, LOCAL_HOSTS
-from tests.browser.conftest import Server
+from harness.chromium import LOCAL_HOSTS
+from tests.browser.conftest import MARKS, Server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

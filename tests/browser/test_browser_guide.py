@@ -13,10 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.chromium import CHROMIUM
 from harness.server import ROOT
 from tests.browser.conftest import DESKTOP as DESKTOP_VIEW
-from tests.browser.conftest import Server, Watch, local_context
+from tests.browser.conftest import MARKS, Server, Watch, local_context
 from tests.conftest import wait_for
 
 DESKTOP = ROOT / "docs" / "guide-desktop.png"
@@ -24,10 +23,7 @@ PHONE = ROOT / "docs" / "guide-phone.png"
 PHONE_SIZE = {"width": 390, "height": 844}
 WAIT_MS = 30_000  # two shared cores, other tests beside: generous
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

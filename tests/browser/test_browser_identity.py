@@ -14,16 +14,12 @@ from typing import Any
 
 import pytest
 
-from harness.chromium import CHROMIUM
-from tests.browser.conftest import Server, Watch
+from tests.browser.conftest import MARKS, Server, Watch
 from tests.conftest import wait_for
 
 WAIT_MS = 30_000
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect

@@ -20,18 +20,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.chromium import CHROMIUM
 from harness.server import ROOT, free_port, wait_healthy
-from tests.browser.conftest import Watch, call, local_context
+from tests.browser.conftest import MARKS, Watch, call, local_context
 from tests.browser.test_browser import PHONE, boxes_outside
 from tests.conftest import wait_for
 
 WAIT_MS = 60_000  # for what the trainer or a restart must do first: the machine is shared and slow
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
-]
+pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
