@@ -5,6 +5,7 @@
 import { branchRun, listCheckpoints } from "./api.js";
 import { showRun } from "./address.js";
 import * as fmt from "./format.js";
+import { rangeProblem } from "./schema.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -67,13 +68,15 @@ function readForm() {
   const lrText = $("br-lr").value.trim();
   const lr = Number(lrText);
   if (lrText !== "" && lr !== parent.lr) {
-    if (!Number.isFinite(lr) || lr <= 0) problems.push("learning rate: a number above 0");
+    const problem = rangeProblem("lr", "learning rate", $("br-lr").validity.badInput ? NaN : lr);
+    if (problem) problems.push(problem);
     else body.lr = lr;
   }
   const bText = $("br-batch-size").value.trim();
   const b = Number(bText);
   if (bText !== "" && b !== parent.batch_size) {
-    if (!Number.isInteger(b) || b < 1) problems.push("batch size: a whole number, at least 1");
+    const problem = rangeProblem("batch_size", "batch size", $("br-batch-size").validity.badInput ? NaN : b);
+    if (problem) problems.push(problem);
     else body.batch_size = b;
   }
   const name = $("br-name").value.trim();

@@ -10,7 +10,8 @@ import * as fmt from "./format.js";
 import { guardSliders } from "./keyguard.js";
 import { dismissError, notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { applySchema, bounds, defaultOf, rangeText, within } from "./schema.js";
+import { clearFieldError, numberIn, readInt } from "./fielderror.js";
+import { applySchema, bounds, defaultOf } from "./schema.js";
 import { send } from "./socket.js";
 import { state } from "./state.js";
 
@@ -83,20 +84,6 @@ export function setHparam(field, value) {
   invalidate();
 }
 
-/** A whole number within the setting's bounds (the server's; `upper`: its upper one too), or null after saying why. */
-function readInt(input, label, field, kind = null, upper = true) {
-  const { min, max: bound } = bounds(field, kind);
-  const max = upper ? bound : undefined;
-  const text = input.value.trim();
-  const n = Number(text);
-  if (text === "" || !Number.isInteger(n) || n < min || (max !== undefined && n > max)) {
-    const range = max !== undefined ? `${fmt.int(min)} to ${fmt.int(max)}` : `at least ${fmt.int(min)}`;
-    notify(`${label}: enter a whole number, ${range}`);
-    return null;
-  }
-  return n;
-}
-
 function trackDragging(slider) {
   slider.addEventListener("pointerdown", () => dragging.add(slider));
   for (const type of ["pointerup", "pointercancel", "change"]) {
@@ -140,15 +127,10 @@ export function initControls() {
   // ... and a box for an exact rate (0.05, 2): the slider's steps cannot hit every value
   const lrInput = $("lr-input");
   lrInput.addEventListener("change", () => {
-    const text = lrInput.value.trim();
-    const lr = Number(text);
-    const { min } = bounds("lr"); // the server checks the upper bound, and says why
-    if (text === "" || lrInput.validity.badInput || !Number.isFinite(lr) || lr <= min) {
-      notify(`learning rate: enter a number above ${min}`);
-      return;
-    }
-    setHparam("lr", lr);
+    const lr = numberIn(lrInput, "learning rate", "lr"); // the server's bounds, both
+    if (lr !== null) setHparam("lr", lr);
   });
+  lrSlider.addEventListener("change", () => clearFieldError(lrInput));
 
   // batch size: a slider of powers of two, and a box for any value
   const batchSlider = $("batch-slider");
@@ -253,20 +235,11 @@ function readSchedule() {
   if (kind === "constant") return { kind };
   if (kind === "step") {
     const at = readInt($("schedule-at"), "schedule: at step", "at", "step");
-    const factor = Number($("schedule-factor").value);
-    if (at === null) return null;
-    if (!within("factor", factor, "step")) {
-      notify(`schedule: the factor must be in ${rangeText("factor", "step")}`);
-      return null;
-    }
-    return { kind, at, factor };
+    const factor = numberIn($("schedule-factor"), "schedule: factor", "factor", "step");
+    return at === null || factor === null ? null : { kind, at, factor };
   }
-  const minLr = Number($("schedule-min-lr").value);
-  if ($("schedule-min-lr").value.trim() === "" || !within("min_lr", minLr, "cosine")) {
-    notify(`schedule: min lr must be in ${rangeText("min_lr", "cosine")}`);
-    return null;
-  }
-  return { kind, min_lr: minLr };
+  const minLr = numberIn($("schedule-min-lr"), "schedule: min lr", "min_lr", "cosine");
+  return minLr === null ? null : { kind, min_lr: minLr };
 }
 
 /** Fill the inputs from a confirmed schedule (and sensible values for the other kinds). */

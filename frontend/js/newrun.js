@@ -8,7 +8,7 @@ import { refreshDatasets } from "./datalist.js";
 import * as fmt from "./format.js";
 import { notify } from "./notify.js";
 import { invalidate } from "./render.js";
-import { applySchema, defaultOf, defaults } from "./schema.js";
+import { applySchema, defaultOf, defaults, rangeProblem } from "./schema.js";
 import { state } from "./state.js";
 
 const $ = (id) => document.getElementById(id);
@@ -141,12 +141,15 @@ function showDependent() {
   for (const el of document.querySelectorAll("#new-run-form .nr-cosine")) el.hidden = kind !== "cosine";
 }
 
-function readNumber(id, label, problems) {
+/** The field's number, within the server's bounds for `field` (GET /api/schema), or undefined
+ * after adding why to `problems`, in the page's one wording. */
+function readNumber(id, label, problems, field, kind = null) {
   const input = $(id);
   const text = input.value.trim();
-  const n = Number(text);
-  if (text === "" || input.validity.badInput || !Number.isFinite(n)) {
-    problems.push(`${label}: enter a number`);
+  const n = text === "" || input.validity.badInput ? NaN : Number(text);
+  const problem = rangeProblem(field, label, n, kind);
+  if (problem) {
+    problems.push(problem);
     return undefined;
   }
   return n;
@@ -155,20 +158,20 @@ function readNumber(id, label, problems) {
 function readForm() {
   const problems = [];
   const body = { start: true };
-  for (const [key, id, label] of NUMBERS) body[key] = readNumber(id, label, problems);
+  for (const [key, id, label] of NUMBERS) body[key] = readNumber(id, label, problems, key);
   body.init = $("nr-init").value;
   body.optimizer = $("nr-optimizer").value;
-  if (body.optimizer === "momentum") body.momentum = readNumber("nr-momentum", "momentum", problems);
+  if (body.optimizer === "momentum") body.momentum = readNumber("nr-momentum", "momentum", problems, "momentum");
   body.dataset = $("nr-dataset").value;
   const kind = $("nr-schedule-kind").value;
   if (kind === "step") {
     body.schedule = {
       kind,
-      at: readNumber("nr-schedule-at", "schedule: at step", problems),
-      factor: readNumber("nr-schedule-factor", "schedule: factor", problems),
+      at: readNumber("nr-schedule-at", "schedule: at step", problems, "at", "step"),
+      factor: readNumber("nr-schedule-factor", "schedule: factor", problems, "factor", "step"),
     };
   } else if (kind === "cosine") {
-    body.schedule = { kind, min_lr: readNumber("nr-schedule-min-lr", "schedule: min lr", problems) };
+    body.schedule = { kind, min_lr: readNumber("nr-schedule-min-lr", "schedule: min lr", problems, "min_lr", "cosine") };
   } else {
     body.schedule = { kind: "constant" };
   }

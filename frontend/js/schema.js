@@ -103,6 +103,18 @@ export function rangeText(field, kind = null) {
   return `${open}${min}, ${max}${close}`;
 }
 
+/** Why `value` cannot be a setting's value, in the page's one wording ("learning rate: enter a
+ * number in (0, 10]"), with the server's bounds; null when it can (or the bounds are not known). */
+export function rangeProblem(field, label, value, kind = null) {
+  if (Number.isFinite(value) && within(field, value, kind)) return null;
+  const range = rangeText(field, kind);
+  const p = property(field, kind);
+  const whole = p.type === "integer" ? "a whole number" : "a number";
+  if (range) return `${label}: enter ${whole} in ${range}`;
+  if (p.exclusiveMinimum !== undefined) return `${label}: enter ${whole} above ${p.exclusiveMinimum}`;
+  return p.minimum !== undefined ? `${label}: enter ${whole}, at least ${p.minimum}` : `${label}: enter ${whole}`;
+}
+
 /** The page's settings inputs take their bounds, selects their choices, labels their ranges:
  * elements marked data-setting (and data-schedule for a schedule's parameter), data-choices,
  * data-range. */
