@@ -18,9 +18,8 @@ FLUSH_SECONDS = 0.1  # step losses go out at most ~10 times a second
 
 
 class Outbox:
-    def __init__(self, emit: Callable[[Event], None], train_seconds: Callable[[], float]) -> None:
+    def __init__(self, emit: Callable[[Event], None]) -> None:
         self.emit = emit  # straight out, before anything pending (a sweep's progress)
-        self._train_seconds = train_seconds  # the run's training time so far, for Steps
         # the training loop appends to these two lists itself (the hot loop keeps them as locals,
         # so a flush gives it new ones rather than clearing them)
         self.losses: list[float] = []  # step losses not yet sent
@@ -32,15 +31,15 @@ class Outbox:
     def defer(self, event: Event) -> None:
         self._deferred.append(event)
 
-    def flush(self, step: int, batch_size: int) -> None:
-        """Send the pending losses as one Steps event (the trainer is at `step`; its rate over the
-        time since the last flush), then the deferred events."""
+    def flush(self, step: int, batch_size: int, train_seconds: float) -> None:
+        """Send the pending losses as one Steps event (the trainer is at `step`, trained for
+        `train_seconds`; its rate over the time since the last flush), then the deferred events."""
         now = time.perf_counter()
         if self.losses:
             n = len(self.losses)
             rate = n / max(now - self.flushed_at, 1e-9)
             B = batch_size
-            self.emit(Steps(self.first, self.losses, self.lrs, self._train_seconds(), rate, rate * B, B))
+            self.emit(Steps(self.first, self.losses, self.lrs, train_seconds, rate, rate * B, B))
             self.losses, self.lrs = [], []
         for event in self._deferred:
             self.emit(event)

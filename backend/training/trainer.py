@@ -104,7 +104,7 @@ class Trainer:
         self._max_threads = max_threads
         self._lock = threading.Lock()  # guards the weights against a torn read mid-step
         self._inbox = Inbox()
-        self._out = Outbox(emit, lambda: self.train_seconds)
+        self._out = Outbox(emit)  # (given nothing of the trainer's: no cycle keeps a trainer alive)
         self._sweeping, self._after_sweep = False, None
         # CPU seconds spent on commands between pieces of long work are not the work's cost
         self._stop_request, self._away = None, 0.0
@@ -302,4 +302,4 @@ class Trainer:
         self._out.emit(event)
 
     def _flush(self) -> None:
-        self._out.flush(self.step, self.hparams.batch_size)
+        self._out.flush(self.step, self.hparams.batch_size, self.train_seconds)

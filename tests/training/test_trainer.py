@@ -1,4 +1,6 @@
+import gc
 import math
+import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any
@@ -461,3 +463,20 @@ def test_changes_during_a_sweep_apply_before_it_ends(small_dataset: Dataset, mon
     at = t.step
     t.submit(Update(status=Status.RUNNING)).result(10)
     wait_for(lambda: t.step > at + 100, what="training after a resume")
+
+
+def test_a_stopped_trainer_is_freed_without_the_cycle_collector(small_dataset: Dataset) -> None:
+    """Nothing a trainer holds refers back to it once its thread has ended: the server builds one
+    per run created paused (its step-0 evaluation), and one kept alive until the cycle collector
+    runs keeps its weights and evaluation set with it (tests/runs/test_bursts.py's memory)."""
+    t = make_trainer(small_dataset, Recorder())
+    t.start(running=False)
+    t.stop()
+    _started.remove(t)
+    gone = weakref.ref(t)
+    gc.disable()
+    try:
+        del t
+        assert gone() is None
+    finally:
+        gc.enable()
