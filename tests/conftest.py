@@ -140,18 +140,3 @@ def client(make_client: Callable[..., TestClient]) -> TestClient:
     c = make_client()
     wait_for(lambda: c.get("/api/runs/current").json()["last_eval"], timeout=90, what="the step-0 evaluation")
     return c
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, driven by Playwright (its own download does not work here), for a
-    module's browser tests."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    from harness.chromium import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
