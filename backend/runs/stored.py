@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from backend.core.embeddings import embedding_map
-from backend.runs.overfit import overfit
+from backend.runs.overfit import may_overfit, overfit
 from backend.store.records import RunRecord
 from backend.store.store import Store
 from backend.streaming.channel import Channel
@@ -38,6 +38,22 @@ def stored_channel(store: Store, record: RunRecord) -> Channel:
         m = embedding_map(ck.state.model.C)
         ch.embeddings = embeddings_message(found[0], ck.vocab, m.x, m.y, m.method)
     return ch
+
+
+def with_overfit(store: Store, record: RunRecord) -> RunRecord:
+    """A stored record with its overfitting notice, from its stored evaluations (a run in memory
+    keeps its own current; a stored one would otherwise say none after a restart). Its evaluations
+    are read only where the notice can hold: its last dev loss RISE above its best. Blocking
+    (a store read, for those runs only)."""
+    last = (record.last_eval or {}).get("dev_loss")
+    if (
+        record.overfit is None
+        and last is not None
+        and record.best_dev is not None
+        and may_overfit(last, record.best_dev)
+    ):
+        record.overfit = overfit([eval_row(*e) for e in store.evals(record.id)])
+    return record
 
 
 def step_history(store: Store, record: RunRecord) -> LossHistory:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.runs.datasets import DatasetRegistry
-from backend.runs.stored import stored_channel
+from backend.runs.stored import stored_channel, with_overfit
 from backend.runtime.handle import WorkerHandle
 from backend.runtime.runtime import Runtime
 from backend.store.records import RunRecord
@@ -128,7 +128,7 @@ class Table:
         record = await asyncio.to_thread(self.store.run, rid)
         if record is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
-        return record
+        return await asyncio.to_thread(with_overfit, self.store, record)
 
     def records(self, run_ids: list[str]) -> dict[str, RunRecord]:
         """The records of the runs stored under these ids (not "current"), the others left out:
@@ -140,7 +140,7 @@ class Table:
         found = {rid: live.record for rid in run_ids if (live := self.runs.get(rid)) is not None}
         for rid in run_ids:
             if rid not in found and (record := self.store.run(rid)) is not None:
-                found[rid] = record
+                found[rid] = with_overfit(self.store, record)
         return found
 
     def settled(self, rid: str) -> int | None:
@@ -156,7 +156,8 @@ class Table:
 
         def read() -> list[RunRecord]:
             self.store.flush()  # the statuses and steps still queued
-            return self.store.runs(status, limit, offset, sweep_id)
+            rows = self.store.runs(status, limit, offset, sweep_id)
+            return [r if r.id in self.runs else with_overfit(self.store, r) for r in rows]
 
         rows = await asyncio.to_thread(read)
         return [self.runs[r.id].record if r.id in self.runs else r for r in rows]

@@ -53,12 +53,19 @@ class Evals(Base):
 
         self._queue(op)
 
+    def evals(self, run_id: str) -> list[tuple[int, float | None, float | None, float | None]]:
+        """A run's evaluations, (step, train_loss, dev_loss, b_noise) in step order. Blocking."""
+        rows: list[tuple[int, float | None, float | None, float | None]] = (
+            self._reader()
+            .execute("SELECT step, train_loss, dev_loss, b_noise FROM evals WHERE run_id = ? ORDER BY step", (run_id,))
+            .fetchall()
+        )
+        return rows
+
     def history(self, run_id: str) -> History:
         """Evaluations, changes and the last learning-rate sweep of a run. Blocking."""
         c = self._reader()
-        evals = c.execute(
-            "SELECT step, train_loss, dev_loss, b_noise FROM evals WHERE run_id = ? ORDER BY step", (run_id,)
-        ).fetchall()
+        evals = self.evals(run_id)
         changes = [
             json.loads(t) for (t,) in c.execute("SELECT change FROM changes WHERE run_id = ? ORDER BY seq", (run_id,))
         ]
