@@ -139,7 +139,7 @@ class RunPublic(BaseModel):
     overfit: OverfitPublic | None = Field(
         default=None,
         description="the dev loss rising for 3 evaluations, 2% above its best, while the training loss falls "
-        "(backend/runs/overfit.py); null: not seen (or the run is not in memory: its page not open, not training)",
+        "(backend/runs/overfit.py; a stored run's from its stored evaluations); null: not seen",
     )
     test: TestEvalPublic | None = Field(description="the last evaluation on the test split, if any")
     train_seconds: float = Field(description="seconds spent training (pauses excluded)")
