@@ -21,6 +21,7 @@ import numpy as np
 
 BETA = 0.98  # smoothing of the loss curve
 STOP_FACTOR = 4.0  # stop once the smoothed loss passes 4x its best
+SUGGESTION_DIGITS = 3  # significant digits of the suggested rate
 METHOD = "valley: the rate halfway along the longest stretch where the smoothed loss keeps falling (fastai)"
 
 
@@ -117,7 +118,9 @@ def sweep(
         on_progress(lrs[sent:], losses[sent:])
     smoothed_all = smooth(losses)
     at = valley(smoothed_all)
-    suggestion = lrs[at] if at is not None else None
+    # to 3 significant digits: what the page shows is what Apply sets (0.0178, not
+    # 0.017752080117176352), and the sweep's rates are 0.7% apart: a 4th digit says nothing
+    suggestion = float(f"{lrs[at]:.{SUGGESTION_DIGITS}g}") if at is not None else None
     return LrFindResult(
         lrs, losses, smoothed_all, suggestion, METHOD, step, batch_size, time.perf_counter() - t0, stopped
     )

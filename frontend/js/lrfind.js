@@ -74,7 +74,9 @@ export function onSnapshotSweep(summary) {
 
 function apply() {
   const r = state.lrfind.result;
-  if (r && r.suggestion) setHparam("lr", r.suggestion);
+  // exactly the rate the button shows (the server rounds its suggestion; one it stored before
+  // it did is rounded as shown)
+  if (r && r.suggestion) setHparam("lr", Number(fmt.lr(r.suggestion)));
 }
 
 export function initLrFind() {

@@ -45,3 +45,15 @@ def test_sweep_stops_at_four_times_the_best() -> None:
     assert r.suggestion is not None and r.suggestion < 0.1
     interrupted = sweep(step, LrFindSpec(), progress, lambda: True, step=0, batch_size=32)
     assert interrupted.lr == [] and interrupted.suggestion is None
+
+
+def test_the_suggestion_has_three_significant_digits() -> None:
+    """What the page shows is what Apply sets: 0.0178, not 0.017752080117176352 (issue 22)."""
+
+    def step(lr: float) -> float:
+        return 3.0 - math.log10(lr) * 0.1 if lr < 0.1 else 3.0 * (lr / 0.1) ** 8
+
+    r = sweep(step, LrFindSpec(1e-3, 10.0, 500), lambda lrs, losses: None, lambda: False, step=0, batch_size=32)
+    assert r.suggestion is not None and r.suggestion not in r.lr  # the sweep's rates have every digit
+    assert r.suggestion == float(f"{r.suggestion:.3g}")
+    assert min(r.lr, key=lambda x: abs(x - r.suggestion)) == pytest.approx(r.suggestion, rel=5e-3)
