@@ -173,8 +173,9 @@ def local_context(browser: Any, watch: Watch, **options: Any) -> Any:
 
 @pytest.fixture
 def context_options() -> dict[str, Any]:
-    """The `context` fixture's options (a module overrides this fixture to change them)."""
-    return dict(DESKTOP)
+    """The `context` fixture's options (a module overrides this fixture to change them); downloads
+    accepted (Playwright's default, said for the tests that save one)."""
+    return {**DESKTOP, "accept_downloads": True}
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from harness.server import ROOT
-from tests.browser.conftest import DESKTOP, MARKS, Server, Watch
+from tests.browser.conftest import MARKS, Server, Watch
 from tests.conftest import wait_for
 
 SWEEP_SCREENSHOT = ROOT / "docs" / "sweep.png"
@@ -27,11 +27,6 @@ pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
-
-
-@pytest.fixture
-def context_options() -> dict[str, Any]:
-    return {**DESKTOP, "accept_downloads": True}
 
 
 def finished(server: Server, run_id: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DESKTOP, MARKS, Watch, call
+from tests.browser.conftest import MARKS, Watch, call
 from tests.conftest import wait_for
 
 WAIT_MS = 60_000  # the machine is shared and slow
@@ -21,11 +21,6 @@ pytestmark = MARKS
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 expect = sync_api.expect
-
-
-@pytest.fixture
-def context_options() -> dict[str, Any]:
-    return {**DESKTOP, "accept_downloads": True}
 
 
 def download(page: Any, link: str, tmp_path: Path) -> tuple[str, bytes]:
