@@ -191,6 +191,7 @@ def test_the_example_checks_can_fail(servers: dict[bool, str]) -> None:
     )
     status, answer = send(servers[False], sweep)
     assert status == 201
+    check_sweep(sweep, answer)
     fewer = {**sweep.body, "lr_range": {"min": 0.01, "max": 1, "n": 3}}  # not the rates it was answered
     with pytest.raises(AssertionError):
         check_sweep(replace(sweep, body=fewer), answer)
