@@ -18,11 +18,15 @@ import { changeMarks, divergenceMarks } from "./marks.js";
 import { axis, baseLayout, COLORS, logAxis, logRange, react } from "./plots.js";
 import { invalidate } from "./render.js";
 import { state } from "./state.js";
+import { statusText } from "./statustext.js";
 import { stepAt, stepMapper, X_AXES } from "./xaxis.js";
 
 const MIN_X_RANGE = 1000; // steps shown at least, so a young run is not stretched over 0..1
 const PX_PER_BUCKET = 2; // a line's points in view: a min and a max every 2 px of the plot's width
 const EVAL_BUCKETS = 300; // the evaluations' points in view: at most 2 per bucket
+// the top margin: plotly's mode bar (26 px high, 2 px from the top) in it, above the change marks'
+// labels that hang from the plot's top edge (it covered those of the latest changes, at the right)
+const MODEBAR_ROOM = 32;
 const MARKERS_MAX = 60; // markers on the evaluations only when this few are in view (SVG markers are costly)
 
 let revision = 0;
@@ -200,22 +204,37 @@ function narrowYRange(traces, log) {
   return hi - lo < pad ? [lo - pad, hi + pad] : null;
 }
 
+/**
+ * With no loss to show yet (a queued run, one not evaluated yet), plotly's empty log axis runs
+ * 0.1 to 1000 with a crowd of ticks: the axis goes bare instead, and the chart says why it is
+ * empty (the status line's text for a queued run).
+ */
+function emptyLayout(traces, log) {
+  if (extent(traces, log)) return null;
+  const text = state.status === "queued" ? statusText(state).text : "No losses yet: they appear with the first steps.";
+  return {
+    y: { range: log ? [0, 1] : [0, 10], autorange: false, showticklabels: false, showgrid: false, zeroline: false },
+    note: { text, name: "empty", xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 14, color: COLORS.muted } },
+  };
+}
+
 function lossLayout(X, range, marks, traces) {
   const runId = state.run ? state.run.id : "none";
   const log = state.view.logScale;
-  const y = narrowYRange(traces, log);
+  const empty = emptyLayout(traces, log);
+  const y = empty ? null : narrowYRange(traces, log);
   return baseLayout({
     datarevision: ++revision,
     uirevision: runId, // keep the user's y zoom across redraws of one run
-    margin: LOSS_MARGIN,
+    margin: { ...LOSS_MARGIN, t: MODEBAR_ROOM }, // the mode bar above the plot, off the change labels
     xaxis: xAxis(state.view.xAxis, range),
     yaxis: lossAxis(log, {
       uirevision: `${runId}-${log}`, // switching scales resets the y zoom
-      ...(y ? { range: y, autorange: false } : { autorange: true }),
+      ...(empty ? empty.y : y ? { range: y, autorange: false } : { autorange: true }),
     }),
     yaxis2: { overlaying: "y", range: [0, 1], visible: false, fixedrange: true }, // the marks' hover triangles
     shapes: marks.shapes,
-    annotations: marks.annotations,
+    annotations: empty ? [...marks.annotations, empty.note] : marks.annotations,
   });
 }
 
@@ -226,7 +245,7 @@ const drawn = { chart: new LastDraw(), "lr-chart": new LastDraw() };
 function viewKey(id) {
   const v = state.view;
   return JSON.stringify([
-    state.run && state.run.id, state.status, state.changes.length, state.divergences.length, state.hparams,
+    state.run && state.run.id, state.status, state.run && state.run.queue_position, state.changes.length, state.divergences.length, state.hparams,
     v.xAxis, v.xRange, v.follow, v.smoothing,
     v.logScale, v.hidden, document.getElementById(id)?.clientWidth, ghostKey(),
   ]);
