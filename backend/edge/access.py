@@ -15,24 +15,31 @@ from backend.edge.origins import host_allowed, origin_allowed
 from backend.edge.refuse import refuse
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN = frozenset({"/api/health"})  # Docker's HEALTHCHECK has no token
+TOKEN_PAGE_STYLE = "/static/css/app.css"  # the page's own stylesheet: nothing in it is secret
+OPEN = frozenset({"/api/health", TOKEN_PAGE_STYLE})  # Docker's HEALTHCHECK has no token; nor has the token page
 
 
 def token_page(message: str) -> bytes:
-    """The one page a browser without the token gets: a form that opens `/?token=...`. No script,
-    no style (the Content-Security-Policy allows none inline)."""
+    """The one page a browser without the token gets: a form that opens `/?token=...`, styled as
+    the app by its stylesheet (open without the token: the Content-Security-Policy allows no
+    inline style), no script."""
     return f"""<!doctype html>
 <html lang="en">
-<head><meta charset="utf-8"><title>makemore live: token</title><link rel="icon" href="data:,"></head>
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>makemore live: token</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="{TOKEN_PAGE_STYLE}"></head>
 <body>
-<h1>makemore live</h1>
+<main class="panel token-page">
+<h1>makemore <span class="accent">live</span></h1>
 <p>{html.escape(message)}</p>
-<p>The server printed the address to open, with its token, when it started: look in its log
+<p class="muted">The server printed the address to open, with its token, when it started: look in its log
 (<code>docker logs</code> for the image), or ask whoever started it.</p>
 <form method="get" action="/">
-<label>Token <input name="token" type="password" autocomplete="off" required autofocus></label>
-<button type="submit">Open</button>
+<label for="token">Token</label>
+<input id="token" name="token" type="password" autocomplete="off" required autofocus>
+<button type="submit" class="primary">Open</button>
 </form>
+</main>
 </body>
 </html>
 """.encode()

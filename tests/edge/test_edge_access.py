@@ -14,7 +14,7 @@ from starlette.testclient import WebSocketDenialResponse
 
 from backend.config import Settings
 from backend.edge import token as tokens
-from backend.edge.access import AccessGuard
+from backend.edge.access import TOKEN_PAGE_STYLE, AccessGuard
 from tests.edge.edge_app import edge_app
 
 TOKEN = "s3cret-token-for-tests"
@@ -120,6 +120,16 @@ def test_the_page_without_a_token_asks_for_it(guard: Client) -> None:
     assert "<script" not in r.text and "style=" not in r.text  # nothing the CSP would block
     r = guard(TOKEN).get("/", params={"token": "wrong-token"})
     assert r.status_code == 401 and "not the server" in r.text
+
+
+def test_the_token_page_has_its_stylesheet_and_nothing_else(guard: Client) -> None:
+    """The token page is styled as the app (issue 22): its one stylesheet passes without the
+    token; the page's other files do not."""
+    client = guard(TOKEN)
+    assert f'<link rel="stylesheet" href="{TOKEN_PAGE_STYLE}">' in client.get("/").text
+    assert client.get(TOKEN_PAGE_STYLE).status_code != 401  # the small app has no such file: its 404
+    assert client.get("/static/js/main.js").status_code == 401
+    assert client.post(TOKEN_PAGE_STYLE).status_code == 401  # only reading it
 
 
 def test_token_in_the_address_sets_a_cookie_and_redirects_without_it(guard: Client) -> None:
