@@ -634,12 +634,13 @@ def test_new_run_form(server: Server, context: tuple[Any, Watch]) -> None:
     page.click("#nr-defaults")
     expect(page.locator("#nr-max-steps")).to_have_value("200000")
 
-    # the server's 422, readable
-    watch.expect_http(422, "/api/runs")
+    # a value past the server's bound: said by the form in the bound's own words, nothing created
+    runs_before = len(server.get("/api/runs"))
     page.locator("#nr-n-hidden").fill("5")
     page.click("#nr-create")
-    expect(page.locator("#nr-error")).to_contain_text("n_hidden: Input should be greater than or equal to 8")
+    expect(page.locator("#nr-error")).to_have_text("hidden units: enter a whole number in 8–1,024")
     expect(form).to_be_visible()
+    assert len(server.get("/api/runs")) == runs_before
 
     values = {
         "#nr-block-size": "4",
@@ -1354,7 +1355,7 @@ LONG_NAME = "zorblaxathorianquentivelmarguliesandraphinexa"
 def test_samples_say_new_or_which_split(server: Server, context: tuple[Any, Watch]) -> None:
     """A name in the dev split is real, not new: the page says "dev set" (the old page marked
     "anna" new, "made up (not a training word)"); new means not in the dataset at all; a long name
-    wraps and keeps its badge beside it. The server's answer is fixed here (the API's own test
+    keeps to one line with its badge beside it. The server's answer is fixed here (the API's own test
     checks `split` against the dataset)."""
     ctx, watch = context
     page = watch.attach(ctx.new_page())
@@ -1382,16 +1383,19 @@ def test_samples_say_new_or_which_split(server: Server, context: tuple[Any, Watc
     expect(page.locator("#samples li.new .badge")).to_have_count(2)
     expect(page.locator("#sample-new-share")).to_contain_text("40% new: not in the dataset")
 
-    # the long name: all of it shown (wrapped), its badge beside it, inside the list
+    # the long name: on one line (never wrapped into pieces that read as names of their own), cut
+    # with an ellipsis where the line is too narrow, its badge beside it inside the list, the
+    # whole name in its text and title
     sel = f"#samples li[data-name='{LONG_NAME}']"
+    line = box(page, "#samples li[data-name='anna'] .name")["height"]
     for size in ({"width": 1440, "height": 900}, PHONE):
         page.set_viewport_size(size)
         name, badge, items = box(page, f"{sel} .name"), box(page, f"{sel} .badge"), box(page, "#samples")
+        assert name["height"] <= line + 0.5
         assert badge["width"] > 0 and badge["x"] >= name["x"] + name["width"] - 1
         assert badge["x"] + badge["width"] <= items["x"] + items["width"] + 0.5
-        assert (
-            page.locator(f"{sel} .name").evaluate("e => e.scrollWidth <= e.clientWidth && e.textContent") == LONG_NAME
-        )
+        assert page.locator(f"{sel} .name").text_content() == LONG_NAME
+        assert LONG_NAME in (page.locator(sel).get_attribute("title") or "")
     watch.check()
 
 
@@ -1407,9 +1411,9 @@ def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
 
 @pytest.mark.timeout(120)
 def test_exact_rates_errors_that_go_and_a_word_before_ending(server: Server, context: tuple[Any, Watch]) -> None:
-    """A box for the learning rate (the slider cannot give 0.05 exactly); an error toast goes once
-    a good value is in and never covers the Steer panel; max steps below the current step asks
-    before it ends the run."""
+    """A box for the learning rate (the slider cannot give 0.05 exactly); a refused value is said
+    under the box and goes once a good value is in; max steps below the current step asks before
+    it ends the run."""
     ctx, watch = context
     page, run = open_run(ctx, watch, server, {"start": True})
     wait_steps(page, 500)
@@ -1420,19 +1424,20 @@ def test_exact_rates_errors_that_go_and_a_word_before_ending(server: Server, con
     assert server.get("/api/runs/current")["hparams"]["lr"] == 0.05
     assert float(page.locator("#lr-slider").input_value()) == pytest.approx(math.log10(0.05), abs=0.01)
 
-    # refused by the server (lr <= 10): the toast says why, away from the Steer panel...
+    # past the server's bound (lr <= 10): said under the box in the bound's words, the run untouched...
     box_in.fill("20")
     box_in.press("Enter")
-    toast = page.locator("#toast")
-    expect(toast).to_be_visible(timeout=10_000)
-    expect(toast).to_contain_text("lr")
+    error = page.locator("#lr-input-error")
+    expect(error).to_have_text("learning rate: enter a number in (0, 10]")
+    expect(box_in).to_have_attribute("aria-invalid", "true")
+    assert server.get("/api/runs/current")["hparams"]["lr"] == 0.05
     page.locator(".steer-panel").scroll_into_view_if_needed()
-    assert not overlap(box(page, "#toast"), box(page, ".steer-panel"))
+    assert overlap(box(page, "#lr-input-error"), box(page, ".steer-panel"))  # beside the field, not the foot
     # ... and goes once a good value is in
     box_in.fill("0.02")
     box_in.press("Enter")
     expect(page.locator("#lr-value")).to_have_attribute("data-value", "0.02", timeout=10_000)
-    expect(toast).to_be_hidden()
+    expect(error).to_be_hidden()
 
     # max steps at or below the current step: asked first; "no" changes nothing
     page.click(".more summary")
