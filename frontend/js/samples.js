@@ -121,5 +121,12 @@ export function renderSamples() {
   const long = s.names.some((name) => name.length > LONG_NAME);
   if (list.classList.contains("long") !== long) list.classList.toggle("long", long);
   list.replaceChildren(...items);
+  // a list that scrolls takes the focus, so that the keys scroll it (WCAG 2.1.1; axe's
+  // scrollable-region-focusable); one that does not is no tab stop
+  const scrolls = list.scrollHeight > list.clientHeight;
+  if (scrolls !== list.hasAttribute("tabindex")) {
+    if (scrolls) list.setAttribute("tabindex", "0");
+    else list.removeAttribute("tabindex");
+  }
 }
 
