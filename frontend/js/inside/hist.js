@@ -3,8 +3,8 @@
 // minibatch gradient against the full one by batch size.
 
 import * as fmt from "../format.js";
-import { axis, baseLayout, COLORS, react, SMALL_CONFIG } from "../plots.js";
-import { PARAM_COLORS } from "./steps.js";
+import { baseLayout, COLORS, react, SMALL_CONFIG } from "../plots.js";
+import { insideAxis, PARAM_COLORS } from "./steps.js";
 import { inside, PARAMS } from "./store.js";
 
 const MARGIN = { l: 48, r: 16, t: 8, b: 36 };
@@ -50,8 +50,8 @@ export function drawTanh() {
     traces,
     baseLayout({
       margin: MARGIN,
-      xaxis: axis({ title: { text: "tanh output", standoff: 4 }, range: [-1, 1], autorange: false }),
-      yaxis: axis({ title: { text: "share", standoff: 4 }, tickformat: ".0%", rangemode: "tozero" }),
+      xaxis: insideAxis({ title: { text: "tanh output", standoff: 4 }, range: [-1, 1], autorange: false }),
+      yaxis: insideAxis({ title: { text: "share", standoff: 4 }, tickformat: ".0%", rangemode: "tozero" }),
       shapes: [-0.97, 0.97].map((x) => ({ type: "line", xref: "x", x0: x, x1: x, yref: "paper", y0: 0, y1: 1, line: { color: COLORS.mark, width: 1, dash: "dash" } })),
       annotations: p ? [] : empty("at the first diagnostics"),
     }),
@@ -78,8 +78,8 @@ export function drawGradHist() {
     traces,
     baseLayout({
       margin: MARGIN,
-      xaxis: axis({ title: { text: "log10 |gradient|", standoff: 4 }, range: rangeOf(p, "log10_grad"), autorange: false }),
-      yaxis: axis({ title: { text: "share", standoff: 4 }, tickformat: ".0%", rangemode: "tozero" }),
+      xaxis: insideAxis({ title: { text: "log10 |gradient|", standoff: 4 }, range: rangeOf(p, "log10_grad"), autorange: false }),
+      yaxis: insideAxis({ title: { text: "share", standoff: 4 }, tickformat: ".0%", rangemode: "tozero" }),
       annotations: p ? [] : empty("at the first diagnostics"),
     }),
     SMALL_CONFIG,
@@ -125,8 +125,8 @@ export function drawGradcos() {
       margin: MARGIN,
       showlegend: traces.length > 0,
       legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom", bgcolor: "rgba(0,0,0,0)", font: { size: 11 } },
-      xaxis: axis({ type: "log", title: { text: "batch size (log)", standoff: 4 } }),
-      yaxis: axis({ title: { text: "cosine to full gradient", standoff: 4 }, range: [0, 1.02], autorange: false }),
+      xaxis: insideAxis({ type: "log", title: { text: "batch size (log)", standoff: 4 } }),
+      yaxis: insideAxis({ title: { text: "cosine to full gradient", standoff: 4 }, range: [0, 1.02], autorange: false }),
       shapes,
       annotations,
     }),

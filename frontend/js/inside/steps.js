@@ -38,8 +38,14 @@ function marks(id, range) {
 
 const markAxis = { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
 
+/** An axis of the panel's small plots. Their tick labels never run past the plot: "allow" spares
+ *  plotly measuring every label of every redraw to hide those that would (~15% of a redraw). */
+export function insideAxis(extra) {
+  return axis({ ticklabeloverflow: "allow", ...extra });
+}
+
 function stepAxis(range) {
-  return axis({ type: "linear", title: { text: "step", standoff: 4 }, range, autorange: false, hoverformat: ",d" });
+  return insideAxis({ type: "linear", title: { text: "step", standoff: 4 }, range, autorange: false, hoverformat: ",d" });
 }
 
 // No plotly legend: it costs about a fifth of each redraw; the page's caption says the colours.
@@ -71,10 +77,10 @@ export function drawUpdateData() {
       margin: MARGIN,
       ...legendLayout(),
       xaxis: stepAxis(range),
-      yaxis: axis({ title: { text: "log10 update:data", standoff: 4 }, range: udRange(traces), autorange: false }),
+      yaxis: insideAxis({ title: { text: "log10 update:data", standoff: 4 }, range: udRange(traces), autorange: false }),
       yaxis2: markAxis,
+      // the guide's label is the figure's caption: an annotation costs a tenth of a redraw
       shapes: [guide, ...m.shapes],
-      annotations: [{ xref: "paper", x: 1, xanchor: "right", yref: "y", y: GUIDE, yanchor: "bottom", showarrow: false, text: "~1e-3", font: { size: 10, color: COLORS.mark } }],
     }),
     SMALL_CONFIG,
   );
@@ -105,9 +111,9 @@ export function drawSaturation() {
       margin: MARGIN,
       ...legendLayout(),
       xaxis: stepAxis(range),
-      yaxis: axis({ title: { text: "saturated %", standoff: 4 }, range: [0, Math.max(10, ...sat.y.filter(Number.isFinite).map((v) => 100 * v)) * 1.05], autorange: false }),
+      yaxis: insideAxis({ title: { text: "saturated %", standoff: 4 }, range: [0, Math.max(10, ...sat.y.filter(Number.isFinite).map((v) => 100 * v)) * 1.05], autorange: false }),
       yaxis2: markAxis,
-      yaxis3: axis({ overlaying: "y", side: "right", title: { text: "dead", standoff: 2 }, rangemode: "tozero", showgrid: false }),
+      yaxis3: insideAxis({ overlaying: "y", side: "right", title: { text: "dead", standoff: 2 }, rangemode: "tozero", showgrid: false }),
       shapes: m.shapes,
     }),
     SMALL_CONFIG,
