@@ -27,10 +27,12 @@ from bench import (
     busy,
     compare,
     create,
+    diag_cost,
     diagnostics,
     disk,
     evaluation,
     hours,
+    inside_page,
     latency,
     long_run,
     noise_scale,
@@ -88,6 +90,10 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         ),
         # issue 23: a diagnostic point and a gradient-direction pass against a training step
         "diagnostics": lambda: diagnostics.diagnostics(3 if quick else 9),
+        # issue 23: a run with its diagnostics against one without; the Inside panel in Chromium
+        "diag_cost": lambda: diag_cost.diag_cost(32, 10 * s, 1 if quick else 5),
+        "inside_redraw": lambda: inside_page.redraw(1 if quick else 3, 20 * s),
+        "inside_longtasks": lambda: inside_page.long_run(30_000 if quick else 300_000, 60 * s),
     }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import long_run
+from bench import diag_cost, inside_page, long_run
 from bench.stats import Figure
 from harness.server import ROOT
 
@@ -137,6 +137,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
     out += issue8_rows(results)
     out += issue11_rows(results)
     out += compare_rows(results)
+    for target, measured, limit, ok in (*diag_cost.rows(results), *inside_page.rows(results)):  # issue 23
+        out.add(target, measured, limit, ok)
     return out
 
 
