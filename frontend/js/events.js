@@ -103,6 +103,7 @@ export function clearRun() {
   state.status = null;
   state.detail = "";
   state.cause = null;
+  state.checkpointHeld = false;
   state.step = 0;
   state.stepsPerS = 0;
   state.rateWindow = [];
@@ -152,6 +153,7 @@ function onSnapshot(msg) {
   state.status = run.status;
   state.detail = run.detail;
   state.cause = run.cause ?? null;
+  state.checkpointHeld = Boolean(run.checkpoint_held);
   state.step = run.step;
   state.stepsPerS = 0;
   state.rateWindow = [];
@@ -304,6 +306,7 @@ function onStatus(msg) {
   state.status = msg.status;
   state.detail = msg.detail;
   state.cause = msg.cause ?? null;
+  state.checkpointHeld = Boolean(msg.checkpoint_held);
   state.step = msg.step;
   delete state.pending.status;
   if (msg.status !== "running") {

@@ -31,6 +31,7 @@ export const state = {
   status: null, // "queued" | "running" | "paused" | "finished" | "diverged" | "interrupted"
   detail: "", // why, for people: shown, never parsed
   cause: null, // why, for the page: the server's cause ("user", "diverged", "lr_find", "server_stopped", ...)
+  checkpointHeld: false, // a stopped run's checkpoint the store holds unwritten (a full disk)
   step: 0, // steps done so far (= index of the next step)
   stepsPerS: 0, // averaged over the steps messages of the last RATE_WINDOW_MS
   rateWindow: [], // [{at, steps, seconds}] of those messages

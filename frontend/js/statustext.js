@@ -37,8 +37,15 @@ const BY_CAUSE = {
   worker_died: null, // its detail says why its worker stopped
 };
 
+// A stopped run whose checkpoint the store could not write yet (a full disk): said after the
+// status's text while the server's `checkpoint_held` flag is up, since a server stopped now
+// would lose the steps since the last written one
+const held = (s) =>
+  ` Its checkpoint at step ${atStep(s)} is not written yet (see the server's health): the server keeps it in memory until it can.`;
+
 /** {text, title}: the status line's text, and the server's detail for its title. */
 export function statusText(s) {
   const make = s.cause in BY_CAUSE ? BY_CAUSE[s.cause] : TEXTS[s.status];
-  return { text: make ? make(s) : s.detail || "", title: s.detail || "" };
+  const text = make ? make(s) : s.detail || "";
+  return { text: s.checkpointHeld && make ? text + held(s) : text, title: s.detail || "" };
 }

@@ -295,3 +295,20 @@ def test_the_token_page_is_styled_as_the_app(browser: Any, token_server: str) ->
         assert {status for status, _ in watch.http_errors} <= {401}  # the page itself: the token is missing
     finally:
         ctx.close()
+
+
+def test_a_checkpoint_held_unwritten_is_said_after_the_status(server: Server, page: Any) -> None:
+    """A paused run whose checkpoint the store holds unwritten (a full disk: the status message's
+    `checkpoint_held`, see tests/store/test_store_full) says so after its own text, from the flag,
+    and no longer once the flag is down."""
+    open_run(page, server, create(server)["id"])
+    said = page.evaluate(
+        """async () => {
+            const { statusText } = await import("/static/js/statustext.js");
+            const s = { status: "paused", cause: "user", step: 1200, detail: "paused by a user; ..." };
+            return [statusText({ ...s, checkpointHeld: true }).text, statusText({ ...s, checkpointHeld: false }).text];
+        }"""
+    )
+    assert said[0].startswith("Paused at step 1,200: press Resume to go on. Its checkpoint at step 1,200 is not")
+    assert "keeps it in memory" in said[0]
+    assert said[1] == "Paused at step 1,200: press Resume to go on."
