@@ -140,17 +140,24 @@ def test_a_failed_start_after_listening_ends_the_process(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_ctrl_c_stops_the_server_without_a_traceback(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
-    with running_server(log=log) as server:
-        # the application loaded (torch, the store): what a user who presses Ctrl-C has running
-        with urllib.request.urlopen(f"{server.url}/api/runs", timeout=120) as r:
-            assert r.status == 200
-        os.kill(server.pid, signal.SIGINT)
+    # a terminal's server: Ctrl-C not ignored. A runner started in the background by a
+    # non-interactive shell (`.ci/run &`) ignores SIGINT, and its children inherit that across
+    # exec: such a server shuts down on SIGINT (uvicorn catches it) but cannot die of it after
+    was = signal.signal(signal.SIGINT, signal.default_int_handler)  # a handler is reset by exec
+    try:
+        with running_server(log=log) as server:
+            # the application loaded (torch, the store): what a user who presses Ctrl-C has running
+            with urllib.request.urlopen(f"{server.url}/api/runs", timeout=120) as r:
+                assert r.status == 200
+            os.kill(server.pid, signal.SIGINT)
 
-        def ended() -> list[int]:
-            pid, status = os.waitpid(server.pid, os.WNOHANG)
-            return [os.waitstatus_to_exitcode(status)] if pid else []
+            def ended() -> list[int]:
+                pid, status = os.waitpid(server.pid, os.WNOHANG)
+                return [os.waitstatus_to_exitcode(status)] if pid else []
 
-        code = wait_for(ended, timeout=30, what="the server to exit after SIGINT")
+            code = wait_for(ended, timeout=30, what="the server to exit after SIGINT")
+    finally:
+        signal.signal(signal.SIGINT, was)
     assert code == [130]
     output = log.read_text()
     assert "Shutting down" in output and "Traceback" not in output and "KeyboardInterrupt" not in output
