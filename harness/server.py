@@ -25,6 +25,19 @@ def free_port() -> int:
         return port
 
 
+def start_to_end(home: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m backend --home <home>` on a free port, run to its end (a start that must fail:
+    its exit code and one-line output)."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend", "--home", str(home), "--port", str(free_port())],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90.0) -> float:
     """Poll /api/health until it answers; return the seconds it took."""
     start = time.monotonic()

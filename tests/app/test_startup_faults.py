@@ -7,7 +7,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -24,21 +23,14 @@ from backend.runs.registry import RunRegistry
 from backend.store import preflight
 from backend.store.preflight import StartError, check_database
 from backend.store.store import Store
-from harness.server import ROOT, free_port, running_server
+from harness.server import ROOT, running_server, start_to_end
 from tests.conftest import wait_for
 
 DEADLINE = 60.0  # seconds; generous, for a loaded machine
 
 
 def start(home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", "--home", str(home), "--port", str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    return start_to_end(home, DEADLINE)
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -12,7 +12,7 @@ import pytest
 
 from backend.store.lock import LOCK_FILE, HomeInUseError, HomeLock
 from backend.store.store import Store
-from harness.server import ROOT, free_port, running_server
+from harness.server import ROOT, running_server, start_to_end
 
 DEADLINE = 30.0  # seconds; generous, for a loaded machine
 
@@ -62,14 +62,7 @@ def test_the_lock_file_is_no_business_of_the_store(tmp_path: Path) -> None:
 
 
 def start_second(home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend", "--home", str(home), "--port", str(free_port())],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
+    return start_to_end(home, DEADLINE)
 
 
 @pytest.mark.slow
