@@ -119,6 +119,7 @@ class Diagnoser:
         self._train = train
         self._eval_set = eval_set  # split 0 is train: its exact gradient
         self._probe = train.X[diag.probe_rows(len(train), seed)]
+        self._scratch = diag.Scratch()  # the probe's work tensors, kept from point to point
         self.points = Cadence()
         self.grads = GradBudget()
 
@@ -134,7 +135,10 @@ class Diagnoser:
         try:
             grads = diag.step_gradients(sgd)
             return Diagnostics(
-                step, diag.diagnostic_point(step, model, self._probe, grads, diag.applied_updates(model, before))
+                step,
+                diag.diagnostic_point(
+                    step, model, self._probe, grads, diag.applied_updates(model, before), self._scratch
+                ),
             )
         finally:
             now = time.process_time()
