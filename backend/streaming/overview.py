@@ -82,6 +82,8 @@ def summary(public: dict[str, Any], loss: float | None) -> Message:
         "name": public["name"],
         "status": public["status"],
         "detail": public["detail"],
+        "cause": public["cause"],  # why the status is what it is (the page's text comes from it)
+        "checkpoint_held": public["checkpoint_held"],  # its latest checkpoint is not written yet
         "step": public["step"],
         "loss": loss,  # the mean minibatch loss of its last ~0.1 s of steps
         "eval": None if e is None else [e["step"], e["train_loss"], e["dev_loss"]],

@@ -13,6 +13,7 @@ import { invalidate } from "./render.js";
 import { initRoving, updateRoving } from "./roving.js";
 import { LiveSocket, retryNow } from "./socket.js";
 import { state } from "./state.js";
+import { statusText } from "./statustext.js";
 
 const $ = (id) => document.getElementById(id);
 const ACTIVE = new Set(["running", "queued"]); // these pause; the others resume
@@ -202,9 +203,13 @@ function fillRow(li, r, shownId, full) {
   // the settings now, beside the name that says what it started with: a change shows
   if (r.lr !== undefined) setText(q(".run-hp"), `lr ${fmt.lr(r.lr)} · b ${fmt.int(r.batch_size)}`);
   const status = q(".run-status");
-  setText(status, r.status === "queued" && r.queue_position ? `queued #${r.queue_position}` : r.status);
+  const held = r.checkpoint_held ? " · not written" : ""; // its checkpoint waits in memory (a full disk)
+  setText(status, (r.status === "queued" && r.queue_position ? `queued #${r.queue_position}` : r.status) + held);
   status.dataset.status = r.status;
-  status.title = r.detail || "";
+  status.dataset.held = String(!!r.checkpoint_held);
+  // the hover says what the run's own status line says, from the same data
+  const said = statusText({ ...r, run: r, hparams: { max_steps: r.max_steps }, checkpointHeld: r.checkpoint_held });
+  status.title = said.text && said.text !== said.title ? `${said.text}${said.title ? `\n(${said.title})` : ""}` : said.title;
   const step = q(".run-step");
   setText(step, `step ${fmt.int(r.step)}`);
   step.dataset.value = String(r.step);

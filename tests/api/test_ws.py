@@ -252,6 +252,7 @@ def test_overview_stream_of_runs(client: TestClient) -> None:
             seen |= {r["id"]: r for r in msg["runs"]}
         done = seen[new["id"]]
         assert done["name"] == "watched" and done["step"] == 3000 and done["eval"][0] == 3000
+        assert done["cause"] == "max_steps" and done["checkpoint_held"] is False
         assert done["loss"] is not None and done["best_dev_loss"] is not None and done["lr"] == 0.1
         run = client.get(f"/api/runs/{new['id']}").json()
         assert messages <= 3 * run["train_seconds"] + 6  # a few a second at most, whatever the steps

@@ -204,7 +204,12 @@ def test_pause_resume_rename_from_the_list(base: str, context: tuple[Any, Watch]
         # pause, then resume
         r.locator(".run-toggle").click()
         expect(r.locator(".run-status")).to_have_text("paused", timeout=WAIT_MS)
-        assert call(base, "GET", f"/api/runs/{a['id']}")["status"] == "paused"
+        paused = call(base, "GET", f"/api/runs/{a['id']}")
+        assert paused["status"] == "paused"
+        # its hover says what the run's own status line would, and the server's detail
+        expect(r.locator(".run-status")).to_have_attribute(
+            "title", f"Paused at step {paused['step']:,}: press Resume to go on.\n({paused['detail']})", timeout=WAIT_MS
+        )
         expect(r.locator(".run-toggle")).to_have_attribute("data-action", "resume")
         r.locator(".run-toggle").click()
         expect(r.locator(".run-status")).to_have_text("running", timeout=WAIT_MS)

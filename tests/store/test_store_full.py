@@ -20,6 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -248,12 +249,19 @@ def test_a_pause_whose_checkpoint_is_not_written_says_so(full_app: tuple[TestCli
         return bool(client.get(f"/api/runs/{rid}").json()["checkpoint_held"])
 
     wait_for(held, timeout=10, what="the run to say its checkpoint is held")
+
+    def listed() -> dict[str, Any]:  # the runs list's summary of it
+        with client.websocket_connect("/ws/runs") as ws:
+            return next(r for r in ws.receive_json()["runs"] if r["id"] == rid)
+
+    assert listed()["checkpoint_held"] is True and listed()["cause"] == "user"
     assert detail() == (
         f"paused by a user; its checkpoint at step {step:,} is not yet written (the disk is full):"
         " it is kept in memory and written when space returns"
     )
     filler.unlink()
     wait_for(lambda: not held(), timeout=10, what="the flag to clear once it is written")
+    assert listed()["checkpoint_held"] is False
     assert detail() == "paused by a user"
     store = client.app.state.registry.store  # type: ignore[attr-defined]
     assert store.checkpoints(rid)[-1].step == step
