@@ -35,10 +35,11 @@ SETTINGS = SettingsSchema(
 
 
 @router.get("/schema")
-async def settings_schema() -> SettingsSchema:
+async def settings_schema(registry: RegistryDep) -> SettingsSchema:
     """A run's settings as the server checks them: the JSON schemas of the create and the update
-    bodies, with every default, bound and choice (the page builds its forms from them)."""
-    return SETTINGS
+    bodies, with every default, bound and choice (the page builds its forms from them), and how
+    many runs train at once here."""
+    return SETTINGS.model_copy(update={"max_running": registry.max_running})
 
 
 @router.post("/runs", status_code=201, responses=NOT_FOUND | CONFLICT)

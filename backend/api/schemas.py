@@ -63,6 +63,9 @@ class SettingsSchema(BaseModel):
     create: dict[str, Any] = Field(description="the JSON schema of POST /api/runs's body")
     update: dict[str, Any] = Field(description="the JSON schema of PATCH /api/runs/{run_id}'s body")
     sweep: dict[str, Any] = Field(default_factory=dict, description="the JSON schema of POST /api/sweeps's body")
+    max_running: int | None = Field(
+        default=None, description="runs this server trains at once (MAKEMORE_MAX_RUNNING); the others queue"
+    )
 
 
 class BranchCreate(HParamsFields):

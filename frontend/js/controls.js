@@ -182,7 +182,7 @@ export function initControls() {
   applySchema().then(() => {
     if (bounds("lr").max) lrSlider.max = String(Math.log10(bounds("lr").max));
     scheduleShown = null; // the kinds are listed now: show the confirmed one
-    invalidate();
+    invalidate({ chart: true }); // and a queued run's note (the chart's too) says how many train at once
   });
 
   // chart view

@@ -5,14 +5,21 @@
 import { request } from "./api.js";
 
 let create = null; // the JSON schema of POST /api/runs's body, once it came
+let running = null; // how many runs the server trains at once
 
 export const schemaReady = request("GET", "/api/schema").then(
   (s) => {
     create = s.create;
+    running = s.max_running ?? null;
     return s;
   },
   () => null, // the forms still work: the server checks every value and says why it refuses one
 );
+
+/** How many runs the server trains at once (null until its answer came). */
+export function maxRunning() {
+  return running;
+}
 
 function property(field, kind) {
   if (!create) return {};

@@ -1,11 +1,13 @@
 // The line under the run's status: one text, made from the status message's data (its status,
-// `cause`, step, the run's queue position and max steps now), never from its `detail`, which the
-// server writes for people: where the page has no text of its own for a status and cause (an
-// error, a divergence: the server says what went wrong), the detail is the text, as it is. The
-// detail is always the line's title (hover). A hint is given only while it is true: a run that
-// reached max steps asks for more only until max steps is raised above its step.
+// `cause`, step, the run's queue position and max steps now; how many runs train at once comes
+// from GET /api/schema), never from its `detail`, which the server writes for people: where the
+// page has no text of its own for a status and cause (an error, a divergence: the server says
+// what went wrong), the detail is the text, as it is. The detail is always the line's title
+// (hover). A hint is given only while it is true: a run that reached max steps asks for more
+// only until max steps is raised above its step.
 
 import * as fmt from "./format.js";
+import { maxRunning } from "./schema.js";
 
 const atStep = (s) => fmt.int(s.step);
 
@@ -18,7 +20,9 @@ function paused(s) {
 const TEXTS = {
   queued: (s) => {
     const n = s.run && s.run.queue_position;
-    return n ? `Waiting for a free slot: number ${fmt.int(n)} in the queue.` : "Waiting for a free slot.";
+    const at = maxRunning();
+    const slots = at ? ` (${fmt.int(at)} ${at === 1 ? "run trains" : "runs train"} at once here)` : "";
+    return n ? `Waiting for a free slot${slots}: number ${fmt.int(n)} in the queue.` : `Waiting for a free slot${slots}.`;
   },
   paused: paused,
   finished: (s) => {
