@@ -131,6 +131,10 @@ export function initControls() {
     if (lr !== null) setHparam("lr", lr);
   });
   lrSlider.addEventListener("change", () => clearFieldError(lrInput));
+  // a field left with a refused value shows the run's again (renderControls), its error gone
+  for (const id of ["lr-input", "batch-input", "eval-every-input", "max-steps-input"]) {
+    $(id).addEventListener("blur", () => invalidate());
+  }
 
   // batch size: a slider of powers of two, and a box for any value
   const batchSlider = $("batch-slider");
@@ -325,6 +329,16 @@ function renderButtons() {
   $("new-run").classList.toggle("primary", s === "stopped");
 }
 
+// The run's value in a field the user is not typing in. An error said under the field was about
+// what they had typed: it goes when the field shows the run's value again (after they leave it).
+function showValue(input, value) {
+  if (document.activeElement === input) return;
+  const text = String(value);
+  if (input.value === text) return;
+  input.value = text;
+  clearFieldError(input);
+}
+
 export function renderControls() {
   renderButtons();
   const h = state.hparams;
@@ -341,7 +355,7 @@ export function renderControls() {
   } else if (!dragging.has(lrSlider)) {
     lrPending.hidden = true;
     lrSlider.value = String(clamp(Math.log10(h.lr), Number(lrSlider.min), Number(lrSlider.max)));
-    if (document.activeElement !== $("lr-input")) $("lr-input").value = String(h.lr);
+    showValue($("lr-input"), h.lr);
   }
 
   // batch size
@@ -355,7 +369,7 @@ export function renderControls() {
   } else if (!dragging.has(batchSlider)) {
     batchPending.hidden = true;
     batchSlider.value = String(clamp(Math.round(Math.log2(h.batch_size)), 0, Number(batchSlider.max)));
-    if (document.activeElement !== batchInput) batchInput.value = String(h.batch_size);
+    showValue(batchInput, h.batch_size);
   }
   if (state.run) batchInput.max = String(state.run.dataset.train_examples);
 
@@ -364,8 +378,8 @@ export function renderControls() {
   const maxInput = $("max-steps-input");
   renderValue("eval-every-value", p.eval_every ? "pending…" : `${fmt.int(h.eval_every)} ✓`, h.eval_every);
   renderValue("max-steps-value", p.max_steps ? "pending…" : `${fmt.int(h.max_steps)} ✓`, h.max_steps);
-  if (!p.eval_every && document.activeElement !== evalInput) evalInput.value = String(h.eval_every);
-  if (!p.max_steps && document.activeElement !== maxInput) maxInput.value = String(h.max_steps);
+  if (!p.eval_every) showValue(evalInput, h.eval_every);
+  if (!p.max_steps) showValue(maxInput, h.max_steps);
 
   renderSchedule(h, p);
 

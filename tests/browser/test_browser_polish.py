@@ -201,6 +201,11 @@ def test_a_refused_rate_is_said_next_to_its_field_with_the_servers_bounds(server
             field, said = box(page, "#lr-input"), box(page, "#lr-input-error")
             assert 0 <= said["y"] - (field["y"] + field["height"]) < 80, (field, said)  # right under it
             expect(page.locator("#toast")).to_be_hidden()  # no second wording far away
+        # left with a refused value, the field shows the run's rate again, and the error goes with it
+        page.locator("#lr-input").blur()
+        expect(page.locator("#lr-input")).to_have_value(str(server.get(f"/api/runs/{run['id']}")["hparams"]["lr"]))
+        expect(page.locator("#lr-input-error")).to_be_hidden()
+        assert page.locator("#lr-input").get_attribute("aria-invalid") is None
         page.locator("#lr-input").fill("0.05")
         page.locator("#lr-input").press("Enter")
         expect(page.locator("#lr-input-error")).to_be_hidden()
