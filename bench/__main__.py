@@ -91,7 +91,7 @@ def plan(quick: bool) -> dict[str, Callable[[], Any]]:
         # issue 23: a diagnostic point and a gradient-direction pass against a training step
         "diagnostics": lambda: diagnostics.diagnostics(3 if quick else 9),
         # issue 23: a run with its diagnostics against one without; the Inside panel in Chromium
-        "diag_cost": lambda: diag_cost.diag_cost(32, 10 * s, 1 if quick else 5),
+        "diag_cost": lambda: diag_cost.diag_cost(32, 4 * s, 1 if quick else 14),
         "inside_redraw": lambda: inside_page.redraw(1 if quick else 3, 20 * s),
         "inside_longtasks": lambda: inside_page.long_run(30_000 if quick else 300_000, 60 * s),
     }

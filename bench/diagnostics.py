@@ -64,6 +64,7 @@ def _measure(repeats: int, block: int) -> dict[str, Any]:
         opt.step(ex.X, ex.Y, batch(), 0.1).item()
     counted = CountedExamples.from_splits([ex, splits.dev], ds.vocab.size, chunk_rows(model.shape))
     probe = ex.X[diag.probe_rows(len(ex), 42)]
+    scratch = diag.Scratch()  # the work tensors a trainer's Diagnoser keeps from point to point
 
     # Each figure in CPU seconds of this thread (time.thread_time) and in wall seconds: on a shared
     # machine the wall figures carry the other processes' share; the cadences use the CPU ones.
@@ -84,7 +85,7 @@ def _measure(repeats: int, block: int) -> dict[str, Any]:
         opt.step(ex.X, ex.Y, batch(), 0.1).item()
         c2, w2 = time.thread_time(), time.perf_counter()
         point = diag.diagnostic_point(
-            r, model, probe, diag.step_gradients(opt.step), diag.applied_updates(model, before)
+            r, model, probe, diag.step_gradients(opt.step), diag.applied_updates(model, before), scratch
         )
         size = len(json.dumps(point, allow_nan=False))
         cpu["point_us"].append((c1 - c0 + time.thread_time() - c2) * 1e6)
