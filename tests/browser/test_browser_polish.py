@@ -169,10 +169,11 @@ def test_the_status_says_one_text_from_its_data(server: Server, page: Any) -> No
             page.set_viewport_size(viewport)
             open_run(page, server, queued["id"])
             expect(page.locator("#status")).to_have_text("queued")
-            expect(detail).to_have_text("Waiting for a free slot (1 run trains at once here): number 1 in the queue.")
+            waiting = "Waiting for a free slot (1 run trains at once here): number 1 in the queue."
+            expect(detail).to_have_text(waiting)
             page.wait_for_function(
-                "() => [...document.querySelectorAll('#chart .annotation-text')]"
-                ".some(a => a.textContent === 'Waiting for a free slot (1 run trains at once here): number 1 in the queue.')",
+                "(text) => [...document.querySelectorAll('#chart .annotation-text')].some(a => a.textContent === text)",
+                arg=waiting,
                 timeout=WAIT_MS,
             )
             # a bare axis, not plotly's 0.1-1000 with a crowd of ticks
