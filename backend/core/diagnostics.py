@@ -82,9 +82,10 @@ def histogram(x: Tensor, lo: float, hi: float, bins: int = BINS, scratch: Scratc
 
 
 class Scratch:
-    """Work tensors kept from one point to the next: the probe's hidden layer is three 1,024 x 200
-    tensors (~800 KB each), which the allocator would otherwise hand back to the system after each
-    point and fault in again, page by page, at the next."""
+    """Work tensors kept from one point to the next: the probe's hidden layer needs a few 1,024 x
+    200 tensors (~800 KB each), big enough that the allocator maps each one fresh from the system
+    and unmaps it after; kept, a point allocates nothing that big (the trainer's Diagnoser keeps
+    one: ~3.4 MB for the lecture's model)."""
 
     def __init__(self) -> None:
         self._t: dict[tuple[str, torch.dtype], Tensor] = {}
