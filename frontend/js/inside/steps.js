@@ -30,13 +30,14 @@ function thinned(id, series, [a, b]) {
   return bucketMinMax(series, a, b, bucketsAcross(width(id), 3, 50));
 }
 
-/** The change marks in [a, b]: shapes and the hover trace (on y2, 0..1). */
-function marks(id, range) {
+/** The change marks in [a, b]: shapes and the hover triangles at `top`, the y axis's upper end.
+ *  The triangles sit on the plot's own y axis, whose range is set, not on the hidden 0..1 axis
+ *  the loss chart gives them: an overlaid axis is another subplot for plotly to lay out and draw
+ *  at every redraw. */
+function marks(id, range, top) {
   const m = changeMarks((s) => s, range, width(id));
-  return { shapes: m.shapes, trace: m.trace };
+  return { shapes: m.shapes, trace: { ...m.trace, yaxis: "y", y: m.trace.x.map(() => top) } };
 }
-
-const markAxis = { overlaying: "y", range: [0, 1], visible: false, fixedrange: true };
 
 /** An axis of the panel's small plots. Their tick labels never run past the plot: "allow" spares
  *  plotly measuring every label of every redraw to hide those that would (~15% of a redraw). */
@@ -68,7 +69,8 @@ export function drawUpdateData() {
     marker: { size: 4, color: PARAM_COLORS[p] },
     hovertemplate: `${p}: %{y:.2f} at step %{x:,}<extra></extra>`,
   }));
-  const m = marks("inside-ud", range);
+  const yRange = udRange(traces);
+  const m = marks("inside-ud", range, yRange[1]);
   const guide = { type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: GUIDE, y1: GUIDE, line: { color: COLORS.mark, width: 1.2, dash: "dash" } };
   return react(
     "inside-ud",
@@ -77,8 +79,7 @@ export function drawUpdateData() {
       margin: MARGIN,
       ...legendLayout(),
       xaxis: stepAxis(range),
-      yaxis: insideAxis({ title: { text: "log10 update:data", standoff: 4 }, range: udRange(traces), autorange: false }),
-      yaxis2: markAxis,
+      yaxis: insideAxis({ title: { text: "log10 update:data", standoff: 4 }, range: yRange, autorange: false }),
       // the guide's label is the figure's caption: an annotation costs a tenth of a redraw
       shapes: [guide, ...m.shapes],
     }),
@@ -99,21 +100,21 @@ export function drawSaturation() {
   const sat = thinned("inside-sat", hiddenSeries("saturated"), range);
   const dead = thinned("inside-sat", hiddenSeries("dead"), range);
   const units = inside.point?.hidden?.units;
-  const m = marks("inside-sat", range);
+  const satRange = [0, Math.max(10, ...sat.y.filter(Number.isFinite).map((v) => 100 * v)) * 1.05];
+  const m = marks("inside-sat", range, satRange[1]);
   const few = inside.steps.length <= 30 ? "lines+markers" : "lines";
   return react(
     "inside-sat",
     withMarks([
       { type: "scatter", mode: few, name: "saturated %", x: sat.x, y: sat.y.map((v) => (v === null ? null : 100 * v)), line: { color: COLORS.train, width: 1.4 }, marker: { size: 4 }, hovertemplate: "saturated %{y:.1f}% at step %{x:,}<extra></extra>" },
-      { type: "scatter", mode: few, name: "dead units", x: dead.x, y: dead.y, yaxis: "y3", line: { color: "#ff6b7a", width: 1.2, dash: "dot" }, marker: { size: 4 }, hovertemplate: `%{y} dead of ${units ?? "?"} units at step %{x:,}<extra></extra>` },
+      { type: "scatter", mode: few, name: "dead units", x: dead.x, y: dead.y, yaxis: "y2", line: { color: "#ff6b7a", width: 1.2, dash: "dot" }, marker: { size: 4 }, hovertemplate: `%{y} dead of ${units ?? "?"} units at step %{x:,}<extra></extra>` },
     ], m),
     baseLayout({
       margin: MARGIN,
       ...legendLayout(),
       xaxis: stepAxis(range),
-      yaxis: insideAxis({ title: { text: "saturated %", standoff: 4 }, range: [0, Math.max(10, ...sat.y.filter(Number.isFinite).map((v) => 100 * v)) * 1.05], autorange: false }),
-      yaxis2: markAxis,
-      yaxis3: insideAxis({ overlaying: "y", side: "right", title: { text: "dead", standoff: 2 }, rangemode: "tozero", showgrid: false }),
+      yaxis: insideAxis({ title: { text: "saturated %", standoff: 4 }, range: satRange, autorange: false }),
+      yaxis2: insideAxis({ overlaying: "y", side: "right", title: { text: "dead", standoff: 2 }, rangemode: "tozero", showgrid: false }),
       shapes: m.shapes,
     }),
     SMALL_CONFIG,
