@@ -206,7 +206,6 @@ function fillRow(li, r, shownId, full) {
   const held = r.checkpoint_held ? " · not written" : ""; // its checkpoint waits in memory (a full disk)
   setText(status, (r.status === "queued" && r.queue_position ? `queued #${r.queue_position}` : r.status) + held);
   status.dataset.status = r.status;
-  status.dataset.held = String(!!r.checkpoint_held);
   // the hover says what the run's own status line says, from the same data
   const said = statusText({ ...r, run: r, hparams: { max_steps: r.max_steps }, checkpointHeld: r.checkpoint_held });
   status.title = said.text && said.text !== said.title ? `${said.text}${said.title ? `\n(${said.title})` : ""}` : said.title;
