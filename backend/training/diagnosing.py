@@ -7,8 +7,8 @@
   steps: sized from the measured costs so that points take at most SHARE of the trainer's CPU
   time (a point costs ~2-3 ms in a run, ~20 steps of batch 32: one every ~2,000 steps), never
   closer than MIN_EVERY steps. With the lecture's evaluation every 1,000 steps, the evaluations'
-  points come first: ~2% of the CPU time. So the store, which keeps every point's scalars, has at most one per MIN_EVERY
-  steps besides the changes' (store/diagnostics.py sizes them for that).
+  points come first: ~2% of the CPU time. So the store, which keeps every point's scalars, has at
+  most one per MIN_EVERY steps besides the changes' (store/diagnostics.py sizes them for that).
 - A burst of changes (a slider dragged sends one every few steps) would bring a point each. So
   changes bring their points from a credit: BURST points at most, one more earned every `gap`
   steps (sized like `every`, so that a burst's points take at most BURST_SHARE of the CPU time

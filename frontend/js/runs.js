@@ -207,8 +207,9 @@ function fillRow(li, r, shownId, full) {
   setText(status, (r.status === "queued" && r.queue_position ? `queued #${r.queue_position}` : r.status) + held);
   status.dataset.status = r.status;
   // the hover says what the run's own status line says, from the same data
-  const said = statusText({ ...r, run: r, hparams: { max_steps: r.max_steps }, checkpointHeld: r.checkpoint_held });
-  status.title = said.text && said.text !== said.title ? `${said.text}${said.title ? `\n(${said.title})` : ""}` : said.title;
+  const { text, title } = statusText({ ...r, run: r, hparams: { max_steps: r.max_steps }, checkpointHeld: r.checkpoint_held });
+  // (where the server's detail is the text itself, as for an error, it is said once)
+  status.title = text === title || !title ? text : `${text}\n(${title})`;
   const step = q(".run-step");
   setText(step, `step ${fmt.int(r.step)}`);
   step.dataset.value = String(r.step);
